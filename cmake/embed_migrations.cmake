@@ -1,0 +1,11 @@
+# Writes a C++ file holding every sql/NNN_name.sql as {version, text}, sorted by file name.
+file(GLOB files ${SQL_DIR}/*.sql)
+list(SORT files)
+set(body "")
+foreach(f ${files})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} text)
+  set(body "${body}  {\"${name}\", R\"__sql__(${text})__sql__\"},\n")
+endforeach()
+file(WRITE ${OUT}.tmp "// Generated from sql/*.sql. Do not edit.\n#include \"store/migrations.h\"\n\nnamespace broker::store {\nconst std::vector<Migration>& migrations() {\n  static const std::vector<Migration> kMigrations = {\n${body}  };\n  return kMigrations;\n}\n}  // namespace broker::store\n")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,87 @@
+#pragma once
+// Broker configuration: one YAML file, secrets overridable from the environment, `${VAR}` expansion,
+// validated once at start-up. Errors name the file, line and key.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "broker/core/secret.h"
+
+namespace broker::config {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TokenSettings {
+  int64_t access_ttl = 3600;              // tokens.access_ttl
+  int64_t refresh_ttl = 30 * 86400;       // tokens.refresh_ttl (absolute family lifetime)
+  int64_t refresh_idle_ttl = 7 * 86400;   // tokens.refresh_idle_ttl
+  int64_t code_ttl = 60;                  // tokens.code_ttl
+  int64_t refresh_grace = 30;             // tokens.refresh_grace
+  int64_t login_ttl = 600;                // tokens.login_ttl (pending upstream login)
+};
+
+struct KeySettings {
+  int64_t rotation_period = 30 * 86400;  // keys.rotation_period (0 = manual only)
+  int64_t publish_ahead = 3600;          // keys.publish_ahead
+};
+
+struct ServerSettings {
+  int threads = 2;                      // server.threads (Pistache reactor threads)
+  int workers = 4;                      // server.workers (blocking work: DB, RSA, upstream HTTP)
+  int queue_limit = 1024;               // server.queue_limit (answers 503 past this)
+  size_t max_request_size = 64 * 1024;  // server.max_request_size
+  int64_t header_timeout_ms = 5000;     // server.header_timeout
+  int64_t body_timeout_ms = 10000;      // server.body_timeout
+  int64_t keepalive_timeout_ms = 60000; // server.keepalive_timeout
+  bool trust_proxy = false;             // server.trust_proxy: honour X-Forwarded-For for logs
+};
+
+struct UpstreamSettings {
+  std::string id;
+  std::string type;  // dev | github | oidc
+  bool enabled = true;
+  std::string display_name;
+  // Every other key of the upstream's mapping, as JSON text, for the upstream's own parser.
+  std::string settings_json;
+  std::string source;  // "file:line" of the mapping, for the upstream's own error messages
+};
+
+struct Config {
+  std::string source_path;    // the file read
+  std::string issuer;         // canonical: no trailing slash
+  std::string listen = "127.0.0.1:8080";
+  std::string storage;        // sqlite:PATH | postgresql://...
+  std::string policy_path;    // resolved against the config file's directory
+  std::vector<Secret> master_keys;
+  std::optional<Secret> jwt_private_key_pem;  // JWT_PRIVATE_KEY
+  bool dev_mode = false;
+  TokenSettings tokens;
+  KeySettings keys;
+  ServerSettings server;
+  int64_t client_idle_ttl = 90 * 86400;  // clients.idle_ttl: unused dynamic clients expire
+  int64_t gc_interval = 300;             // gc_interval
+  std::string log_level = "info";
+  std::map<std::string, UpstreamSettings> upstreams;
+  std::string default_upstream;  // default_upstream, else the only/first enabled one
+
+  bool issuerIsLoopback() const;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup processEnv();
+
+// Reads, expands, applies env overrides, validates. Throws ConfigError.
+Config loadConfig(const std::string& path, const EnvLookup& env = processEnv());
+Config parseConfig(const std::string& yaml_text, const std::string& path, const EnvLookup& env);
+
+// Parses durations like "3600", "90s", "15m", "1h", "30d". Returns nullopt when malformed.
+std::optional<int64_t> parseDuration(const std::string& text);
+
+}  // namespace broker::config

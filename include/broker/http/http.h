@@ -1,0 +1,63 @@
+#pragma once
+// Plain request/response values. Endpoint code works on these, never on Pistache types.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace broker::http {
+
+struct Request {
+  std::string method;  // upper case
+  std::string path;    // decoded path, no query
+  std::string raw_query;
+  std::map<std::string, std::string> query;        // first value wins
+  std::map<std::string, std::string> headers;      // lower-case names
+  std::map<std::string, std::string> path_params;  // from ":name" route segments
+  std::string body;
+  std::string remote_ip;
+  std::string request_id;
+
+  std::optional<std::string> header(const std::string& lower_name) const;
+  // application/x-www-form-urlencoded body, parsed on demand. Duplicate keys are reported in
+  // `duplicates` (OAuth forbids repeated parameters).
+  std::map<std::string, std::string> form(std::vector<std::string>* duplicates = nullptr) const;
+  std::optional<std::string> cookie(const std::string& name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  Response& header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+  bool hasHeader(const std::string& name) const;
+  static Response json(int status, std::string body);
+  static Response html(int status, std::string body);
+  static Response redirect(const std::string& location, int status = 302);
+  static Response text(int status, std::string body);
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+enum class RouteFlags : unsigned {
+  kNone = 0,
+  kInline = 1,  // cheap and non-blocking: answer on the reactor thread (metadata, JWKS)
+  kCors = 2,    // public CORS (`*`, no credentials) including OPTIONS preflight
+  kNoStore = 4, // Cache-Control: no-store
+};
+inline RouteFlags operator|(RouteFlags a, RouteFlags b) {
+  return static_cast<RouteFlags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+inline bool has(RouteFlags set, RouteFlags f) {
+  return (static_cast<unsigned>(set) & static_cast<unsigned>(f)) != 0;
+}
+
+}  // namespace broker::http

@@ -1,0 +1,65 @@
+#pragma once
+// HTTP server on Pistache. Routes are matched here; handlers flagged kInline run on the reactor
+// thread, every other handler runs on a bounded worker pool and answers from there (the
+// ResponseWriter moves to the worker). HTTP/1.1 connections stay open unless the client asks to
+// close. Every response gets security headers and one JSON log line.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/http/http.h"
+
+namespace broker::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 = pick a free port
+  int threads = 2;
+  int workers = 4;
+  int queue_limit = 1024;
+  size_t max_request_size = 64 * 1024;
+  int64_t header_timeout_ms = 5000;
+  int64_t body_timeout_ms = 10000;
+  int64_t keepalive_timeout_ms = 60000;
+  bool access_log = true;
+  // Paths under these prefixes get the public CORS treatment on 404 too.
+  std::vector<std::string> cors_prefixes = {"/.well-known/"};
+};
+
+class Router {
+ public:
+  // `path` segments starting with ':' bind a path parameter; a trailing "*" matches any rest.
+  void add(const std::string& method, const std::string& path, Handler handler,
+           RouteFlags flags = RouteFlags::kNone);
+
+  struct Match {
+    const Handler* handler = nullptr;
+    RouteFlags flags = RouteFlags::kNone;
+    std::map<std::string, std::string> params;
+    bool path_known = false;  // path exists with another method -> 405
+    std::vector<std::string> allowed_methods;
+  };
+  Match match(const std::string& method, const std::string& path) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+    RouteFlags flags;
+  };
+  std::vector<Route> routes_;
+};
+
+class Server {
+ public:
+  static std::unique_ptr<Server> create(const ServerOptions& options, Router router);
+  virtual ~Server() = default;
+  virtual void start() = 0;  // binds and serves on background threads; throws if it cannot bind
+  virtual uint16_t port() const = 0;
+  // Stops accepting, waits for in-flight requests (up to `drain_ms`), joins threads.
+  virtual void stop(int drain_ms = 10000) = 0;
+};
+
+}  // namespace broker::http

@@ -1,0 +1,203 @@
+#pragma once
+// Storage interface. Two backends implement it (SQLite, PostgreSQL) and both pass one conformance
+// suite (tests/conformance). Stores know nothing about HTTP or OAuth wire formats.
+//
+// Security invariant: nothing stored here is a usable credential on its own. Codes, refresh tokens,
+// login states and client secrets are stored as SHA-256 hex hashes; private keys and upstream data
+// arrive already sealed with the master keyring.
+// All times are Unix seconds. A value of 0 means "not set".
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/core/result.h"
+
+namespace broker::store {
+
+struct ClientRecord {
+  std::string client_id;
+  std::string secret_hash;                 // sha256 hex; empty for public clients
+  std::string token_endpoint_auth_method;  // none | client_secret_basic | client_secret_post
+  std::vector<std::string> redirect_uris;
+  std::vector<std::string> grant_types;
+  std::string client_name;
+  std::string metadata_json;  // the registered metadata as echoed by /register (no secret)
+  bool preregistered = false;  // created by the `client` CLI; never expires
+  int64_t created_at = 0;
+  int64_t last_used_at = 0;
+};
+
+// The broker's state between /authorize (after consent) and the upstream callback.
+struct PendingLogin {
+  std::string state_hash;  // sha256 hex of the `state` sent to the upstream
+  std::string upstream_id;
+  std::string client_id;
+  std::string redirect_uri;
+  std::string client_state;  // the client's own `state`, echoed back
+  std::string code_challenge;
+  std::string scope;     // space-separated, requested (before policy)
+  std::string resource;  // canonical RFC 8707 resource, may be empty
+  std::string upstream_data;  // sealed by the caller (PKCE verifier, nonce, ...)
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+};
+
+struct AuthCode {
+  std::string code_hash;
+  std::string client_id;
+  std::string redirect_uri;
+  std::string code_challenge;
+  std::string subject;        // qualified: "<upstream>:<id>"
+  std::string identity_json;  // broker::Identity::toJson()
+  std::string scope;          // granted, space-separated
+  std::string resource;
+  std::string family_id;      // the refresh family this code mints (revoked if the code is replayed)
+  std::string upstream_data;  // sealed; moves onto the family at exchange
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  int64_t consumed_at = 0;
+};
+
+struct CodeConsumption {
+  enum class Kind { kConsumed, kReplayed };
+  Kind kind = Kind::kConsumed;
+  AuthCode code;  // the row as it was before this call (consumed_at set when replayed)
+};
+
+// A refresh-token family: every token descending from one authorization code.
+struct Family {
+  std::string family_id;
+  std::string client_id;
+  std::string subject;
+  std::string upstream_data;  // sealed upstream session (for re-checking membership on refresh)
+  int64_t created_at = 0;
+  int64_t expires_at = 0;  // absolute lifetime (tokens.refresh_ttl)
+  int64_t revoked_at = 0;
+  std::string revoke_reason;
+};
+
+struct RefreshToken {
+  std::string token_hash;
+  std::string family_id;
+  std::string client_id;
+  std::string subject;
+  std::string identity_json;
+  std::string scope;
+  std::string resource;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;  // min(family absolute expiry, created_at + idle ttl)
+  int64_t rotated_at = 0;  // set when a successor was issued
+  std::string successor_hash;
+};
+
+struct RotateOutcome {
+  enum class Kind {
+    kRotated,         // this call rotated the token; `successor` was stored
+    kAlreadyRotated,  // the token had been rotated before; see old.rotated_at / successor_used
+  };
+  Kind kind = Kind::kRotated;
+  RefreshToken old;             // the presented token's row (as it was before this call)
+  bool successor_used = false;  // kAlreadyRotated: the successor itself has been rotated
+};
+
+struct SigningKeyRecord {
+  std::string kid;
+  std::string alg = "RS256";
+  std::string sealed_private_key;  // PEM sealed with the master keyring
+  std::string public_jwk;          // JSON object
+  int64_t generation = 0;          // unique; the rotation race is decided on it
+  int64_t created_at = 0;
+  int64_t activates_at = 0;  // signs from this time on (published before)
+  int64_t retires_at = 0;    // stops signing (0 = still current)
+  int64_t expires_at = 0;    // leaves the JWKS (0 = not yet known)
+};
+
+struct GcStats {
+  int64_t pending_logins = 0;
+  int64_t codes = 0;
+  int64_t refresh_tokens = 0;
+  int64_t families = 0;
+  int64_t clients = 0;
+  int64_t revoked_jtis = 0;
+  int64_t signing_keys = 0;
+};
+
+struct GcPolicy {
+  int64_t now = 0;
+  int64_t client_idle_ttl = 0;  // dynamic clients unused this long are deleted (0 = never)
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual std::string backendName() const = 0;  // "sqlite" | "postgresql"
+  virtual Status ping() = 0;
+
+  // Clients (RFC 7591 and the `client` CLI).
+  virtual Status createClient(const ClientRecord& c) = 0;  // kAlreadyExists on duplicate id
+  virtual Result<ClientRecord> getClient(const std::string& client_id) = 0;  // kNotFound
+  virtual Result<std::vector<ClientRecord>> listClients() = 0;
+  virtual Status deleteClient(const std::string& client_id) = 0;  // kNotFound
+  virtual Status touchClient(const std::string& client_id, int64_t now) = 0;
+
+  // Pending upstream logins. consume deletes and returns the row atomically: exactly one caller
+  // wins; kNotFound when missing or expired.
+  virtual Status createPendingLogin(const PendingLogin& p) = 0;
+  virtual Result<PendingLogin> consumePendingLogin(const std::string& state_hash, int64_t now) = 0;
+
+  // Authorization codes. consume marks the code used atomically: of two concurrent callers exactly
+  // one gets kConsumed, the other kReplayed; kNotFound for an unknown hash. Expiry is checked by the
+  // caller from the returned row.
+  virtual Status createAuthCode(const AuthCode& c) = 0;
+  virtual Result<CodeConsumption> consumeAuthCode(const std::string& code_hash, int64_t now) = 0;
+
+  // Refresh families and tokens.
+  virtual Status createFamily(const Family& f, const RefreshToken& first) = 0;
+  virtual Result<Family> getFamily(const std::string& family_id) = 0;
+  virtual Status updateFamilyUpstreamData(const std::string& family_id,
+                                          const std::string& data) = 0;
+  virtual Result<RefreshToken> getRefreshToken(const std::string& token_hash) = 0;
+  // Atomically: if `old_hash` has not been rotated and its family is not revoked, mark it rotated
+  // at `now` and insert `successor`. Otherwise report kAlreadyRotated (no write). kNotFound for an
+  // unknown hash; kConflict when the family is revoked.
+  virtual Result<RotateOutcome> rotateRefreshToken(const std::string& old_hash,
+                                                   const RefreshToken& successor, int64_t now) = 0;
+  virtual Status revokeFamily(const std::string& family_id, const std::string& reason,
+                              int64_t now) = 0;  // idempotent; kNotFound for unknown id
+  virtual Result<int64_t> revokeFamiliesBySubject(const std::string& subject, int64_t now) = 0;
+  virtual Result<int64_t> revokeFamiliesByClient(const std::string& client_id, int64_t now) = 0;
+
+  // Revoked access tokens (by jti) until they expire.
+  virtual Status revokeAccessToken(const std::string& jti, int64_t expires_at) = 0;
+  virtual Result<bool> isAccessTokenRevoked(const std::string& jti) = 0;
+
+  // Signing keys. insert fails with kAlreadyExists when the generation or kid is taken, so two
+  // instances rotating at once produce one new key.
+  virtual Result<std::vector<SigningKeyRecord>> listSigningKeys() = 0;  // by generation ascending
+  virtual Status insertSigningKey(const SigningKeyRecord& k) = 0;
+  virtual Status updateSigningKeyTimes(const std::string& kid, int64_t retires_at,
+                                       int64_t expires_at) = 0;
+
+  // Deletes expired rows. Safe to run from several instances at once.
+  virtual Result<GcStats> collectGarbage(const GcPolicy& policy) = 0;
+};
+
+struct StoreOptions {
+  int pool_size = 4;             // connections (PostgreSQL) / readers (SQLite)
+  int busy_timeout_ms = 5000;    // SQLite
+  bool run_migrations = true;
+};
+
+// Opens "sqlite:PATH" (or "sqlite::memory:") or a "postgresql://" / "postgres://" URL, and applies
+// pending migrations (once, even when several instances start together). Throws std::runtime_error
+// with a clear message when the database cannot be opened or migrated (start-up only).
+std::unique_ptr<Store> openStore(const std::string& url, const StoreOptions& options = {});
+
+// Applies migrations and returns the list of versions applied now (empty if up to date).
+std::vector<std::string> migrateStore(const std::string& url);
+
+}  // namespace broker::store
