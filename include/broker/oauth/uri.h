@@ -1,0 +1,40 @@
+#pragma once
+// URI rules shared by registration, authorize, the policy loader and resource indicators.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace broker::oauth {
+
+struct Uri {
+  std::string scheme;  // lower case
+  std::string userinfo;
+  std::string host;  // lower case; IPv6 without brackets
+  std::string port;  // empty when absent
+  std::string path;
+  std::string query;
+  bool has_query = false;
+  bool has_fragment = false;
+  bool has_authority = false;
+};
+
+// RFC 3986 generic syntax, enough for redirect URIs and resource indicators.
+std::optional<Uri> parseUri(std::string_view text);
+
+bool isLoopbackHost(std::string_view host);  // 127.0.0.0/8, ::1, localhost
+
+// RFC 8707 resource canonical form: lower-case scheme and host, default port dropped, a lone "/"
+// path dropped, no fragment. Returns nullopt for a non-absolute URI or one with a fragment.
+std::optional<std::string> canonicalResource(std::string_view resource);
+
+enum class RedirectCheck { kOk, kMalformed, kForbiddenScheme, kFragment, kUserinfo, kInsecureHttp };
+// Registration-time rules: https, http on loopback, or a private-use scheme of a native app
+// (e.g. cursor://). javascript:, data:, file: and friends are forbidden.
+RedirectCheck checkRedirectUri(std::string_view uri);
+const char* describe(RedirectCheck c);
+
+// Authorize-time match: exact, except the port of an http loopback redirect (RFC 8252 §7.3).
+bool redirectUriMatches(std::string_view registered, std::string_view requested);
+
+}  // namespace broker::oauth
