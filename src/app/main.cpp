@@ -1,5 +1,84 @@
+// mcp-auth-broker command line: serve, migrate, keys, client, revoke, policy.
+
+#include <CLI/CLI.hpp>
+
 #include <iostream>
-int main() {
-  std::cout << "mcp-auth-broker\n";
-  return 0;
+
+#include "app/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace broker::app;
+  CLI::App app{
+      "mcp-auth-broker: an OAuth 2.1 authorization server for MCP clients that delegates login to "
+      "GitHub or OpenID Connect and issues its own RS256 JWT access tokens."};
+  app.require_subcommand(1);
+  GlobalOptions g;
+  app.add_option("-c,--config", g.config_path, "Configuration file (YAML)")->capture_default_str();
+
+  auto* serve = app.add_subcommand("serve", "Run the authorization server");
+  auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations and exit");
+
+  auto* keys = app.add_subcommand("keys", "Manage signing keys");
+  keys->require_subcommand(1);
+  auto* keys_list = keys->add_subcommand("list", "List signing keys and their states");
+  auto* keys_rotate = keys->add_subcommand(
+      "rotate", "Create a new signing key (published now, signing after keys.publish_ahead)");
+  bool immediate = false;
+  keys_rotate->add_flag("--now", immediate, "Start signing with the new key immediately");
+  auto* keys_jwks = keys->add_subcommand("jwks", "Print the JWKS document");
+
+  auto* client = app.add_subcommand("client", "Manage pre-registered clients");
+  client->require_subcommand(1);
+  auto* client_register =
+      client->add_subcommand("register", "Register a client that never expires");
+  std::string name, method = "none", client_id;
+  std::vector<std::string> redirects;
+  bool no_refresh = false;
+  client_register->add_option("--name", name, "Client name shown on the consent page")->required();
+  client_register->add_option("--redirect-uri", redirects, "Redirect URI (repeatable)")->required();
+  client_register
+      ->add_option("--auth-method", method, "none | client_secret_basic | client_secret_post")
+      ->capture_default_str();
+  client_register->add_option("--client-id", client_id,
+                              "Use this client_id instead of a random one");
+  client_register->add_flag("--no-refresh", no_refresh, "Do not allow the refresh_token grant");
+  auto* client_list = client->add_subcommand("list", "List clients");
+  auto* client_delete = client->add_subcommand("delete", "Delete a client");
+  std::string delete_id;
+  client_delete->add_option("client_id", delete_id, "Client to delete")->required();
+
+  auto* revoke = app.add_subcommand(
+      "revoke",
+      "Revoke every refresh-token family of a subject or of a client (log out everywhere)");
+  std::string subject, revoke_client;
+  revoke->add_option("--subject", subject, "Qualified subject, e.g. github:12345");
+  revoke->add_option("--client", revoke_client, "Client id");
+
+  auto* policy = app.add_subcommand("policy", "Work with policy files");
+  policy->require_subcommand(1);
+  auto* policy_check = policy->add_subcommand("check", "Validate a policy file and summarise it");
+  std::string policy_file;
+  policy_check->add_option("file", policy_file, "Policy YAML file")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve) return runServe(g);
+  if (*migrate) return runMigrate(g);
+  if (*keys_list) return runKeysList(g);
+  if (*keys_rotate) return runKeysRotate(g, immediate);
+  if (*keys_jwks) return runKeysJwks(g);
+  if (*client_register) {
+    return runClientRegister(g, name, redirects, method, !no_refresh, client_id);
+  }
+  if (*client_list) return runClientList(g);
+  if (*client_delete) return runClientDelete(g, delete_id);
+  if (*revoke) {
+    if (subject.empty() == revoke_client.empty()) {
+      std::cerr << "revoke: give exactly one of --subject or --client\n";
+      return 2;
+    }
+    return runRevoke(g, subject, revoke_client);
+  }
+  if (*policy_check) return runPolicyCheck(policy_file);
+  return 2;
 }

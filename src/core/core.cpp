@@ -3,21 +3,28 @@
 #include <stdexcept>
 
 #include "broker/core/clock.h"
+#include "broker/core/encoding.h"
 #include "broker/core/random.h"
 #include "broker/core/result.h"
-#include "broker/core/encoding.h"
 
 namespace broker {
 
 const char* toString(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kAlreadyExists: return "already_exists";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kPermissionDenied: return "permission_denied";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kAlreadyExists:
+      return "already_exists";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -58,7 +65,9 @@ std::vector<uint8_t> Random::bytes(size_t n) {
   return out;
 }
 
-std::string Random::token(size_t n) { return base64urlEncode(bytes(n)); }
+std::string Random::token(size_t n) {
+  return base64urlEncode(bytes(n));
+}
 
 void FakeRandom::fill(uint8_t* out, size_t n) {
   for (size_t i = 0; i < n; ++i) {

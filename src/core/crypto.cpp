@@ -18,7 +18,9 @@ std::string sha256(std::string_view data) {
   return std::string(reinterpret_cast<char*>(md), sizeof md);
 }
 
-std::string sha256Hex(std::string_view data) { return hexEncode(sha256(data)); }
+std::string sha256Hex(std::string_view data) {
+  return hexEncode(sha256(data));
+}
 
 std::string hmacSha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -70,14 +70,22 @@ int hexValue(char c) {
 
 }  // namespace
 
-std::string base64urlEncode(std::string_view data) { return encode(data, kB64Url, false); }
+std::string base64urlEncode(std::string_view data) {
+  return encode(data, kB64Url, false);
+}
 std::string base64urlEncode(const std::vector<uint8_t>& data) {
   return encode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), kB64Url,
                 false);
 }
-std::optional<std::string> base64urlDecode(std::string_view in) { return decode(in, kB64Url); }
-std::string base64Encode(std::string_view data) { return encode(data, kB64Std, true); }
-std::optional<std::string> base64Decode(std::string_view in) { return decode(in, kB64Std); }
+std::optional<std::string> base64urlDecode(std::string_view in) {
+  return decode(in, kB64Url);
+}
+std::string base64Encode(std::string_view data) {
+  return encode(data, kB64Std, true);
+}
+std::optional<std::string> base64Decode(std::string_view in) {
+  return decode(in, kB64Std);
+}
 
 std::string hexEncode(std::string_view data) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -139,17 +147,51 @@ std::optional<std::string> urlDecode(std::string_view s, bool form) {
   return out;
 }
 
+bool parseUrlEncoded(std::string_view text, std::map<std::string, std::string>& out,
+                     std::vector<std::string>* duplicates) {
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t amp = text.find('&', pos);
+    if (amp == std::string_view::npos) amp = text.size();
+    std::string_view pair = text.substr(pos, amp - pos);
+    pos = amp + 1;
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    auto key = urlDecode(pair.substr(0, eq));
+    auto value = eq == std::string_view::npos ? std::optional<std::string>("")
+                                              : urlDecode(pair.substr(eq + 1));
+    if (!key || !value) return false;
+    if (out.count(*key)) {
+      if (duplicates) duplicates->push_back(*key);
+      continue;
+    }
+    out.emplace(std::move(*key), std::move(*value));
+  }
+  return true;
+}
+
 std::string htmlEscape(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 16);
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

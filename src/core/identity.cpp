@@ -5,10 +5,14 @@
 namespace broker {
 
 std::string Identity::toJson() const {
-  nlohmann::json j = {{"upstream_id", upstream_id}, {"upstream_type", upstream_type},
-                      {"subject", subject},         {"username", username},
-                      {"name", name},               {"email", email},
-                      {"email_verified", email_verified}, {"groups", groups}};
+  nlohmann::json j = {{"upstream_id", upstream_id},
+                      {"upstream_type", upstream_type},
+                      {"subject", subject},
+                      {"username", username},
+                      {"name", name},
+                      {"email", email},
+                      {"email_verified", email_verified},
+                      {"groups", groups}};
   return j.dump();
 }
 

@@ -15,10 +15,14 @@ std::mutex g_mutex;
 
 const char* levelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -26,8 +30,8 @@ const char* levelName(Level l) {
 std::string timestamp() {
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-            1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[96];
@@ -60,18 +64,27 @@ void emit(Level level, const std::string& event, const Fields& fields, bool secu
 }
 }  // namespace
 
-void setLevel(Level level) { g_level.store(static_cast<int>(level)); }
+void setLevel(Level level) {
+  g_level.store(static_cast<int>(level));
+}
 
 bool parseLevel(const std::string& name, Level& out) {
-  if (name == "debug") out = Level::kDebug;
-  else if (name == "info") out = Level::kInfo;
-  else if (name == "warn" || name == "warning") out = Level::kWarn;
-  else if (name == "error") out = Level::kError;
-  else return false;
+  if (name == "debug")
+    out = Level::kDebug;
+  else if (name == "info")
+    out = Level::kInfo;
+  else if (name == "warn" || name == "warning")
+    out = Level::kWarn;
+  else if (name == "error")
+    out = Level::kError;
+  else
+    return false;
   return true;
 }
 
-bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load();
+}
 
 void write(Level level, const std::string& event, std::initializer_list<Field> fields) {
   emit(level, event, fields, false);

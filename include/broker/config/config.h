@@ -1,6 +1,6 @@
 #pragma once
-// Broker configuration: one YAML file, secrets overridable from the environment, `${VAR}` expansion,
-// validated once at start-up. Errors name the file, line and key.
+// Broker configuration: one YAML file, secrets overridable from the environment, `${VAR}`
+// expansion, validated once at start-up. Errors name the file, line and key.
 
 #include <cstdint>
 #include <functional>
@@ -19,12 +19,12 @@ struct ConfigError : std::runtime_error {
 };
 
 struct TokenSettings {
-  int64_t access_ttl = 3600;              // tokens.access_ttl
-  int64_t refresh_ttl = 30 * 86400;       // tokens.refresh_ttl (absolute family lifetime)
-  int64_t refresh_idle_ttl = 7 * 86400;   // tokens.refresh_idle_ttl
-  int64_t code_ttl = 60;                  // tokens.code_ttl
-  int64_t refresh_grace = 30;             // tokens.refresh_grace
-  int64_t login_ttl = 600;                // tokens.login_ttl (pending upstream login)
+  int64_t access_ttl = 3600;             // tokens.access_ttl
+  int64_t refresh_ttl = 30 * 86400;      // tokens.refresh_ttl (absolute family lifetime)
+  int64_t refresh_idle_ttl = 7 * 86400;  // tokens.refresh_idle_ttl
+  int64_t code_ttl = 60;                 // tokens.code_ttl
+  int64_t refresh_grace = 30;            // tokens.refresh_grace
+  int64_t login_ttl = 600;               // tokens.login_ttl (pending upstream login)
 };
 
 struct KeySettings {
@@ -33,14 +33,14 @@ struct KeySettings {
 };
 
 struct ServerSettings {
-  int threads = 2;                      // server.threads (Pistache reactor threads)
-  int workers = 4;                      // server.workers (blocking work: DB, RSA, upstream HTTP)
-  int queue_limit = 1024;               // server.queue_limit (answers 503 past this)
-  size_t max_request_size = 64 * 1024;  // server.max_request_size
-  int64_t header_timeout_ms = 5000;     // server.header_timeout
-  int64_t body_timeout_ms = 10000;      // server.body_timeout
-  int64_t keepalive_timeout_ms = 60000; // server.keepalive_timeout
-  bool trust_proxy = false;             // server.trust_proxy: honour X-Forwarded-For for logs
+  int threads = 2;                       // server.threads (Pistache reactor threads)
+  int workers = 4;                       // server.workers (blocking work: DB, RSA, upstream HTTP)
+  int queue_limit = 1024;                // server.queue_limit (answers 503 past this)
+  size_t max_request_size = 64 * 1024;   // server.max_request_size
+  int64_t header_timeout_ms = 5000;      // server.header_timeout
+  int64_t body_timeout_ms = 10000;       // server.body_timeout
+  int64_t keepalive_timeout_ms = 60000;  // server.keepalive_timeout
+  bool trust_proxy = false;              // server.trust_proxy: honour X-Forwarded-For for logs
 };
 
 struct UpstreamSettings {
@@ -54,11 +54,11 @@ struct UpstreamSettings {
 };
 
 struct Config {
-  std::string source_path;    // the file read
-  std::string issuer;         // canonical: no trailing slash
+  std::string source_path;  // the file read
+  std::string issuer;       // canonical: no trailing slash
   std::string listen = "127.0.0.1:8080";
-  std::string storage;        // sqlite:PATH | postgresql://...
-  std::string policy_path;    // resolved against the config file's directory
+  std::string storage;      // sqlite:PATH | postgresql://...
+  std::string policy_path;  // resolved against the config file's directory
   std::vector<Secret> master_keys;
   std::optional<Secret> jwt_private_key_pem;  // JWT_PRIVATE_KEY
   bool dev_mode = false;

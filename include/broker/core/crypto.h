@@ -6,8 +6,8 @@
 
 namespace broker {
 
-std::string sha256(std::string_view data);        // raw 32 bytes
-std::string sha256Hex(std::string_view data);     // 64 lowercase hex chars
+std::string sha256(std::string_view data);                            // raw 32 bytes
+std::string sha256Hex(std::string_view data);                         // 64 lowercase hex chars
 std::string hmacSha256(std::string_view key, std::string_view data);  // raw 32 bytes
 // HKDF-SHA256 (RFC 5869) with empty salt.
 std::string hkdfSha256(std::string_view ikm, std::string_view info, size_t length);

@@ -2,6 +2,7 @@
 // base64url (RFC 4648 §5, no padding), standard base64, hex, URL encoding.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,11 @@ std::optional<std::string> hexDecode(std::string_view in);
 std::string urlEncode(std::string_view s);
 // Decodes %XX and (when form is true) '+' as space. Returns nullopt on a bad escape.
 std::optional<std::string> urlDecode(std::string_view s, bool form = true);
+// Parses application/x-www-form-urlencoded text (a query string or form body). The first value of a
+// repeated key wins; repeated keys are listed in `duplicates` (OAuth forbids repeating parameters).
+// Returns false on a malformed escape.
+bool parseUrlEncoded(std::string_view text, std::map<std::string, std::string>& out,
+                     std::vector<std::string>* duplicates = nullptr);
 // Escapes & < > " ' for HTML text and attribute values.
 std::string htmlEscape(std::string_view s);
 

@@ -31,10 +31,18 @@ bool enabled(Level level);
 void write(Level level, const std::string& event, std::initializer_list<Field> fields);
 void write(Level level, const std::string& event, const std::vector<Field>& fields);
 
-inline void info(const std::string& e, std::initializer_list<Field> f = {}) { write(Level::kInfo, e, f); }
-inline void warn(const std::string& e, std::initializer_list<Field> f = {}) { write(Level::kWarn, e, f); }
-inline void error(const std::string& e, std::initializer_list<Field> f = {}) { write(Level::kError, e, f); }
-inline void debug(const std::string& e, std::initializer_list<Field> f = {}) { write(Level::kDebug, e, f); }
+inline void info(const std::string& e, std::initializer_list<Field> f = {}) {
+  write(Level::kInfo, e, f);
+}
+inline void warn(const std::string& e, std::initializer_list<Field> f = {}) {
+  write(Level::kWarn, e, f);
+}
+inline void error(const std::string& e, std::initializer_list<Field> f = {}) {
+  write(Level::kError, e, f);
+}
+inline void debug(const std::string& e, std::initializer_list<Field> f = {}) {
+  write(Level::kDebug, e, f);
+}
 
 // Security events (login, denial, code reuse, refresh reuse, revocation) carry "security":true.
 void security(const std::string& event, std::initializer_list<Field> fields);

@@ -16,6 +16,7 @@ struct Request {
   std::string path;    // decoded path, no query
   std::string raw_query;
   std::map<std::string, std::string> query;        // first value wins
+  std::vector<std::string> query_duplicates;       // names that appeared more than once
   std::map<std::string, std::string> headers;      // lower-case names
   std::map<std::string, std::string> path_params;  // from ":name" route segments
   std::string body;
@@ -23,14 +24,18 @@ struct Request {
   std::string request_id;
 
   std::optional<std::string> header(const std::string& lower_name) const;
-  // application/x-www-form-urlencoded body, parsed on demand. Duplicate keys are reported in
-  // `duplicates` (OAuth forbids repeated parameters).
-  std::map<std::string, std::string> form(std::vector<std::string>* duplicates = nullptr) const;
+  // application/x-www-form-urlencoded body, parsed on demand (the caller checks Content-Type).
+  // Duplicate keys are reported in `duplicates` (OAuth forbids repeated parameters); pairs with a
+  // bad %-escape are dropped and set `*malformed`.
+  std::map<std::string, std::string> form(std::vector<std::string>* duplicates = nullptr,
+                                          bool* malformed = nullptr) const;
   std::optional<std::string> cookie(const std::string& name) const;
 };
 
 struct Response {
   int status = 200;
+  // Repeated names are sent as repeated header lines (Set-Cookie). Content-Length, Connection and
+  // Transfer-Encoding belong to the server and are ignored here.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 
@@ -38,7 +43,7 @@ struct Response {
     headers.emplace_back(std::move(name), std::move(value));
     return *this;
   }
-  bool hasHeader(const std::string& name) const;
+  bool hasHeader(const std::string& name) const;  // case-insensitive
   static Response json(int status, std::string body);
   static Response html(int status, std::string body);
   static Response redirect(const std::string& location, int status = 302);
@@ -49,9 +54,9 @@ using Handler = std::function<Response(const Request&)>;
 
 enum class RouteFlags : unsigned {
   kNone = 0,
-  kInline = 1,  // cheap and non-blocking: answer on the reactor thread (metadata, JWKS)
-  kCors = 2,    // public CORS (`*`, no credentials) including OPTIONS preflight
-  kNoStore = 4, // Cache-Control: no-store
+  kInline = 1,   // cheap and non-blocking: answer on the reactor thread (metadata, JWKS)
+  kCors = 2,     // public CORS (`*`, no credentials) including OPTIONS preflight
+  kNoStore = 4,  // Cache-Control: no-store
 };
 inline RouteFlags operator|(RouteFlags a, RouteFlags b) {
   return static_cast<RouteFlags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));

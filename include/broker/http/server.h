@@ -4,32 +4,43 @@
 // ResponseWriter moves to the worker). HTTP/1.1 connections stay open unless the client asks to
 // close. Every response gets security headers and one JSON log line.
 
+#include <cstddef>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "broker/http/http.h"
 
+namespace broker {
+class Random;
+}
+
 namespace broker::http {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 = pick a free port
-  int threads = 2;
+  int threads = 2;       // reactor threads (I/O and kInline handlers)
   int workers = 4;
-  int queue_limit = 1024;
-  size_t max_request_size = 64 * 1024;
+  int queue_limit = 1024;               // queued worker jobs beyond this get 503
+  size_t max_request_size = 64 * 1024;  // request line + headers + body
   int64_t header_timeout_ms = 5000;
   int64_t body_timeout_ms = 10000;
+  // Idle keep-alive connections close after this. It is also the budget of a worker handler: a
+  // connection whose answer has not been written by then is closed.
   int64_t keepalive_timeout_ms = 60000;
   bool access_log = true;
   // Paths under these prefixes get the public CORS treatment on 404 too.
   std::vector<std::string> cors_prefixes = {"/.well-known/"};
+  Random* random = nullptr;  // request ids; nullptr = Random::system()
 };
 
 class Router {
  public:
-  // `path` segments starting with ':' bind a path parameter; a trailing "*" matches any rest.
+  // `path` segments starting with ':' bind a path parameter; a trailing "*" matches any rest
+  // (bound as "*"). When several routes match, literal segments beat parameters, which beat "*".
   void add(const std::string& method, const std::string& path, Handler handler,
            RouteFlags flags = RouteFlags::kNone);
 
@@ -37,8 +48,9 @@ class Router {
     const Handler* handler = nullptr;
     RouteFlags flags = RouteFlags::kNone;
     std::map<std::string, std::string> params;
-    bool path_known = false;  // path exists with another method -> 405
-    std::vector<std::string> allowed_methods;
+    bool path_known = false;                    // path exists with another method -> 405
+    std::vector<std::string> allowed_methods;   // every method routed for this path
+    RouteFlags path_flags = RouteFlags::kNone;  // union of the flags of those routes
   };
   Match match(const std::string& method, const std::string& path) const;
 

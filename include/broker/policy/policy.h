@@ -1,6 +1,6 @@
 #pragma once
-// Access policy: which identities may reach which MCP server. The YAML file is compiled once into an
-// immutable Policy; evaluation is pure (no I/O) and returns the rule that decided.
+// Access policy: which identities may reach which MCP server. The YAML file is compiled once into
+// an immutable Policy; evaluation is pure (no I/O) and returns the rule that decided.
 
 #include <memory>
 #include <string>

@@ -24,7 +24,7 @@ struct ClientRecord {
   std::vector<std::string> redirect_uris;
   std::vector<std::string> grant_types;
   std::string client_name;
-  std::string metadata_json;  // the registered metadata as echoed by /register (no secret)
+  std::string metadata_json;   // the registered metadata as echoed by /register (no secret)
   bool preregistered = false;  // created by the `client` CLI; never expires
   int64_t created_at = 0;
   int64_t last_used_at = 0;
@@ -38,8 +38,8 @@ struct PendingLogin {
   std::string redirect_uri;
   std::string client_state;  // the client's own `state`, echoed back
   std::string code_challenge;
-  std::string scope;     // space-separated, requested (before policy)
-  std::string resource;  // canonical RFC 8707 resource, may be empty
+  std::string scope;          // space-separated, requested (before policy)
+  std::string resource;       // canonical RFC 8707 resource, may be empty
   std::string upstream_data;  // sealed by the caller (PKCE verifier, nonce, ...)
   int64_t created_at = 0;
   int64_t expires_at = 0;
@@ -54,7 +54,7 @@ struct AuthCode {
   std::string identity_json;  // broker::Identity::toJson()
   std::string scope;          // granted, space-separated
   std::string resource;
-  std::string family_id;      // the refresh family this code mints (revoked if the code is replayed)
+  std::string family_id;  // the refresh family this code mints (revoked if the code is replayed)
   std::string upstream_data;  // sealed; moves onto the family at exchange
   int64_t created_at = 0;
   int64_t expires_at = 0;
@@ -150,8 +150,8 @@ class Store {
   virtual Result<PendingLogin> consumePendingLogin(const std::string& state_hash, int64_t now) = 0;
 
   // Authorization codes. consume marks the code used atomically: of two concurrent callers exactly
-  // one gets kConsumed, the other kReplayed; kNotFound for an unknown hash. Expiry is checked by the
-  // caller from the returned row.
+  // one gets kConsumed, the other kReplayed; kNotFound for an unknown hash. Expiry is checked by
+  // the caller from the returned row.
   virtual Status createAuthCode(const AuthCode& c) = 0;
   virtual Result<CodeConsumption> consumeAuthCode(const std::string& code_hash, int64_t now) = 0;
 
@@ -187,8 +187,8 @@ class Store {
 };
 
 struct StoreOptions {
-  int pool_size = 4;             // connections (PostgreSQL) / readers (SQLite)
-  int busy_timeout_ms = 5000;    // SQLite
+  int pool_size = 4;           // connections (PostgreSQL) / readers (SQLite)
+  int busy_timeout_ms = 5000;  // SQLite
   bool run_migrations = true;
 };
 

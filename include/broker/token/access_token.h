@@ -14,7 +14,7 @@ namespace broker::token {
 
 struct AccessTokenClaims {
   std::string iss;
-  std::string sub;  // "<upstream>:<id>"
+  std::string sub;               // "<upstream>:<id>"
   std::vector<std::string> aud;  // canonical resource (if bound) then mcp:<domain>:<server> ids
   std::string scope;             // space-separated
   std::string client_id;
@@ -41,10 +41,10 @@ struct VerifiedAccessToken {
 };
 
 struct VerifyOptions {
-  std::string issuer;           // required exact match
-  std::string audience;         // when non-empty, must be one of aud
+  std::string issuer;    // required exact match
+  std::string audience;  // when non-empty, must be one of aud
   int64_t now = 0;
-  int64_t leeway = 30;          // seconds for exp / iat / nbf
+  int64_t leeway = 30;  // seconds for exp / iat / nbf
 };
 
 // Pure: decode, pin alg RS256 and typ at+jwt, find key, check signature, then issuer/time/audience.

@@ -1,8 +1,8 @@
 #pragma once
 // Compact JWS (RFC 7515) signing and verification with RS256 over OpenSSL EVP, with keys parsed
-// once. Verification is split into pure steps that take `now` as a parameter. This file depends only
-// on OpenSSL and the standard library so that the token-verification library for MCP servers can
-// share it.
+// once. Verification is split into pure steps that take `now` as a parameter. This file depends
+// only on OpenSSL and the standard library so that the token-verification library for MCP servers
+// can share it.
 
 #include <cstdint>
 #include <map>
@@ -40,10 +40,10 @@ class RsaKey {
 
 enum class JwtStatus {
   kOk,
-  kMalformed,         // not three base64url parts, bad JSON
-  kUnsupportedAlg,    // alg is not RS256 (none, HS*, ...)
-  kWrongType,         // typ is not at+jwt
-  kUnknownKid,        // no key with that kid
+  kMalformed,       // not three base64url parts, bad JSON
+  kUnsupportedAlg,  // alg is not RS256 (none, HS*, ...)
+  kWrongType,       // typ is not at+jwt
+  kUnknownKid,      // no key with that kid
   kBadSignature,
   kExpired,
   kNotYetValid,

@@ -21,7 +21,7 @@ namespace broker::token {
 struct KeyPolicy {
   int64_t rotation_period = 30 * 86400;  // automatic rotation (0 = off)
   int64_t publish_ahead = 3600;          // a new key is in the JWKS this long before it signs
-  int64_t max_token_ttl = 86400;         // longest access-token lifetime: retired keys stay this long
+  int64_t max_token_ttl = 86400;  // longest access-token lifetime: retired keys stay this long
 };
 
 struct KeyInfo {

@@ -61,3 +61,26 @@ TEST(Crypto, HkdfIsDeterministicAndPurposeBound) {
 
 }  // namespace
 }  // namespace broker
+
+namespace broker {
+namespace {
+
+TEST(ParseUrlEncoded, KeepsFirstValueAndReportsDuplicates) {
+  std::map<std::string, std::string> out;
+  std::vector<std::string> dups;
+  ASSERT_TRUE(parseUrlEncoded("a=1&b=x+y&a=2&&c=&d", out, &dups));
+  EXPECT_EQ(out["a"], "1");
+  EXPECT_EQ(out["b"], "x y");
+  EXPECT_EQ(out["c"], "");
+  EXPECT_EQ(out["d"], "");
+  ASSERT_EQ(dups.size(), 1u);
+  EXPECT_EQ(dups[0], "a");
+}
+
+TEST(ParseUrlEncoded, RejectsBadEscapes) {
+  std::map<std::string, std::string> out;
+  EXPECT_FALSE(parseUrlEncoded("a=%zz", out));
+}
+
+}  // namespace
+}  // namespace broker

@@ -1,0 +1,82 @@
+#pragma once
+// The authorization server: every OAuth endpoint as a function from a plain http::Request to an
+// http::Response, over injected dependencies. `registerRoutes` wires them into a Router.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "broker/config/config.h"
+#include "broker/core/clock.h"
+#include "broker/core/random.h"
+#include "broker/http/server.h"
+#include "broker/policy/policy.h"
+#include "broker/store/store.h"
+#include "broker/token/key_manager.h"
+#include "broker/token/master_keyring.h"
+#include "broker/upstream/upstream.h"
+
+namespace broker::oauth {
+
+// The current policy. Readers take a snapshot per request, so a reload never shows half a policy.
+class PolicySource {
+ public:
+  explicit PolicySource(std::shared_ptr<const policy::Policy> initial) : current_(initial) {}
+  std::shared_ptr<const policy::Policy> current() const { return std::atomic_load(&current_); }
+  void replace(std::shared_ptr<const policy::Policy> next) { std::atomic_store(&current_, next); }
+
+  // Load status for /health (the last reload error, empty when fine).
+  std::string lastError() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_error_;
+  }
+  void setLastError(std::string e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_error_ = std::move(e);
+  }
+
+ private:
+  std::shared_ptr<const policy::Policy> current_;
+  mutable std::mutex mu_;
+  std::string last_error_;
+};
+
+struct Dependencies {
+  const config::Config* config = nullptr;
+  store::Store* store = nullptr;
+  token::KeyManager* keys = nullptr;
+  std::shared_ptr<const token::MasterKeyring> master;
+  PolicySource* policy = nullptr;
+  upstream::UpstreamRegistry* upstreams = nullptr;
+  Clock* clock = nullptr;
+  Random* random = nullptr;
+};
+
+class AuthorizationServer {
+ public:
+  explicit AuthorizationServer(Dependencies deps);
+  ~AuthorizationServer();
+  void registerRoutes(http::Router& router);
+
+  // Endpoints, exposed for tests.
+  http::Response metadata(const http::Request& req) const;
+  http::Response jwks(const http::Request& req) const;
+  http::Response registerClient(const http::Request& req);
+  http::Response authorize(const http::Request& req);
+  http::Response consent(const http::Request& req);
+  http::Response upstreamCallback(const http::Request& req);
+  http::Response devLoginPage(const http::Request& req);
+  http::Response token(const http::Request& req);
+  http::Response revoke(const http::Request& req);
+  http::Response introspect(const http::Request& req);
+  http::Response validate(const http::Request& req);
+  http::Response health(const http::Request& req);
+
+  struct Impl;  // opaque; defined in src/oauth/internal.h for the endpoint files
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace broker::oauth

@@ -1,0 +1,352 @@
+// Subcommand implementations. `serve` wires every module together; this is the one place that
+// knows all concrete types.
+
+#include "app/commands.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/config/config.h"
+#include "broker/core/crypto.h"
+#include "broker/core/log.h"
+#include "broker/http/server.h"
+#include "broker/oauth/broker.h"
+#include "broker/policy/policy.h"
+#include "broker/store/store.h"
+#include "broker/token/key_manager.h"
+#include "broker/upstream/factory.h"
+
+namespace broker::app {
+namespace {
+
+// What every database-backed command needs.
+struct Runtime {
+  config::Config config;
+  std::unique_ptr<store::Store> store;
+  std::shared_ptr<const token::MasterKeyring> master;
+  std::shared_ptr<token::KeyManager> keys;
+
+  // `serving`: size the connection pool for the worker threads.
+  explicit Runtime(const GlobalOptions& g, bool serving = false) {
+    config = config::loadConfig(g.config_path);
+    log::Level level;
+    if (log::parseLevel(config.log_level, level)) log::setLevel(level);
+    store::StoreOptions so;
+    so.pool_size = serving ? config.server.workers + 2 : 2;
+    store = store::openStore(config.storage, so);
+    master = token::MasterKeyring::create(config.master_keys, Random::system());
+    token::KeyPolicy kp;
+    kp.rotation_period = config.keys.rotation_period;
+    kp.publish_ahead = config.keys.publish_ahead;
+    kp.max_token_ttl = std::max<int64_t>(config.tokens.access_ttl, 3600);
+    keys = token::KeyManager::create(*store, master, Clock::system(), Random::system(), kp);
+    keys->initialize(config.jwt_private_key_pem ? config.jwt_private_key_pem->reveal() : "");
+  }
+};
+
+// Runs `fn`, turning start-up exceptions into one clear line and exit code 1.
+template <class Fn>
+int guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    std::cerr << "mcp-auth-broker: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+bool parseListen(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  try {
+    int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+// Periodic work: key refresh/rotation and garbage collection, stoppable at once.
+class Housekeeper {
+ public:
+  Housekeeper(Runtime& rt) : rt_(rt), thread_([this] { loop(); }) {}
+  ~Housekeeper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    int64_t next_gc = Clock::system().now() + 5;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stop_; })) {
+      lock.unlock();
+      auto refreshed = rt_.keys->refresh();
+      if (!refreshed.ok()) log::warn("key_refresh_failed", {{"error", refreshed.error().message}});
+      int64_t now = Clock::system().now();
+      if (now >= next_gc) {
+        next_gc = now + rt_.config.gc_interval;
+        auto gc = rt_.store->collectGarbage({now, rt_.config.client_idle_ttl});
+        if (gc.ok()) {
+          const auto& s = gc.value();
+          log::info("gc", {{"pending_logins", s.pending_logins},
+                           {"codes", s.codes},
+                           {"refresh_tokens", s.refresh_tokens},
+                           {"families", s.families},
+                           {"clients", s.clients},
+                           {"revoked_jtis", s.revoked_jtis},
+                           {"signing_keys", s.signing_keys}});
+        } else {
+          log::warn("gc_failed", {{"error", gc.error().message}});
+        }
+      }
+      lock.lock();
+    }
+  }
+
+  Runtime& rt_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+void reloadPolicy(const config::Config& config, oauth::PolicySource& source) {
+  try {
+    source.replace(policy::Policy::loadFile(config.policy_path));
+    source.setLastError("");
+    log::info("policy_reloaded", {{"file", config.policy_path}});
+  } catch (const std::exception& e) {
+    source.setLastError(e.what());
+    log::error("policy_reload_failed", {{"error", e.what()}});
+  }
+}
+
+}  // namespace
+
+int runServe(const GlobalOptions& g) {
+  signal(SIGPIPE, SIG_IGN);
+  // Signals are taken synchronously by the main thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  return guarded([&] {
+    Runtime rt(g, true);
+    oauth::PolicySource policy(policy::Policy::loadFile(rt.config.policy_path));
+    upstream::UpstreamRegistry upstreams;
+    upstream::buildUpstreams(rt.config, upstreams);
+
+    oauth::Dependencies deps;
+    deps.config = &rt.config;
+    deps.store = rt.store.get();
+    deps.keys = rt.keys.get();
+    deps.master = rt.master;
+    deps.policy = &policy;
+    deps.upstreams = &upstreams;
+    deps.clock = &Clock::system();
+    deps.random = &Random::system();
+    oauth::AuthorizationServer as(deps);
+    http::Router router;
+    as.registerRoutes(router);
+
+    http::ServerOptions so;
+    if (!parseListen(rt.config.listen, so.host, so.port)) {
+      throw config::ConfigError(rt.config.source_path + ": listen: expected host:port");
+    }
+    so.threads = rt.config.server.threads;
+    so.workers = rt.config.server.workers;
+    so.queue_limit = rt.config.server.queue_limit;
+    so.max_request_size = rt.config.server.max_request_size;
+    so.header_timeout_ms = rt.config.server.header_timeout_ms;
+    so.body_timeout_ms = rt.config.server.body_timeout_ms;
+    so.keepalive_timeout_ms = rt.config.server.keepalive_timeout_ms;
+    auto server = http::Server::create(so, std::move(router));
+    server->start();
+    log::info("listening", {{"issuer", rt.config.issuer},
+                            {"host", so.host},
+                            {"port", static_cast<int>(server->port())},
+                            {"storage", rt.store->backendName()},
+                            {"kid", rt.keys->currentSigner().kid}});
+    {
+      Housekeeper housekeeper(rt);
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&signals, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+          reloadPolicy(rt.config, policy);
+          continue;
+        }
+        log::info("shutting_down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        break;
+      }
+    }
+    server->stop(10000);
+    log::info("stopped");
+    return 0;
+  });
+}
+
+int runMigrate(const GlobalOptions& g) {
+  return guarded([&] {
+    auto cfg = config::loadConfig(g.config_path);
+    auto applied = store::migrateStore(cfg.storage);
+    if (applied.empty()) std::cout << "database is up to date\n";
+    for (const auto& v : applied) std::cout << "applied " << v << "\n";
+    return 0;
+  });
+}
+
+int runKeysList(const GlobalOptions& g) {
+  return guarded([&] {
+    Runtime rt(g);
+    for (const auto& k : rt.keys->list()) {
+      std::cout << k.kid << "  " << k.state << "  created=" << k.created_at
+                << " activates=" << k.activates_at << " retires=" << k.retires_at
+                << " expires=" << k.expires_at << "\n";
+    }
+    return 0;
+  });
+}
+
+int runKeysRotate(const GlobalOptions& g, bool immediate) {
+  return guarded([&] {
+    Runtime rt(g);
+    auto kid = rt.keys->rotate(immediate);
+    if (!kid.ok()) {
+      std::cerr << "mcp-auth-broker: rotation failed: " << kid.error().message << "\n";
+      return 1;
+    }
+    std::cout << "new signing key " << kid.value()
+              << (immediate ? " (signing now)\n"
+                            : " (published now, signing after keys.publish_ahead)\n");
+    return 0;
+  });
+}
+
+int runKeysJwks(const GlobalOptions& g) {
+  return guarded([&] {
+    Runtime rt(g);
+    auto doc = rt.keys->jwksJson();
+    std::cout << nlohmann::json::parse(*doc).dump(2) << "\n";
+    return 0;
+  });
+}
+
+int runClientRegister(const GlobalOptions& g, const std::string& name,
+                      const std::vector<std::string>& redirect_uris, const std::string& method,
+                      bool refresh, const std::string& client_id) {
+  return guarded([&] {
+    Runtime rt(g);
+    if (method != "none" && method != "client_secret_basic" && method != "client_secret_post") {
+      std::cerr << "client register: --auth-method must be none, client_secret_basic or "
+                   "client_secret_post\n";
+      return 2;
+    }
+    store::ClientRecord c;
+    c.client_id = client_id.empty() ? Random::system().token(18) : client_id;
+    c.client_name = name;
+    c.redirect_uris = redirect_uris;
+    c.token_endpoint_auth_method = method;
+    c.grant_types = {"authorization_code"};
+    if (refresh) c.grant_types.push_back("refresh_token");
+    c.preregistered = true;
+    c.created_at = c.last_used_at = Clock::system().now();
+    std::string secret;
+    if (method != "none") {
+      secret = Random::system().token(32);
+      c.secret_hash = sha256Hex(secret);
+    }
+    nlohmann::json meta = {{"client_name", name},
+                           {"redirect_uris", redirect_uris},
+                           {"token_endpoint_auth_method", method},
+                           {"grant_types", c.grant_types},
+                           {"response_types", {"code"}}};
+    c.metadata_json = meta.dump();
+    auto st = rt.store->createClient(c);
+    if (!st.ok()) {
+      std::cerr << "client register: " << st.error().message << "\n";
+      return 1;
+    }
+    std::cout << "client_id: " << c.client_id << "\n";
+    if (!secret.empty())
+      std::cout << "client_secret: " << secret << "  (shown once; store it now)\n";
+    return 0;
+  });
+}
+
+int runClientList(const GlobalOptions& g) {
+  return guarded([&] {
+    Runtime rt(g);
+    auto clients = rt.store->listClients();
+    if (!clients.ok()) {
+      std::cerr << "client list: " << clients.error().message << "\n";
+      return 1;
+    }
+    for (const auto& c : clients.value()) {
+      std::cout << c.client_id << "  " << (c.preregistered ? "pre-registered" : "dynamic") << "  "
+                << c.token_endpoint_auth_method << "  " << c.client_name << "\n";
+    }
+    return 0;
+  });
+}
+
+int runClientDelete(const GlobalOptions& g, const std::string& client_id) {
+  return guarded([&] {
+    Runtime rt(g);
+    auto st = rt.store->deleteClient(client_id);
+    if (!st.ok()) {
+      std::cerr << "client delete: " << st.error().message << "\n";
+      return 1;
+    }
+    std::cout << "deleted " << client_id << "\n";
+    return 0;
+  });
+}
+
+int runRevoke(const GlobalOptions& g, const std::string& subject, const std::string& client_id) {
+  return guarded([&] {
+    Runtime rt(g);
+    int64_t now = Clock::system().now();
+    auto n = subject.empty() ? rt.store->revokeFamiliesByClient(client_id, now)
+                             : rt.store->revokeFamiliesBySubject(subject, now);
+    if (!n.ok()) {
+      std::cerr << "revoke: " << n.error().message << "\n";
+      return 1;
+    }
+    log::security("admin_revoke",
+                  {{"subject", subject}, {"client_id", client_id}, {"families", n.value()}});
+    std::cout << "revoked " << n.value() << " token families\n";
+    return 0;
+  });
+}
+
+int runPolicyCheck(const std::string& file) {
+  return guarded([&] {
+    auto p = policy::Policy::loadFile(file);
+    std::cout << file << ": OK\n" << p->summary();
+    return 0;
+  });
+}
+
+}  // namespace broker::app

@@ -1,0 +1,45 @@
+#pragma once
+// Small ASCII helpers for HTTP tokens (header names, methods, list items).
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <string_view>
+
+namespace broker::http {
+
+inline char asciiLower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+inline std::string toLower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), asciiLower);
+  return out;
+}
+
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](char x, char y) { return asciiLower(x) == asciiLower(y); });
+}
+
+// Optional whitespace (RFC 9110 §5.6.3).
+inline std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls f(item) for each non-empty, trimmed item of a comma-separated header value.
+template <class F>
+void forEachListItem(std::string_view value, F&& f) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view item = trimOws(value.substr(0, comma));
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    if (!item.empty()) f(item);
+  }
+}
+
+}  // namespace broker::http

@@ -1,0 +1,614 @@
+// Authorization endpoint (OAuth 2.1 §4.1.1-4.1.2, RFC 6749 §4.1.2.1 errors), PKCE S256 only
+// (RFC 7636), resource indicators (RFC 8707 §2), the issuer in every response (RFC 9207 §2),
+// loopback redirect ports (RFC 8252 §7.3), the consent page and the upstream hop.
+//
+// Flow: GET /authorize validates and shows consent (or skips it when the signed consent cookie
+// remembers this client) -> POST /authorize/consent starts the chosen upstream's login with a
+// random single-use state -> /auth/<id>/callback finishes it, applies policy and redirects to the
+// client with a code.
+
+#include <nlohmann/json.hpp>
+
+#include "broker/core/crypto.h"
+#include "broker/core/encoding.h"
+#include "broker/core/log.h"
+#include "broker/oauth/uri.h"
+#include "internal.h"
+
+namespace broker::oauth {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kConsentFormTtl = 900;
+constexpr int64_t kConsentMemory = 30 * 86400;
+constexpr size_t kMaxRememberedClients = 20;
+
+struct AuthzRequest {
+  std::string client_id;
+  std::string client_name;
+  std::string redirect_uri;  // effective redirect
+  bool redirect_explicit = false;
+  std::string state;
+  std::string code_challenge;
+  std::vector<std::string> scopes;
+  std::string resource;
+  std::string idp;
+
+  json toJson() const {
+    return {{"c", client_id}, {"n", client_name},    {"r", redirect_uri}, {"x", redirect_explicit},
+            {"s", state},     {"p", code_challenge}, {"o", scopes},       {"t", resource},
+            {"i", idp}};
+  }
+  static std::optional<AuthzRequest> fromJson(const json& j) {
+    try {
+      AuthzRequest a;
+      a.client_id = j.at("c").get<std::string>();
+      a.client_name = j.at("n").get<std::string>();
+      a.redirect_uri = j.at("r").get<std::string>();
+      a.redirect_explicit = j.at("x").get<bool>();
+      a.state = j.at("s").get<std::string>();
+      a.code_challenge = j.at("p").get<std::string>();
+      a.scopes = j.at("o").get<std::vector<std::string>>();
+      a.resource = j.at("t").get<std::string>();
+      a.idp = j.at("i").get<std::string>();
+      return a;
+    } catch (const json::exception&) {
+      return std::nullopt;
+    }
+  }
+};
+
+std::string withParams(const std::string& base,
+                       const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out = base;
+  char sep = base.find('?') == std::string::npos ? '?' : '&';
+  for (const auto& [k, v] : params) {
+    out += sep;
+    out += urlEncode(k) + "=" + urlEncode(v);
+    sep = '&';
+  }
+  return out;
+}
+
+// An error that goes back to the client's redirect URI (RFC 6749 §4.1.2.1 + RFC 9207 iss).
+std::string errorRedirectUrl(const std::string& issuer, const AuthzRequest& a,
+                             const OAuthError& e) {
+  std::vector<std::pair<std::string, std::string>> params = {{"error", e.name()}};
+  if (!e.description.empty()) params.emplace_back("error_description", e.description);
+  if (!a.state.empty()) params.emplace_back("state", a.state);
+  params.emplace_back("iss", issuer);
+  return withParams(a.redirect_uri, params);
+}
+
+struct AuthorizeFailure {
+  bool redirect = false;  // false: show a page, never redirect (unknown client / bad redirect)
+  OAuthError error;
+  std::string redirect_uri;  // when redirect: the validated redirect URI
+  std::string state;
+};
+
+AuthorizeFailure pageFailure(OAuthError e) {
+  AuthorizeFailure f;
+  f.error = std::move(e);
+  return f;
+}
+
+std::string redirectHost(const std::string& uri) {
+  auto u = parseUri(uri);
+  if (!u) return uri;
+  if (!u->host.empty()) return u->host;
+  return u->scheme + ":";
+}
+
+std::string cookieName(bool secure, const char* base) {
+  return (secure ? std::string("__Host-") : std::string()) + base;
+}
+
+std::string cookieAttributes(bool secure, int64_t max_age) {
+  std::string a = "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(max_age);
+  if (secure) a += "; Secure";
+  return a;
+}
+
+}  // namespace
+
+// ---- remembered consent: a signed cookie listing approved client ids ----
+namespace {
+
+std::string signCookie(const std::string& key, const json& payload) {
+  std::string body = base64urlEncode(payload.dump());
+  return body + "." + base64urlEncode(hmacSha256(key, body));
+}
+
+std::optional<json> verifyCookie(const std::string& key, const std::string& value) {
+  auto dot = value.find('.');
+  if (dot == std::string::npos) return std::nullopt;
+  std::string body = value.substr(0, dot);
+  auto mac = base64urlDecode(value.substr(dot + 1));
+  if (!mac || !constantTimeEquals(*mac, hmacSha256(key, body))) return std::nullopt;
+  auto text = base64urlDecode(body);
+  if (!text) return std::nullopt;
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+std::vector<std::string> rememberedClients(const AuthorizationServer::Impl& impl,
+                                           const http::Request& req, int64_t now) {
+  auto raw = req.cookie(cookieName(impl.secure_cookies, "mcp_consent"));
+  if (!raw) return {};
+  auto j = verifyCookie(impl.cookie_key, *raw);
+  if (!j || !j->contains("c") || !j->contains("e") || !(*j)["e"].is_number_integer() ||
+      (*j)["e"].get<int64_t>() < now || !(*j)["c"].is_array()) {
+    return {};
+  }
+  std::vector<std::string> out;
+  for (const auto& c : (*j)["c"]) {
+    if (c.is_string()) out.push_back(c.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+Result<AuthzRequest, AuthorizeFailure> parseAuthorize(const Dependencies& d,
+                                                      const http::Request& req) {
+  std::map<std::string, std::string> q;
+  std::vector<std::string> dups;
+  if (!parseUrlEncoded(req.raw_query, q, &dups)) {
+    return pageFailure({OAuthCode::kInvalidRequest, "the query string is malformed"});
+  }
+  auto param = [&](const char* k) {
+    auto it = q.find(k);
+    return it == q.end() ? std::string() : it->second;
+  };
+  AuthzRequest a;
+  a.client_id = param("client_id");
+  if (a.client_id.empty()) {
+    return pageFailure({OAuthCode::kInvalidRequest, "client_id is missing"});
+  }
+  auto client = d.store->getClient(a.client_id);
+  if (!client.ok()) {
+    if (client.error().code == ErrorCode::kNotFound) {
+      return pageFailure({OAuthCode::kInvalidClient, "this application is not registered"});
+    }
+    return pageFailure(
+        {OAuthCode::kTemporarilyUnavailable, "storage unavailable", client.error().message});
+  }
+  a.client_name = client->client_name.empty() ? a.client_id : client->client_name;
+  const auto& registered = client->redirect_uris;
+  std::string redirect = param("redirect_uri");
+  if (redirect.empty()) {
+    if (registered.size() != 1) {
+      return pageFailure({OAuthCode::kInvalidRequest, "redirect_uri is missing"});
+    }
+    a.redirect_uri = registered.front();
+  } else {
+    bool match = false;
+    for (const auto& r : registered) match = match || redirectUriMatches(r, redirect);
+    if (!match) {
+      return pageFailure(
+          {OAuthCode::kInvalidRequest, "redirect_uri is not registered for this application"});
+    }
+    a.redirect_uri = redirect;
+    a.redirect_explicit = true;
+  }
+  a.state = param("state");
+  // From here on the redirect URI is trusted: errors go back to the client.
+  auto fail_redirect = [&](OAuthCode code, std::string desc) {
+    return AuthorizeFailure{true, {code, std::move(desc)}, a.redirect_uri, a.state};
+  };
+  if (!dups.empty()) {
+    return fail_redirect(OAuthCode::kInvalidRequest,
+                         "parameter '" + dups.front() + "' is repeated");
+  }
+  if (a.state.size() > 2048) return fail_redirect(OAuthCode::kInvalidRequest, "state is too long");
+  std::string response_type = param("response_type");
+  if (response_type.empty()) {
+    return fail_redirect(OAuthCode::kInvalidRequest, "response_type is missing");
+  }
+  if (response_type != "code") {
+    return fail_redirect(OAuthCode::kUnsupportedResponseType,
+                         "only response_type=code is supported");
+  }
+  auto grants = client->grant_types;
+  if (std::find(grants.begin(), grants.end(), "authorization_code") == grants.end()) {
+    return fail_redirect(OAuthCode::kUnauthorizedClient,
+                         "this client is not registered for the authorization_code grant");
+  }
+  a.code_challenge = param("code_challenge");
+  std::string method = param("code_challenge_method");
+  if (a.code_challenge.empty()) {
+    return fail_redirect(OAuthCode::kInvalidRequest, "code_challenge is required (PKCE S256)");
+  }
+  if (method != "S256") {
+    return fail_redirect(OAuthCode::kInvalidRequest, "code_challenge_method must be S256");
+  }
+  if (!validCodeChallenge(a.code_challenge)) {
+    return fail_redirect(OAuthCode::kInvalidRequest,
+                         "code_challenge is not a valid S256 challenge");
+  }
+
+  auto policy = d.policy->current();
+  const policy::ServerInfo* resource_server = nullptr;
+  std::string resource = param("resource");
+  if (!resource.empty()) {
+    auto canonical = canonicalResource(resource);
+    if (!canonical)
+      return fail_redirect(OAuthCode::kInvalidTarget, "resource is not an absolute URI");
+    resource_server = policy->findResource(*canonical);
+    if (!resource_server) {
+      return fail_redirect(OAuthCode::kInvalidTarget, "resource is not served by this broker");
+    }
+    a.resource = *canonical;
+  }
+  auto scopes = splitScopes(param("scope"));
+  for (const auto& s : scopes) {
+    const auto* server = policy->findScope(s);
+    if (!server) return fail_redirect(OAuthCode::kInvalidScope, "unknown scope '" + s + "'");
+    if (resource_server && server->scope != resource_server->scope) {
+      return fail_redirect(OAuthCode::kInvalidScope,
+                           "scope '" + s + "' does not belong to the requested resource");
+    }
+  }
+  if (scopes.empty()) {
+    scopes = resource_server ? std::vector<std::string>{resource_server->scope}
+                             : policy->defaultScopes();
+  }
+  if (scopes.empty()) {
+    return fail_redirect(OAuthCode::kInvalidScope, "no scope requested and no default configured");
+  }
+  a.scopes = scopes;
+
+  a.idp = param("idp");
+  if (!a.idp.empty() && !d.upstreams->find(a.idp)) {
+    return fail_redirect(OAuthCode::kInvalidRequest, "unknown identity provider '" + a.idp + "'");
+  }
+  return a;
+}
+
+http::Response failureResponse(const Dependencies& d, const AuthorizeFailure& f) {
+  log::info("authorize_error", {{"error", f.error.name()}, {"description", f.error.description}});
+  if (f.redirect) {
+    AuthzRequest a;
+    a.redirect_uri = f.redirect_uri;
+    a.state = f.state;
+    return http::Response::redirect(errorRedirectUrl(d.config->issuer, a, f.error));
+  }
+  int status = f.error.code == OAuthCode::kTemporarilyUnavailable ? 503 : 400;
+  return errorPage(status, "Authorization request rejected", f.error.description);
+}
+
+}  // namespace
+
+// Starts the upstream hop: stores the pending login (state hashed) and redirects the browser.
+static http::Response beginUpstream(AuthorizationServer::Impl& impl, const AuthzRequest& a,
+                                    const std::string& upstream_id) {
+  const auto& d = impl.deps;
+  auto provider = d.upstreams->find(upstream_id);
+  if (!provider) {
+    return http::Response::redirect(errorRedirectUrl(
+        d.config->issuer, a, {OAuthCode::kInvalidRequest, "unknown identity provider"}));
+  }
+  const int64_t now = d.clock->now();
+  std::string state = d.random->token(32);
+  upstream::BeginLogin begin{state, d.config->issuer + "/auth/" + upstream_id + "/callback"};
+  auto redirect = provider->beginLogin(begin);
+  if (!redirect.ok()) {
+    return http::Response::redirect(errorRedirectUrl(d.config->issuer, a, redirect.error()));
+  }
+  store::PendingLogin p;
+  p.state_hash = sha256Hex(state);
+  p.upstream_id = upstream_id;
+  p.client_id = a.client_id;
+  p.redirect_uri = a.redirect_uri;
+  p.client_state = a.state;
+  p.code_challenge = a.code_challenge;
+  p.scope = joinScopes(a.scopes);
+  p.resource = a.resource;
+  json extra = {{"explicit", a.redirect_explicit}, {"data", redirect->upstream_data}};
+  p.upstream_data = d.master->seal(extra.dump(), "pending-login");
+  p.created_at = now;
+  p.expires_at = now + d.config->tokens.login_ttl;
+  auto stored = d.store->createPendingLogin(p);
+  if (!stored.ok()) {
+    log::error("pending_login_store_failed", {{"error", stored.error().message}});
+    return http::Response::redirect(errorRedirectUrl(
+        d.config->issuer, a, {OAuthCode::kTemporarilyUnavailable, "storage unavailable"}));
+  }
+  log::info("upstream_login_started", {{"client_id", a.client_id},
+                                       {"upstream", upstream_id},
+                                       {"state_hash", p.state_hash.substr(0, 12)}});
+  auto resp = http::Response::redirect(redirect->url);
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+static std::string chooseUpstream(const Dependencies& d, const AuthzRequest& a) {
+  if (!a.idp.empty()) return a.idp;
+  auto all = d.upstreams->all();
+  if (all.size() == 1) return all.front()->id();
+  if (!d.config->default_upstream.empty()) return d.config->default_upstream;
+  return {};
+}
+
+http::Response AuthorizationServer::authorize(const http::Request& req) {
+  auto& impl = *impl_;
+  const auto& d = impl.deps;
+  auto parsed = parseAuthorize(d, req);
+  if (!parsed.ok()) return failureResponse(d, parsed.error());
+  const AuthzRequest& a = parsed.value();
+  const int64_t now = d.clock->now();
+
+  auto remembered = rememberedClients(impl, req, now);
+  std::string upstream_id = chooseUpstream(d, a);
+  if (!upstream_id.empty() &&
+      std::find(remembered.begin(), remembered.end(), a.client_id) != remembered.end()) {
+    return beginUpstream(impl, a, upstream_id);
+  }
+
+  // Consent page. The validated request travels sealed in the form, bound to a CSRF cookie.
+  std::string csrf = d.random->token(24);
+  json sealed_req = {{"a", a.toJson()}, {"csrf", csrf}, {"exp", now + kConsentFormTtl}};
+  std::string blob = d.master->seal(sealed_req.dump(), "consent-form");
+
+  auto policy = d.policy->current();
+  std::string servers_html;
+  for (const auto& s : a.scopes) {
+    const auto* server = policy->findScope(s);
+    std::string name = server && !server->name.empty() ? server->name : s;
+    servers_html +=
+        "<li><strong>" + htmlEscape(name) + "</strong> <code>" + htmlEscape(s) + "</code>";
+    if (server && !server->description.empty()) {
+      servers_html += "<br><span class=\"muted\">" + htmlEscape(server->description) + "</span>";
+    }
+    servers_html += "</li>";
+  }
+  std::string buttons;
+  if (!upstream_id.empty()) {
+    auto p = d.upstreams->find(upstream_id);
+    buttons += "<button class=\"primary\" type=\"submit\" name=\"upstream\" value=\"" +
+               htmlEscape(upstream_id) + "\">Continue with " +
+               htmlEscape(p ? p->displayName() : upstream_id) + "</button> ";
+  } else {
+    for (const auto& p : d.upstreams->all()) {
+      buttons += "<button class=\"primary\" type=\"submit\" name=\"upstream\" value=\"" +
+                 htmlEscape(p->id()) + "\">Continue with " + htmlEscape(p->displayName()) +
+                 "</button> ";
+    }
+  }
+  std::string body =
+      "<h1>Authorize " + htmlEscape(a.client_name) + "</h1><div class=\"box\"><p><strong>" +
+      htmlEscape(a.client_name) +
+      "</strong> wants to access these MCP servers on your behalf:</p><ul>" + servers_html +
+      "</ul><p class=\"muted\">After you sign in you will be sent to <strong>" +
+      htmlEscape(redirectHost(a.redirect_uri)) +
+      "</strong>.</p></div><form method=\"post\" action=\"authorize/consent\">"
+      "<input type=\"hidden\" name=\"request\" value=\"" +
+      htmlEscape(blob) + "\"><input type=\"hidden\" name=\"csrf\" value=\"" + htmlEscape(csrf) +
+      "\"><p>" + buttons +
+      "<button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></p></form>";
+  // The form posts relative to /authorize so issuers with a path work unchanged.
+  auto resp = http::Response::html(200, renderPage("Authorize " + a.client_name, body));
+  resp.header("Cache-Control", "no-store");
+  resp.header("Set-Cookie", cookieName(impl.secure_cookies, "mcp_csrf") + "=" + csrf +
+                                cookieAttributes(impl.secure_cookies, kConsentFormTtl));
+  return resp;
+}
+
+http::Response AuthorizationServer::consent(const http::Request& req) {
+  auto& impl = *impl_;
+  const auto& d = impl.deps;
+  const int64_t now = d.clock->now();
+  auto form = req.form();
+  auto blob = d.master->open(form["request"], "consent-form");
+  if (!blob.ok()) {
+    return errorPage(400, "Request expired",
+                     "This consent form is invalid. Start again from the application.");
+  }
+  auto j = json::parse(blob.value(), nullptr, false);
+  std::optional<AuthzRequest> a;
+  if (!j.is_discarded() && j.is_object() && j.contains("a")) a = AuthzRequest::fromJson(j["a"]);
+  if (!a || !j.contains("exp") || !j["exp"].is_number_integer() || !j.contains("csrf") ||
+      !j["csrf"].is_string()) {
+    return errorPage(400, "Request expired",
+                     "This consent form is invalid. Start again from the application.");
+  }
+  if (j["exp"].get<int64_t>() < now) {
+    return errorPage(400, "Request expired",
+                     "This consent form has expired. Start again from the application.");
+  }
+  const std::string csrf = j["csrf"].get<std::string>();
+  auto cookie = req.cookie(cookieName(impl.secure_cookies, "mcp_csrf"));
+  if (!cookie || !constantTimeEquals(*cookie, csrf) || !constantTimeEquals(form["csrf"], csrf)) {
+    log::security("consent_csrf_failed", {{"client_id", a->client_id}});
+    return errorPage(
+        403, "Request rejected",
+        "This form was not submitted from the consent page. Start again from the application.");
+  }
+  if (form["action"] == "deny") {
+    log::info("consent_denied", {{"client_id", a->client_id}});
+    return http::Response::redirect(errorRedirectUrl(
+        d.config->issuer, *a, {OAuthCode::kAccessDenied, "the user denied the request"}));
+  }
+  std::string upstream_id = form["upstream"];
+  if (upstream_id.empty()) upstream_id = chooseUpstream(d, *a);
+  if (!a->idp.empty() && upstream_id != a->idp) upstream_id = a->idp;
+  auto resp = beginUpstream(impl, *a, upstream_id);
+
+  // Remember the approval for this client.
+  auto clients = rememberedClients(impl, req, now);
+  clients.erase(std::remove(clients.begin(), clients.end(), a->client_id), clients.end());
+  clients.insert(clients.begin(), a->client_id);
+  if (clients.size() > kMaxRememberedClients) clients.resize(kMaxRememberedClients);
+  json payload = {{"c", clients}, {"e", now + kConsentMemory}};
+  resp.header("Set-Cookie", cookieName(impl.secure_cookies, "mcp_consent") + "=" +
+                                signCookie(impl.cookie_key, payload) +
+                                cookieAttributes(impl.secure_cookies, kConsentMemory));
+  resp.header("Set-Cookie", cookieName(impl.secure_cookies, "mcp_csrf") + "=deleted" +
+                                cookieAttributes(impl.secure_cookies, 0));
+  log::info("consent_granted", {{"client_id", a->client_id}, {"upstream", upstream_id}});
+  return resp;
+}
+
+http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
+  auto& impl = *impl_;
+  const auto& d = impl.deps;
+  const int64_t now = d.clock->now();
+  std::map<std::string, std::string> params;
+  parseUrlEncoded(req.raw_query, params);
+  if (req.method == "POST") {
+    for (auto& [k, v] : req.form()) params[k] = v;
+  }
+  const std::string upstream_id =
+      req.path_params.count("upstream") ? req.path_params.at("upstream") : "";
+  auto state = params["state"];
+  if (state.empty()) {
+    return errorPage(
+        400, "Sign-in failed",
+        "The identity provider did not return a state. Start again from the application.");
+  }
+  auto pending = d.store->consumePendingLogin(sha256Hex(state), now);
+  if (!pending.ok()) {
+    if (pending.error().code == ErrorCode::kNotFound) {
+      log::security("login_state_unknown", {{"upstream", upstream_id}});
+      return errorPage(
+          400, "Sign-in link expired",
+          "This sign-in has expired or was already used. Start again from the application.");
+    }
+    return errorPage(503, "Temporarily unavailable",
+                     "The broker cannot reach its storage. Try again shortly.");
+  }
+  const auto& p = pending.value();
+  AuthzRequest a;
+  a.client_id = p.client_id;
+  a.redirect_uri = p.redirect_uri;
+  a.state = p.client_state;
+  a.code_challenge = p.code_challenge;
+  a.scopes = splitScopes(p.scope);
+  a.resource = p.resource;
+  std::string upstream_data;
+  auto extra_plain = d.master->open(p.upstream_data, "pending-login");
+  if (extra_plain.ok()) {
+    auto extra = json::parse(extra_plain.value(), nullptr, false);
+    if (!extra.is_discarded() && extra.is_object()) {
+      a.redirect_explicit = extra.value("explicit", false);
+      upstream_data = extra.value("data", "");
+    }
+  }
+  auto fail_to_client = [&](int status, const std::string& title, const OAuthError& e) {
+    log::info("login_failed", {{"client_id", a.client_id},
+                               {"upstream", upstream_id},
+                               {"error", e.name()},
+                               {"debug", e.debug}});
+    return errorPage(
+        status, title, e.description,
+        PageLink{"Return to the application", errorRedirectUrl(d.config->issuer, a, e)});
+  };
+  if (p.upstream_id != upstream_id) {
+    log::security("login_wrong_upstream", {{"expected", p.upstream_id}, {"got", upstream_id}});
+    return fail_to_client(
+        400, "Sign-in failed",
+        {OAuthCode::kAccessDenied, "the sign-in came back from the wrong identity provider"});
+  }
+  auto provider = d.upstreams->find(upstream_id);
+  if (!provider) {
+    return fail_to_client(400, "Sign-in failed",
+                          {OAuthCode::kServerError, "identity provider not configured"});
+  }
+  upstream::Callback cb{params, d.config->issuer + "/auth/" + upstream_id + "/callback",
+                        upstream_data};
+  auto login = provider->completeLogin(cb);
+  if (!login.ok()) {
+    int status = login.error().code == OAuthCode::kTemporarilyUnavailable ? 503 : 400;
+    if (login.error().code == OAuthCode::kAccessDenied) status = 403;
+    return fail_to_client(status, "Sign-in failed", login.error());
+  }
+  const Identity& who = login->identity;
+
+  auto policy = d.policy->current();
+  std::vector<std::string> granted;
+  std::string denied_reason;
+  for (const auto& s : a.scopes) {
+    auto decision = policy->evaluate(who, s);
+    if (decision.allowed) {
+      granted.push_back(s);
+    } else if (denied_reason.empty()) {
+      denied_reason = decision.reason;
+    }
+    log::info("policy_decision", {{"sub", who.qualifiedSubject()},
+                                  {"scope", s},
+                                  {"allowed", decision.allowed},
+                                  {"rule", decision.rule}});
+  }
+  if (granted.empty()) {
+    log::security(
+        "login_denied",
+        {{"sub", who.qualifiedSubject()}, {"client_id", a.client_id}, {"reason", denied_reason}});
+    return fail_to_client(403, "Access denied",
+                          {OAuthCode::kAccessDenied, "Signed in as " + who.username +
+                                                         ", but the access policy does not allow "
+                                                         "you to use the requested MCP servers. " +
+                                                         denied_reason});
+  }
+
+  std::string code = d.random->token(32);
+  store::AuthCode c;
+  c.code_hash = sha256Hex(code);
+  c.client_id = a.client_id;
+  c.redirect_uri = a.redirect_explicit ? a.redirect_uri : "";
+  c.code_challenge = a.code_challenge;
+  c.subject = who.qualifiedSubject();
+  c.identity_json = who.toJson();
+  c.scope = joinScopes(granted);
+  c.resource = a.resource;
+  c.family_id = d.random->token(16);
+  c.upstream_data =
+      login->session_data.empty() ? "" : d.master->seal(login->session_data, "upstream-session");
+  c.created_at = now;
+  c.expires_at = now + d.config->tokens.code_ttl;
+  auto stored = d.store->createAuthCode(c);
+  if (!stored.ok()) {
+    log::error("code_store_failed", {{"error", stored.error().message}});
+    return fail_to_client(503, "Temporarily unavailable",
+                          {OAuthCode::kTemporarilyUnavailable, "storage unavailable"});
+  }
+  log::security("login_succeeded", {{"sub", c.subject},
+                                    {"client_id", a.client_id},
+                                    {"upstream", upstream_id},
+                                    {"scope", c.scope}});
+  std::vector<std::pair<std::string, std::string>> out = {{"code", code}};
+  if (!a.state.empty()) out.emplace_back("state", a.state);
+  out.emplace_back("iss", d.config->issuer);
+  auto resp = http::Response::redirect(withParams(a.redirect_uri, out));
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+http::Response AuthorizationServer::devLoginPage(const http::Request& req) {
+  auto id = req.path_params.find("upstream");
+  auto provider = id == req.path_params.end() ? nullptr : impl_->deps.upstreams->find(id->second);
+  if (!provider || provider->type() != "dev") {
+    return errorPage(404, "Not found", "There is no login page here.");
+  }
+  std::map<std::string, std::string> q;
+  parseUrlEncoded(req.raw_query, q);
+  std::string body =
+      "<h1>Development sign-in</h1><p class=\"warn\">Development mode: no password is checked. "
+      "Never enable this in production.</p><form method=\"post\" action=\"callback\">"
+      "<input type=\"hidden\" name=\"state\" value=\"" +
+      htmlEscape(q["state"]) +
+      "\"><p><label>Username<br><input type=\"text\" name=\"username\" autofocus required "
+      "pattern=\"[A-Za-z0-9._@-]{1,64}\"></label></p><p><label>Groups (optional, comma "
+      "separated)<br><input type=\"text\" name=\"groups\"></label></p><p><label>Email "
+      "(optional)<br><input type=\"text\" name=\"email\"></label></p>"
+      "<p><button class=\"primary\" type=\"submit\">Sign in</button></p></form>";
+  auto resp = http::Response::html(200, renderPage("Development sign-in", body));
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+}  // namespace broker::oauth

@@ -1,0 +1,111 @@
+// Shared helpers: RFC 6749 §5.2 error bodies, scope lists (RFC 6749 §3.3), PKCE S256 (RFC 7636
+// §4.1-4.6), and the HTML page frame (every value escaped).
+
+#include <algorithm>
+#include <set>
+
+#include "broker/core/crypto.h"
+#include "broker/core/encoding.h"
+#include "internal.h"
+
+namespace broker::oauth {
+
+http::Response jsonResponse(int status, const std::string& body) {
+  return http::Response::json(status, body);
+}
+
+http::Response errorResponse(const OAuthError& e, bool basic_auth_attempted) {
+  auto resp = http::Response::json(e.httpStatus(), e.toJson());
+  if (e.code == OAuthCode::kInvalidClient && basic_auth_attempted) {
+    resp.header("WWW-Authenticate", "Basic realm=\"mcp-auth-broker\"");
+  } else if (e.httpStatus() == 401) {
+    resp.header("WWW-Authenticate", std::string("Bearer error=\"") + e.name() + "\"");
+  }
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+std::vector<std::string> splitScopes(const std::string& s) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != '\r') ++j;
+    if (j > i) {
+      std::string tok = s.substr(i, j - i);
+      if (seen.insert(tok).second) out.push_back(std::move(tok));
+    }
+    i = j;
+  }
+  return out;
+}
+
+std::string joinScopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const auto& s : scopes) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
+
+bool isSubset(const std::vector<std::string>& a, const std::vector<std::string>& of) {
+  return std::all_of(a.begin(), a.end(), [&](const std::string& s) {
+    return std::find(of.begin(), of.end(), s) != of.end();
+  });
+}
+
+namespace {
+bool unreservedOnly(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+  });
+}
+}  // namespace
+
+// S256 challenge: base64url of a SHA-256 digest, 43 characters.
+bool validCodeChallenge(const std::string& challenge) {
+  return challenge.size() == 43 && base64urlDecode(challenge).has_value();
+}
+
+bool validCodeVerifier(const std::string& verifier) {
+  return verifier.size() >= 43 && verifier.size() <= 128 && unreservedOnly(verifier);
+}
+
+bool pkceMatches(const std::string& verifier, const std::string& challenge) {
+  return constantTimeEquals(base64urlEncode(sha256(verifier)), challenge);
+}
+
+std::string renderPage(const std::string& title, const std::string& body_html) {
+  return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+         "<meta name=\"referrer\" content=\"no-referrer\"><title>" +
+         htmlEscape(title) +
+         "</title><style>"
+         "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;"
+         "color:#1f2328}h1{font-size:1.4rem}.box{border:1px solid #d0d7de;border-radius:8px;"
+         "padding:1rem 1.25rem;margin:1rem 0}.muted{color:#59636e;font-size:.9rem}"
+         "button,.button{font-size:1rem;padding:.5rem 1.1rem;border-radius:6px;border:1px solid "
+         "#d0d7de;background:#f6f8fa;cursor:pointer;text-decoration:none;color:inherit}"
+         "button.primary{background:#1f883d;color:#fff;border-color:#1f883d}"
+         "input[type=text]{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}"
+         "code{background:#f6f8fa;padding:0 .25rem}.warn{color:#9a6700}</style></head><body>" +
+         body_html + "</body></html>";
+}
+
+http::Response errorPage(int status, const std::string& title, const std::string& message,
+                         const std::optional<PageLink>& link) {
+  std::string body = "<h1>" + htmlEscape(title) + "</h1><p>" + htmlEscape(message) + "</p>";
+  if (link) {
+    body += "<p><a class=\"button\" id=\"continue\" href=\"" + htmlEscape(link->href) + "\">" +
+            htmlEscape(link->label) + "</a></p>";
+  }
+  auto resp = http::Response::html(status, renderPage(title, body));
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+}  // namespace broker::oauth

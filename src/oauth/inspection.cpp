@@ -1,0 +1,243 @@
+// Token revocation (RFC 7009 §2), introspection (RFC 7662 §2) and the /validate debugging
+// endpoint. All three look at a token the same way: an RFC 9068 JWT verified offline against the
+// key set plus the store's revocation state, or a sealed refresh token looked up by hash.
+
+#include <nlohmann/json.hpp>
+
+#include "broker/core/log.h"
+#include "broker/token/access_token.h"
+#include "internal.h"
+
+namespace broker::oauth {
+namespace {
+
+using nlohmann::json;
+
+struct Inspection {
+  bool active = false;
+  std::string error;  // why not active: malformed, bad_signature, expired, revoked, ...
+  std::string kind;   // "access_token" | "refresh_token"
+  json claims = json::object();
+  std::string client_id;
+  std::string family_id;
+  std::string jti;
+  int64_t exp = 0;
+};
+
+const char* jwtError(token::JwtStatus s) {
+  switch (s) {
+    case token::JwtStatus::kOk:
+      return "ok";
+    case token::JwtStatus::kMalformed:
+      return "malformed";
+    case token::JwtStatus::kUnsupportedAlg:
+      return "unsupported_alg";
+    case token::JwtStatus::kWrongType:
+      return "wrong_type";
+    case token::JwtStatus::kUnknownKid:
+      return "unknown_kid";
+    case token::JwtStatus::kBadSignature:
+      return "bad_signature";
+    case token::JwtStatus::kExpired:
+      return "expired";
+    case token::JwtStatus::kNotYetValid:
+      return "not_yet_valid";
+    case token::JwtStatus::kWrongIssuer:
+      return "wrong_issuer";
+    case token::JwtStatus::kWrongAudience:
+      return "wrong_audience";
+    case token::JwtStatus::kMissingClaim:
+      return "missing_claim";
+    case token::JwtStatus::kRevoked:
+      return "revoked";
+  }
+  return "invalid";
+}
+
+Inspection inspectRefresh(AuthorizationServer::Impl& impl, const std::string& token) {
+  const auto& d = impl.deps;
+  Inspection out;
+  out.kind = "refresh_token";
+  auto payload = impl.minter.openRefresh(token);
+  if (!payload) {
+    out.error = "malformed";
+    return out;
+  }
+  out.client_id = payload->client_id;
+  auto row = d.store->getRefreshToken(TokenMinter::hashId(payload->token_id));
+  if (!row.ok()) {
+    out.error = row.error().code == ErrorCode::kNotFound ? "unknown" : "storage_unavailable";
+    return out;
+  }
+  out.family_id = row->family_id;
+  out.exp = row->expires_at;
+  auto family = d.store->getFamily(row->family_id);
+  const int64_t now = d.clock->now();
+  if (!family.ok() || family->revoked_at != 0) {
+    out.error = "revoked";
+  } else if (row->rotated_at != 0) {
+    out.error = "rotated";
+  } else if (row->expires_at < now || family->expires_at < now) {
+    out.error = "expired";
+  } else {
+    out.active = true;
+  }
+  Identity who;
+  Identity::fromJson(row->identity_json, who);
+  out.claims = {{"iss", d.config->issuer},     {"sub", row->subject},
+                {"client_id", row->client_id}, {"scope", row->scope},
+                {"exp", row->expires_at},      {"iat", row->created_at},
+                {"username", who.username},    {"token_type", "refresh_token"}};
+  return out;
+}
+
+// `check_time`: false for revocation, where an expired token may still be named.
+Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& token,
+                         bool check_time) {
+  const auto& d = impl.deps;
+  Inspection out;
+  out.kind = "access_token";
+  token::VerifyOptions opts;
+  opts.issuer = d.config->issuer;
+  opts.now = check_time ? d.clock->now() : 0;
+  opts.leeway = check_time ? 0 : (int64_t{1} << 40);
+  auto* keys = d.keys;
+  auto verified = token::verifyAccessToken(
+      token, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
+  if (!verified.ok()) {
+    out.error = jwtError(verified.error());
+    return out;
+  }
+  auto parsed = json::parse(verified->payload_json, nullptr, false);
+  if (!parsed.is_discarded()) out.claims = parsed;
+  const auto& c = verified->claims;
+  out.client_id = c.client_id;
+  out.family_id = c.family_id;
+  out.jti = c.jti;
+  out.exp = c.exp;
+  auto revoked = d.store->isAccessTokenRevoked(c.jti);
+  if (!revoked.ok()) {
+    out.error = "storage_unavailable";
+    return out;
+  }
+  if (revoked.value()) {
+    out.error = "revoked";
+    return out;
+  }
+  if (!c.family_id.empty()) {
+    auto family = d.store->getFamily(c.family_id);
+    if (family.ok() && family->revoked_at != 0) {
+      out.error = "revoked";
+      return out;
+    }
+    if (!family.ok() && family.error().code != ErrorCode::kNotFound) {
+      out.error = "storage_unavailable";
+      return out;
+    }
+  }
+  out.active = true;
+  return out;
+}
+
+Inspection inspect(AuthorizationServer::Impl& impl, const std::string& token, bool check_time) {
+  if (token.rfind(kRefreshPrefix, 0) == 0) return inspectRefresh(impl, token);
+  return inspectAccess(impl, token, check_time);
+}
+
+}  // namespace
+
+http::Response AuthorizationServer::revoke(const http::Request& req) {
+  auto& d = impl_->deps;
+  auto form = parseOAuthForm(req);
+  if (!form.ok()) return errorResponse(form.error());
+  auto client = authenticateClient(*d.store, req, *form);
+  if (!client.ok()) return errorResponse(client.error(), req.header("authorization").has_value());
+  const std::string token = (*form)["token"];
+  if (token.empty()) return errorResponse({OAuthCode::kInvalidRequest, "token is missing"});
+  const int64_t now = d.clock->now();
+  auto seen = inspect(*impl_, token, false);
+  // RFC 7009 §2.2: answer 200 whether or not the token was valid; only the owner can revoke.
+  if (seen.client_id == client->client.client_id) {
+    if (seen.kind == "refresh_token" && !seen.family_id.empty()) {
+      auto r = d.store->revokeFamily(seen.family_id, "revoked_by_client", now);
+      if (!r.ok() && r.error().code != ErrorCode::kNotFound) {
+        return errorResponse({OAuthCode::kServerError, "storage unavailable"});
+      }
+      log::security(
+          "token_revoked",
+          {{"kind", "refresh_family"}, {"family", seen.family_id}, {"client_id", seen.client_id}});
+    } else if (seen.kind == "access_token" && !seen.jti.empty()) {
+      auto r = d.store->revokeAccessToken(seen.jti, seen.exp);
+      if (!r.ok()) return errorResponse({OAuthCode::kServerError, "storage unavailable"});
+      log::security("token_revoked",
+                    {{"kind", "access_token"}, {"jti", seen.jti}, {"client_id", seen.client_id}});
+    }
+  }
+  auto resp = jsonResponse(200, "{}");
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+http::Response AuthorizationServer::introspect(const http::Request& req) {
+  auto& d = impl_->deps;
+  auto form = parseOAuthForm(req);
+  if (!form.ok()) return errorResponse(form.error());
+  auto client = authenticateClient(*d.store, req, *form);
+  if (!client.ok()) return errorResponse(client.error(), req.header("authorization").has_value());
+  const std::string token = (*form)["token"];
+  if (token.empty()) return errorResponse({OAuthCode::kInvalidRequest, "token is missing"});
+  auto seen = inspect(*impl_, token, true);
+  json out = {{"active", false}};
+  // Public clients see only their own tokens; confidential clients (resource servers) see any.
+  bool may_see = client->client.token_endpoint_auth_method != "none" ||
+                 seen.client_id == client->client.client_id;
+  if (seen.active && may_see) {
+    out = seen.claims;
+    out["active"] = true;
+    if (seen.kind == "access_token") {
+      out["token_type"] = "Bearer";
+      if (out.contains("preferred_username")) out["username"] = out["preferred_username"];
+    }
+  }
+  auto resp = jsonResponse(200, out.dump());
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+http::Response AuthorizationServer::validate(const http::Request& req) {
+  std::string token;
+  auto auth = req.header("authorization");
+  if (auth && auth->size() > 7 &&
+      (auth->compare(0, 7, "Bearer ") == 0 || auth->compare(0, 7, "bearer ") == 0)) {
+    token = auth->substr(7);
+  } else if (!req.body.empty()) {
+    auto body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("token") ||
+        !body["token"].is_string()) {
+      return jsonResponse(400,
+                          R"({"valid":false,"error":"the body must be {\"token\": \"...\"}"})");
+    }
+    token = body["token"].get<std::string>();
+  }
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\n')) token.pop_back();
+  if (token.empty()) {
+    return jsonResponse(
+        400,
+        R"({"valid":false,"error":"no token: send Authorization: Bearer or {\"token\": ...}"})");
+  }
+  auto seen = inspect(*impl_, token, true);
+  json out;
+  out["valid"] = seen.active;
+  out["token_type"] = seen.kind;
+  if (seen.active) {
+    out["payload"] = seen.claims;
+  } else {
+    out["error"] = seen.error;
+    if (seen.error != "malformed" && !seen.claims.empty()) out["payload"] = seen.claims;
+  }
+  auto resp = jsonResponse(200, out.dump());
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+}  // namespace broker::oauth

@@ -1,0 +1,131 @@
+#pragma once
+// Shared pieces of the authorization server's endpoints (not part of the public interface).
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/core/oauth_error.h"
+#include "broker/core/result.h"
+#include "broker/oauth/broker.h"
+
+namespace broker::oauth {
+
+// ---- responses ----
+// JSON error body per RFC 6749 §5.2 with the status from the one code->status table; 401s carry
+// WWW-Authenticate.
+http::Response errorResponse(const OAuthError& e, bool basic_auth_attempted = false);
+http::Response jsonResponse(int status, const std::string& body);
+
+// ---- scopes ----
+std::vector<std::string> splitScopes(const std::string& s);  // whitespace-robust, de-duplicated
+std::string joinScopes(const std::vector<std::string>& scopes);
+bool isSubset(const std::vector<std::string>& a, const std::vector<std::string>& of);
+
+// ---- PKCE (RFC 7636, S256 only) ----
+bool validCodeChallenge(const std::string& challenge);
+bool validCodeVerifier(const std::string& verifier);
+bool pkceMatches(const std::string& verifier, const std::string& challenge);
+
+// ---- HTML pages (everything escaped) ----
+struct PageLink {
+  std::string label;
+  std::string href;
+};
+std::string renderPage(const std::string& title, const std::string& body_html);
+http::Response errorPage(int status, const std::string& title, const std::string& message,
+                         const std::optional<PageLink>& link = std::nullopt);
+
+// ---- authenticated client at the token, revocation and introspection endpoints ----
+struct ClientAuthResult {
+  store::ClientRecord client;
+  bool basic_attempted = false;
+};
+Result<ClientAuthResult, OAuthError> authenticateClient(
+    store::Store& store, const http::Request& req, const std::map<std::string, std::string>& form);
+
+// ---- token minting ----
+struct IssuedTokens {
+  std::string access_token;
+  int64_t expires_in = 0;
+  std::string scope;
+  std::string refresh_token;  // empty when the client may not refresh
+};
+
+// Refresh token plaintext inside the sealed string.
+struct RefreshPayload {
+  std::string token_id;  // 32 random bytes, base64url; stored only as sha256 hex
+  std::string client_id;
+};
+
+class TokenMinter {
+ public:
+  explicit TokenMinter(const Dependencies& deps);
+  // Access token per RFC 9068 for `identity` with the granted scopes.
+  Result<std::pair<std::string, int64_t>> accessToken(const Identity& identity,
+                                                      const std::string& client_id,
+                                                      const std::vector<std::string>& scopes,
+                                                      const std::string& resource,
+                                                      const std::string& family_id,
+                                                      const policy::Policy& policy) const;
+  std::string sealRefresh(const RefreshPayload& p) const;
+  std::optional<RefreshPayload> openRefresh(const std::string& token) const;
+  // Deterministic successor id: a replay inside the grace window gets the same successor back.
+  std::string successorId(const std::string& token_id) const;
+  static std::string hashId(const std::string& token_id);
+
+ private:
+  const Dependencies& deps_;
+  std::string successor_key_;
+};
+
+constexpr const char* kRefreshPrefix = "mcpr_";
+
+}  // namespace broker::oauth
+
+namespace broker::oauth {
+
+struct AuthorizationServer::Impl {
+  explicit Impl(Dependencies d) : deps(std::move(d)), minter(deps) {}
+  Dependencies deps;
+  TokenMinter minter;
+  std::string metadata_json;
+  std::string cookie_key;  // HMAC key for the remembered-consent cookie
+  bool secure_cookies = false;
+};
+
+}  // namespace broker::oauth
+
+namespace broker::oauth {
+
+// One handler per grant type (RFC 6749 §4.1.3 / §6). The token endpoint authenticates the client
+// and parses the form; a grant only decides and persists.
+struct GrantRequest {
+  const store::ClientRecord& client;
+  const std::map<std::string, std::string>& form;
+};
+Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Impl& impl,
+                                                        const GrantRequest& req);
+Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& impl,
+                                                   const GrantRequest& req);
+
+// Resolves the `resource` a token request names against what the grant is bound to
+// (RFC 8707 §2.2): absent -> inherited; the bound resource or a server within the granted scopes
+// -> narrower; anything else -> invalid_target. Narrows `scopes` to that server.
+Result<std::string, OAuthError> resolveTokenResource(const policy::Policy& policy,
+                                                     const std::string& requested,
+                                                     const std::string& bound,
+                                                     std::vector<std::string>& scopes);
+
+// Re-applies policy to `scopes` for `who`; returns the allowed subset.
+std::vector<std::string> allowedScopes(const policy::Policy& policy, const Identity& who,
+                                       const std::vector<std::string>& scopes);
+
+bool clientHasGrant(const store::ClientRecord& client, const std::string& grant);
+
+}  // namespace broker::oauth
+
+namespace broker::oauth {
+Result<std::map<std::string, std::string>, OAuthError> parseOAuthForm(const http::Request& req);
+}  // namespace broker::oauth

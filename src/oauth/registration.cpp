@@ -1,0 +1,153 @@
+// Dynamic Client Registration (RFC 7591 §2, §3.1-3.2.2), with the redirect URI rules of OAuth 2.1
+// §2.3.1 and RFC 8252 §7 (https, http on loopback, private-use schemes of native apps).
+
+#include <nlohmann/json.hpp>
+
+#include "broker/core/crypto.h"
+#include "broker/core/log.h"
+#include "broker/oauth/uri.h"
+#include "internal.h"
+
+namespace broker::oauth {
+namespace {
+
+using nlohmann::json;
+
+OAuthError badMetadata(const std::string& d) {
+  return {OAuthCode::kInvalidClientMetadata, d};
+}
+
+Result<std::vector<std::string>, OAuthError> stringList(const json& body, const char* key,
+                                                        std::vector<std::string> fallback) {
+  if (!body.contains(key)) return fallback;
+  const auto& v = body[key];
+  if (!v.is_array()) return badMetadata(std::string(key) + " must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& e : v) {
+    if (!e.is_string()) return badMetadata(std::string(key) + " must be an array of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+http::Response AuthorizationServer::registerClient(const http::Request& req) {
+  auto& d = impl_->deps;
+  auto body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return errorResponse(badMetadata("the request body must be a JSON object"));
+  }
+
+  auto redirects = stringList(body, "redirect_uris", {});
+  if (!redirects.ok()) return errorResponse(redirects.error());
+  if (redirects->empty()) {
+    return errorResponse({OAuthCode::kInvalidRedirectUri, "redirect_uris is required"});
+  }
+  if (redirects->size() > 20) {
+    return errorResponse({OAuthCode::kInvalidRedirectUri, "at most 20 redirect_uris"});
+  }
+  for (const auto& uri : *redirects) {
+    auto check = checkRedirectUri(uri);
+    if (check != RedirectCheck::kOk || uri.size() > 2000) {
+      return errorResponse({OAuthCode::kInvalidRedirectUri,
+                            "redirect_uri rejected: " + std::string(describe(check))});
+    }
+  }
+
+  std::string method = "client_secret_basic";  // RFC 7591 §2 default
+  if (body.contains("token_endpoint_auth_method")) {
+    if (!body["token_endpoint_auth_method"].is_string()) {
+      return errorResponse(badMetadata("token_endpoint_auth_method must be a string"));
+    }
+    method = body["token_endpoint_auth_method"].get<std::string>();
+  }
+  if (method != "none" && method != "client_secret_basic" && method != "client_secret_post") {
+    return errorResponse(badMetadata("unsupported token_endpoint_auth_method '" + method + "'"));
+  }
+
+  auto grants = stringList(body, "grant_types", {"authorization_code"});
+  if (!grants.ok()) return errorResponse(grants.error());
+  for (const auto& g : *grants) {
+    if (g != "authorization_code" && g != "refresh_token") {
+      return errorResponse(badMetadata("unsupported grant_type '" + g + "'"));
+    }
+  }
+  auto response_types = stringList(body, "response_types", {"code"});
+  if (!response_types.ok()) return errorResponse(response_types.error());
+  for (const auto& r : *response_types) {
+    if (r != "code") return errorResponse(badMetadata("unsupported response_type '" + r + "'"));
+  }
+  std::string app_type = "web";
+  if (body.contains("application_type")) {
+    if (!body["application_type"].is_string()) {
+      return errorResponse(badMetadata("application_type must be a string"));
+    }
+    app_type = body["application_type"].get<std::string>();
+    if (app_type != "web" && app_type != "native") {
+      return errorResponse(badMetadata("application_type must be 'web' or 'native'"));
+    }
+  }
+  for (const char* key : {"client_name", "client_uri", "logo_uri", "scope", "software_id",
+                          "software_version", "tos_uri", "policy_uri"}) {
+    if (body.contains(key) &&
+        (!body[key].is_string() || body[key].get<std::string>().size() > 2000)) {
+      return errorResponse(badMetadata(std::string(key) + " must be a string"));
+    }
+  }
+  if (body.contains("scope")) {
+    auto policy = d.policy->current();
+    for (const auto& s : splitScopes(body["scope"].get<std::string>())) {
+      if (!policy->findScope(s)) return errorResponse(badMetadata("unknown scope '" + s + "'"));
+    }
+  }
+
+  const int64_t now = d.clock->now();
+  store::ClientRecord rec;
+  rec.client_id = d.random->token(18);
+  rec.token_endpoint_auth_method = method;
+  rec.redirect_uris = *redirects;
+  rec.grant_types = *grants;
+  rec.client_name = body.value("client_name", "");
+  rec.created_at = now;
+  rec.last_used_at = now;
+
+  // Echo the registered metadata (RFC 7591 §3.2.1): what was accepted, with defaults filled in.
+  json echo = json::object();
+  for (const char* key : {"client_name", "client_uri", "logo_uri", "scope", "software_id",
+                          "software_version", "tos_uri", "policy_uri", "contacts"}) {
+    if (body.contains(key)) echo[key] = body[key];
+  }
+  echo["redirect_uris"] = rec.redirect_uris;
+  echo["token_endpoint_auth_method"] = method;
+  echo["grant_types"] = rec.grant_types;
+  echo["response_types"] = *response_types;
+  echo["application_type"] = app_type;
+  rec.metadata_json = echo.dump();
+
+  std::string secret;
+  if (method != "none") {
+    secret = d.random->token(32);
+    rec.secret_hash = sha256Hex(secret);
+  }
+  auto created = d.store->createClient(rec);
+  if (!created.ok()) {
+    log::error("register_failed", {{"error", created.error().message}});
+    return errorResponse({OAuthCode::kServerError, "could not store the client"});
+  }
+  log::info("client_registered",
+            {{"client_id", rec.client_id}, {"method", method}, {"app_type", app_type}});
+
+  json out = echo;
+  out["client_id"] = rec.client_id;
+  out["client_id_issued_at"] = now;
+  if (!secret.empty()) {
+    out["client_secret"] = secret;
+    out["client_secret_expires_at"] = 0;
+  }
+  auto resp = jsonResponse(201, out.dump());
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+}  // namespace broker::oauth

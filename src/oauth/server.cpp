@@ -1,0 +1,140 @@
+// Wiring of the authorization server: discovery (RFC 8414 §3, OpenID Connect Discovery §4), JWKS
+// (RFC 7517), health, and the route table.
+
+#include <nlohmann/json.hpp>
+
+#include "broker/core/log.h"
+#include "broker/oauth/uri.h"
+#include "internal.h"
+
+namespace broker::oauth {
+
+using nlohmann::json;
+
+AuthorizationServer::AuthorizationServer(Dependencies deps)
+    : impl_(std::make_unique<Impl>(std::move(deps))) {
+  auto& d = impl_->deps;
+  impl_->cookie_key = d.master->deriveKey("consent-cookie");
+  impl_->secure_cookies = d.config->issuer.rfind("https://", 0) == 0;
+}
+
+AuthorizationServer::~AuthorizationServer() = default;
+
+namespace {
+
+std::string buildMetadata(const Dependencies& d, const policy::Policy& policy) {
+  const std::string& iss = d.config->issuer;
+  std::vector<std::string> scopes;
+  for (const auto* s : policy.servers()) scopes.push_back(s->scope);
+  const std::vector<std::string> auth_methods = {"none", "client_secret_basic",
+                                                 "client_secret_post"};
+  json m = {
+      {"issuer", iss},
+      {"authorization_endpoint", iss + "/authorize"},
+      {"token_endpoint", iss + "/token"},
+      {"registration_endpoint", iss + "/register"},
+      {"revocation_endpoint", iss + "/revoke"},
+      {"introspection_endpoint", iss + "/introspect"},
+      {"jwks_uri", iss + "/.well-known/jwks.json"},
+      {"scopes_supported", scopes},
+      {"response_types_supported", {"code"}},
+      {"response_modes_supported", {"query"}},
+      {"grant_types_supported", {"authorization_code", "refresh_token"}},
+      {"code_challenge_methods_supported", {"S256"}},
+      {"token_endpoint_auth_methods_supported", auth_methods},
+      {"revocation_endpoint_auth_methods_supported", auth_methods},
+      {"introspection_endpoint_auth_methods_supported", auth_methods},
+      {"authorization_response_iss_parameter_supported", true},
+      {"subject_types_supported", {"public"}},
+      {"access_token_signing_alg_values_supported", {"RS256"}},
+  };
+  return m.dump();
+}
+
+}  // namespace
+
+http::Response AuthorizationServer::metadata(const http::Request&) const {
+  // Built per policy generation: scopes_supported follows the policy file.
+  static thread_local std::weak_ptr<const policy::Policy> cached_for;
+  static thread_local std::string cached;
+  static thread_local const Impl* cached_impl = nullptr;
+  auto policy = impl_->deps.policy->current();
+  if (cached_impl != impl_.get() || cached_for.lock() != policy) {
+    cached = buildMetadata(impl_->deps, *policy);
+    cached_for = policy;
+    cached_impl = impl_.get();
+  }
+  auto resp = http::Response::json(200, cached);
+  resp.header("Cache-Control", "public, max-age=300");
+  return resp;
+}
+
+http::Response AuthorizationServer::jwks(const http::Request&) const {
+  auto doc = impl_->deps.keys->jwksJson();
+  auto resp = http::Response::json(200, doc ? *doc : std::string(R"({"keys":[]})"));
+  resp.header("Cache-Control", "public, max-age=300");
+  return resp;
+}
+
+http::Response AuthorizationServer::health(const http::Request&) {
+  auto& d = impl_->deps;
+  auto ping = d.store->ping();
+  auto signer = d.keys->currentSigner();
+  std::string policy_error = d.policy->lastError();
+  json out = {{"storage", ping.ok() ? "ok" : "unavailable"},
+              {"storage_backend", d.store->backendName()},
+              {"policy", policy_error.empty() ? "loaded" : "stale"},
+              {"keys", signer.key ? "ok" : "missing"}};
+  if (!policy_error.empty()) out["policy_error"] = policy_error;
+  bool healthy = ping.ok() && signer.key != nullptr;
+  out["status"] = healthy ? "ok" : "unavailable";
+  auto resp = http::Response::json(healthy ? 200 : 503, out.dump());
+  resp.header("Cache-Control", "no-store");
+  return resp;
+}
+
+void AuthorizationServer::registerRoutes(http::Router& router) {
+  using http::RouteFlags;
+  std::string prefix;
+  if (auto u = parseUri(impl_->deps.config->issuer)) prefix = u->path;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+
+  auto bind = [this](http::Response (AuthorizationServer::*fn)(const http::Request&)) {
+    return [this, fn](const http::Request& r) { return (this->*fn)(r); };
+  };
+  auto meta = [this](const http::Request& r) { return metadata(r); };
+  const auto discovery = RouteFlags::kInline | RouteFlags::kCors;
+  for (const char* doc :
+       {"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}) {
+    router.add("GET", doc, meta, discovery);
+    if (!prefix.empty()) {
+      router.add("GET", std::string(doc) + prefix, meta, discovery);  // RFC 8414 §3.1 insertion
+      router.add("GET", prefix + doc, meta, discovery);               // OIDC Discovery §4.1
+    }
+  }
+  auto keys = [this](const http::Request& r) { return jwks(r); };
+  router.add("GET", "/.well-known/jwks.json", keys, discovery);
+  if (!prefix.empty()) router.add("GET", prefix + "/.well-known/jwks.json", keys, discovery);
+
+  const auto api = RouteFlags::kCors | RouteFlags::kNoStore;
+  router.add("POST", prefix + "/register", bind(&AuthorizationServer::registerClient), api);
+  router.add("POST", prefix + "/token", bind(&AuthorizationServer::token), api);
+  router.add("POST", prefix + "/revoke", bind(&AuthorizationServer::revoke), api);
+  router.add("POST", prefix + "/introspect", bind(&AuthorizationServer::introspect),
+             RouteFlags::kNoStore);
+  router.add("POST", prefix + "/validate", bind(&AuthorizationServer::validate),
+             RouteFlags::kNoStore);
+  router.add("GET", prefix + "/authorize", bind(&AuthorizationServer::authorize),
+             RouteFlags::kNoStore);
+  router.add("POST", prefix + "/authorize/consent", bind(&AuthorizationServer::consent),
+             RouteFlags::kNoStore);
+  router.add("GET", prefix + "/auth/:upstream/callback",
+             bind(&AuthorizationServer::upstreamCallback), RouteFlags::kNoStore);
+  router.add("POST", prefix + "/auth/:upstream/callback",
+             bind(&AuthorizationServer::upstreamCallback), RouteFlags::kNoStore);
+  router.add("GET", prefix + "/auth/:upstream/login", bind(&AuthorizationServer::devLoginPage),
+             RouteFlags::kInline | RouteFlags::kNoStore);
+  router.add("GET", prefix + "/health", bind(&AuthorizationServer::health), RouteFlags::kNoStore);
+}
+
+}  // namespace broker::oauth

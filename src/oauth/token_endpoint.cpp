@@ -1,0 +1,75 @@
+// Token endpoint (OAuth 2.1 §3.2, RFC 6749 §5.1-5.2): form-encoded requests, client
+// authentication as registered, dispatch to one grant handler, `Cache-Control: no-store`.
+
+#include <nlohmann/json.hpp>
+
+#include "broker/core/log.h"
+#include "internal.h"
+
+namespace broker::oauth {
+
+namespace {
+bool isFormRequest(const http::Request& req) {
+  auto ct = req.header("content-type");
+  return ct && ct->rfind("application/x-www-form-urlencoded", 0) == 0;
+}
+}  // namespace
+
+// Parses the form of a token/revoke/introspect request. Repeated parameters are an error.
+Result<std::map<std::string, std::string>, OAuthError> parseOAuthForm(const http::Request& req) {
+  if (!isFormRequest(req)) {
+    return OAuthError{OAuthCode::kInvalidRequest,
+                      "the body must be application/x-www-form-urlencoded"};
+  }
+  std::vector<std::string> dups;
+  auto form = req.form(&dups);
+  if (!dups.empty()) {
+    return OAuthError{OAuthCode::kInvalidRequest, "parameter '" + dups.front() + "' is repeated"};
+  }
+  return form;
+}
+
+http::Response AuthorizationServer::token(const http::Request& req) {
+  auto form = parseOAuthForm(req);
+  if (!form.ok()) return errorResponse(form.error());
+  auto client = authenticateClient(*impl_->deps.store, req, *form);
+  if (!client.ok()) {
+    log::info("client_auth_failed", {{"debug", client.error().debug}});
+    return errorResponse(client.error(), req.header("authorization").has_value());
+  }
+  const auto& grant_type = (*form)["grant_type"];
+  Result<IssuedTokens, OAuthError> result = OAuthError{};
+  GrantRequest grant{client->client, *form};
+  if (grant_type == "authorization_code") {
+    result = authorizationCodeGrant(*impl_, grant);
+  } else if (grant_type == "refresh_token") {
+    result = refreshTokenGrant(*impl_, grant);
+  } else if (grant_type.empty()) {
+    result = OAuthError{OAuthCode::kInvalidRequest, "grant_type is missing"};
+  } else {
+    result = OAuthError{OAuthCode::kUnsupportedGrantType, "unsupported grant_type"};
+  }
+  if (!result.ok()) {
+    const auto& e = result.error();
+    if (e.code == OAuthCode::kServerError) {
+      log::error("token_error", {{"error", e.name()}, {"debug", e.debug}});
+    } else {
+      log::info("token_error", {{"error", e.name()},
+                                {"description", e.description},
+                                {"client_id", client->client.client_id}});
+    }
+    return errorResponse(e);
+  }
+  (void)impl_->deps.store->touchClient(client->client.client_id, impl_->deps.clock->now());
+  nlohmann::json out = {{"access_token", result->access_token},
+                        {"token_type", "Bearer"},
+                        {"expires_in", result->expires_in},
+                        {"scope", result->scope}};
+  if (!result->refresh_token.empty()) out["refresh_token"] = result->refresh_token;
+  auto resp = jsonResponse(200, out.dump());
+  resp.header("Cache-Control", "no-store");
+  resp.header("Pragma", "no-cache");
+  return resp;
+}
+
+}  // namespace broker::oauth

@@ -1,0 +1,31 @@
+#include "broker/upstream/factory.h"
+
+#include "broker/core/log.h"
+#include "broker/upstream/dev.h"
+
+namespace broker::upstream {
+
+void buildUpstreams(const config::Config& config, UpstreamRegistry& registry) {
+  for (const auto& [id, settings] : config.upstreams) {
+    if (!settings.enabled) continue;
+    if (settings.type == "dev") {
+      if (!config.dev_mode || !config.issuerIsLoopback()) {
+        throw config::ConfigError(settings.source + ": upstreams." + id +
+                                  ": the dev upstream needs dev_mode: true and a loopback issuer");
+      }
+      log::warn("dev_upstream_enabled",
+                {{"upstream", id},
+                 {"warning", "development login enabled: anyone can sign in as anyone"}});
+      registry.add(makeDevUpstream(id, config.issuer, settings.display_name));
+    } else {
+      throw config::ConfigError(settings.source + ": upstreams." + id + ".type: '" + settings.type +
+                                "' is not supported by this build");
+    }
+  }
+  if (registry.all().empty()) {
+    throw config::ConfigError(config.source_path +
+                              ": upstreams: at least one enabled upstream is required");
+  }
+}
+
+}  // namespace broker::upstream
