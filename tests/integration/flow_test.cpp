@@ -1,0 +1,599 @@
+// End-to-end tests: the real broker binary on a loopback port, a real SQLite file (and a real
+// PostgreSQL database where noted), driven over HTTP with libcurl like an MCP client and a browser.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/core/encoding.h"
+#include "broker/token/access_token.h"
+#include "fakes/broker_process.h"
+#include "fakes/oauth_driver.h"
+#include "fakes/pg_database.h"
+
+namespace broker::testing {
+namespace {
+
+using nlohmann::json;
+
+json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+
+// Verifies an access token against the JWKS the broker serves.
+token::JwtStatus verifyWithJwks(HttpClient& http, const std::string& base, const std::string& jwt,
+                                json* claims = nullptr) {
+  auto jwks = parse(http.get(base + "/.well-known/jwks.json").body);
+  token::KeyLookup lookup = [&](const std::string& kid) -> std::shared_ptr<const token::RsaKey> {
+    for (const auto& k : jwks["keys"]) {
+      if (k.value("kid", "") == kid) {
+        auto key = token::RsaKey::fromJwk(k.value("n", ""), k.value("e", ""));
+        return key.ok() ? key.value() : nullptr;
+      }
+    }
+    return nullptr;
+  };
+  token::VerifyOptions opts;
+  opts.issuer = base;
+  opts.now = time(nullptr);
+  auto v = token::verifyAccessToken(jwt, lookup, opts);
+  if (!v.ok()) return v.error();
+  if (claims) *claims = parse(v->payload_json);
+  return token::JwtStatus::kOk;
+}
+
+class BrokerFlow : public ::testing::Test {
+ protected:
+  void SetUp() override { startBroker({}); }
+  void startBroker(BrokerConfig cfg) {
+    broker_ = std::make_unique<BrokerProcess>(dir_, std::move(cfg));
+    broker_->start();
+    driver_ = std::make_unique<OAuthDriver>(broker_->url());
+  }
+  std::string base() const { return broker_->url(); }
+
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<OAuthDriver> driver_;
+};
+
+TEST_F(BrokerFlow, DiscoveryDocumentsAgreeOnTheIssuer) {
+  HttpClient http;
+  for (const char* path : {"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}) {
+    auto r = http.get(base() + path);
+    ASSERT_EQ(r.status, 200) << path;
+    EXPECT_EQ(r.header("access-control-allow-origin"), "*");
+    auto m = parse(r.body);
+    EXPECT_EQ(m["issuer"], base());
+    EXPECT_EQ(m["code_challenge_methods_supported"], json::array({"S256"}));
+    EXPECT_EQ(m["token_endpoint_auth_methods_supported"],
+              json::array({"none", "client_secret_basic", "client_secret_post"}));
+    EXPECT_EQ(m["authorization_response_iss_parameter_supported"], true);
+    EXPECT_EQ(m["registration_endpoint"], base() + "/register");
+    EXPECT_EQ(m["revocation_endpoint"], base() + "/revoke");
+    EXPECT_EQ(m["introspection_endpoint"], base() + "/introspect");
+    EXPECT_EQ(m["jwks_uri"], base() + "/.well-known/jwks.json");
+    EXPECT_NE(m["scopes_supported"].dump().find("mcp:localhost:demo"), std::string::npos);
+  }
+  auto jwks = http.get(base() + "/.well-known/jwks.json");
+  ASSERT_EQ(jwks.status, 200);
+  EXPECT_EQ(jwks.header("access-control-allow-origin"), "*");
+  ASSERT_GE(parse(jwks.body)["keys"].size(), 1u);
+  EXPECT_EQ(parse(jwks.body)["keys"][0]["alg"], "RS256");
+}
+
+TEST_F(BrokerFlow, UnknownWellKnownPathIsA404WithCors) {
+  HttpClient http;
+  auto r = http.get(base() + "/.well-known/oauth-protected-resource/nothing");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(parse(r.body)["error"], "not_found");
+}
+
+TEST_F(BrokerFlow, PreflightAllowsMcpProtocolVersionHeader) {
+  HttpClient http;
+  for (const char* path : {"/token", "/register", "/revoke", "/.well-known/oauth-authorization-server"}) {
+    auto r = http.request("OPTIONS", base() + path, "",
+                          {"Origin: https://app.example", "Access-Control-Request-Method: POST",
+                           "Access-Control-Request-Headers: mcp-protocol-version, content-type"});
+    EXPECT_TRUE(r.status == 204 || r.status == 200) << path << " " << r.status;
+    EXPECT_EQ(r.header("access-control-allow-origin"), "*") << path;
+    std::string allowed = r.header("access-control-allow-headers");
+    std::transform(allowed.begin(), allowed.end(), allowed.begin(), ::tolower);
+    EXPECT_NE(allowed.find("mcp-protocol-version"), std::string::npos) << path;
+    EXPECT_EQ(r.header("access-control-allow-credentials"), "") << path;
+  }
+}
+
+TEST_F(BrokerFlow, RegistrationHonoursAuthMethodAndRejectsUnsafeRedirects) {
+  HttpClient http;
+  auto pub = http.post(base() + "/register",
+                       R"({"redirect_uris":["http://127.0.0.1:5555/cb"],"token_endpoint_auth_method":"none","application_type":"native","client_name":"CLI"})",
+                       "application/json");
+  ASSERT_EQ(pub.status, 201) << pub.body;
+  auto j = parse(pub.body);
+  EXPECT_FALSE(j.contains("client_secret"));
+  EXPECT_TRUE(j["client_id_issued_at"].is_number_integer());
+  EXPECT_EQ(j["application_type"], "native");
+  EXPECT_EQ(pub.header("cache-control"), "no-store");
+
+  auto conf = http.post(base() + "/register", R"({"redirect_uris":["https://app.example/cb"]})",
+                        "application/json");
+  ASSERT_EQ(conf.status, 201);
+  auto c = parse(conf.body);
+  EXPECT_EQ(c["token_endpoint_auth_method"], "client_secret_basic");
+  EXPECT_TRUE(c["client_secret"].is_string());
+  EXPECT_EQ(c["client_secret_expires_at"], 0);
+
+  auto native = http.post(base() + "/register", R"({"redirect_uris":["cursor://anysphere.cursor-retrieval/oauth/callback"],"token_endpoint_auth_method":"none"})",
+                          "application/json");
+  EXPECT_EQ(native.status, 201) << native.body;
+
+  for (const char* bad : {"javascript:alert(1)", "data:text/html,hi", "file:///etc/passwd",
+                          "https://app.example/cb#frag", "https://user:pw@app.example/cb",
+                          "http://app.example/cb"}) {
+    json body = {{"redirect_uris", {bad}}};
+    auto r = http.post(base() + "/register", body.dump(), "application/json");
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(parse(r.body)["error"], "invalid_redirect_uri") << bad;
+  }
+  auto garbage = http.post(base() + "/register", "{not json", "application/json");
+  EXPECT_EQ(garbage.status, 400);
+  EXPECT_EQ(parse(garbage.body)["error"], "invalid_client_metadata");
+}
+
+TEST_F(BrokerFlow, FullFlowIssuesAnRfc9068TokenVerifiableFromJwks) {
+  auto client = driver_->registerClient();
+  ASSERT_FALSE(client.client_id.empty());
+  AuthorizeRequest req;
+  req.resource = "http://127.0.0.1:9000/mcp";
+  PkcePair pkce;
+  auto a = driver_->authorize(client, req, &pkce);
+  ASSERT_FALSE(a.code.empty()) << a.page << a.error;
+  EXPECT_EQ(a.iss, base());
+  EXPECT_EQ(a.state, "client-state-123");
+  auto t = driver_->exchange(client, a.code, pkce.verifier);
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(t.cache_control, "no-store");
+  EXPECT_EQ(parse(t.body)["token_type"], "Bearer");
+  EXPECT_TRUE(parse(t.body)["expires_in"].is_number_integer());
+  EXPECT_EQ(t.scope, "mcp:localhost:demo");
+  EXPECT_FALSE(t.refresh_token.empty());
+
+  HttpClient http;
+  json claims;
+  ASSERT_EQ(verifyWithJwks(http, base(), t.access_token, &claims), token::JwtStatus::kOk);
+  EXPECT_EQ(claims["iss"], base());
+  EXPECT_EQ(claims["sub"], "dev:alice");
+  EXPECT_EQ(claims["client_id"], client.client_id);
+  EXPECT_EQ(claims["scope"], "mcp:localhost:demo");
+  EXPECT_EQ(claims["preferred_username"], "alice");
+  EXPECT_EQ(claims["idp"], "dev");
+  EXPECT_TRUE(claims["jti"].is_string());
+  ASSERT_TRUE(claims["aud"].is_array());
+  EXPECT_EQ(claims["aud"][0], "http://127.0.0.1:9000/mcp");
+  EXPECT_EQ(claims["aud"][1], "mcp:localhost:demo");
+  auto header = parse(*base64urlDecode(t.access_token.substr(0, t.access_token.find('.'))));
+  EXPECT_EQ(header["typ"], "at+jwt");
+  EXPECT_EQ(header["alg"], "RS256");
+}
+
+TEST_F(BrokerFlow, ConsentPageEscapesPolicyTextAndIsNotFramable) {
+  auto client = driver_->registerClient();
+  std::string url = base() + "/authorize?" +
+                    formEncode({{"response_type", "code"}, {"client_id", client.client_id},
+                                {"redirect_uri", client.redirect_uri},
+                                {"code_challenge", makePkce().challenge},
+                                {"code_challenge_method", "S256"}});
+  auto r = driver_->browser().get(url);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("Test &lt;Client&gt;"), std::string::npos);
+  EXPECT_EQ(r.body.find("<Client>"), std::string::npos);
+  EXPECT_NE(r.body.find("A demo &lt;MCP&gt; server &amp; friends"), std::string::npos);
+  EXPECT_NE(r.body.find("127.0.0.1"), std::string::npos);  // redirect host shown
+  EXPECT_EQ(r.header("x-frame-options"), "DENY");
+  EXPECT_NE(r.header("content-security-policy").find("frame-ancestors 'none'"), std::string::npos);
+  EXPECT_EQ(r.header("cache-control"), "no-store");
+}
+
+TEST_F(BrokerFlow, ConsentWithoutTheCsrfCookieIsRejected) {
+  auto client = driver_->registerClient();
+  std::string url = base() + "/authorize?" +
+                    formEncode({{"response_type", "code"}, {"client_id", client.client_id},
+                                {"redirect_uri", client.redirect_uri},
+                                {"code_challenge", makePkce().challenge},
+                                {"code_challenge_method", "S256"}});
+  auto page = driver_->browser().get(url);
+  HttpClient attacker;  // no cookies
+  auto r = attacker.post(base() + "/authorize/consent",
+                         formEncode({{"request", inputValue(page.body, "request")},
+                                     {"csrf", inputValue(page.body, "csrf")}, {"upstream", "dev"}}));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.header("location"), "");
+}
+
+TEST_F(BrokerFlow, RememberedConsentSkipsThePage) {
+  auto client = driver_->registerClient();
+  ASSERT_FALSE(driver_->login(client, "alice").access_token.empty());
+  std::string url = base() + "/authorize?" +
+                    formEncode({{"response_type", "code"}, {"client_id", client.client_id},
+                                {"redirect_uri", client.redirect_uri},
+                                {"code_challenge", makePkce().challenge},
+                                {"code_challenge_method", "S256"}});
+  auto r = driver_->browser().get(url);
+  EXPECT_EQ(r.status, 302);
+  EXPECT_NE(r.header("location").find("/auth/dev/login"), std::string::npos);
+}
+
+TEST_F(BrokerFlow, AuthorizeErrorsNeverRedirectToUnverifiedUris) {
+  auto client = driver_->registerClient();
+  HttpClient http;
+  auto unknown = http.get(base() + "/authorize?response_type=code&client_id=nope&redirect_uri=" +
+                          urlEncode("https://evil.example/cb"));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.header("location"), "");
+  auto bad_redirect = http.get(base() + "/authorize?response_type=code&client_id=" + client.client_id +
+                               "&redirect_uri=" + urlEncode("https://evil.example/cb"));
+  EXPECT_EQ(bad_redirect.status, 400);
+  EXPECT_EQ(bad_redirect.header("location"), "");
+}
+
+TEST_F(BrokerFlow, AuthorizeProtocolErrorsRedirectWithIssAndState) {
+  auto client = driver_->registerClient();
+  HttpClient http;
+  auto base_q = std::vector<std::pair<std::string, std::string>>{
+      {"response_type", "code"}, {"client_id", client.client_id},
+      {"redirect_uri", client.redirect_uri}, {"state", "s1"}};
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> extra;
+    std::string error;
+  };
+  std::string challenge = makePkce().challenge;
+  std::vector<Case> cases = {
+      {{}, "invalid_request"},  // no PKCE
+      {{{"code_challenge", challenge}, {"code_challenge_method", "plain"}}, "invalid_request"},
+      {{{"code_challenge", challenge}}, "invalid_request"},  // method defaults to plain
+      {{{"code_challenge", challenge}, {"code_challenge_method", "S256"}, {"scope", "mcp:nope:x"}},
+       "invalid_scope"},
+      {{{"code_challenge", challenge}, {"code_challenge_method", "S256"}, {"resource", "https://unknown.example/mcp"}},
+       "invalid_target"},
+  };
+  for (const auto& c : cases) {
+    auto q = base_q;
+    q.insert(q.end(), c.extra.begin(), c.extra.end());
+    auto r = http.get(base() + "/authorize?" + formEncode(q));
+    ASSERT_EQ(r.status, 302) << r.body;
+    auto loc = r.header("location");
+    EXPECT_EQ(loc.rfind(client.redirect_uri, 0), 0u);
+    EXPECT_EQ(queryParam(loc, "error"), c.error) << loc;
+    EXPECT_EQ(queryParam(loc, "iss"), base());
+    EXPECT_EQ(queryParam(loc, "state"), "s1");
+  }
+  auto q = base_q;
+  q[0].second = "token";
+  auto r = http.get(base() + "/authorize?" + formEncode(q));
+  EXPECT_EQ(queryParam(r.header("location"), "error"), "unsupported_response_type");
+}
+
+TEST_F(BrokerFlow, LoopbackRedirectMayUseAnotherPort) {
+  auto client = driver_->registerClient("none", "http://127.0.0.1:7777/callback");
+  RegisteredClient other_port = client;
+  other_port.redirect_uri = "http://127.0.0.1:45678/callback";
+  PkcePair pkce;
+  auto a = driver_->authorize(other_port, AuthorizeRequest{}, &pkce);
+  ASSERT_FALSE(a.code.empty()) << a.page;
+  auto t = driver_->exchange(other_port, a.code, pkce.verifier);
+  EXPECT_EQ(t.status, 200) << t.body;
+}
+
+TEST_F(BrokerFlow, UserOutsidePolicyGetsAPageAndTheClientAccessDenied) {
+  auto client = driver_->registerClient();
+  AuthorizeRequest req;
+  req.user = "mallory";
+  auto a = driver_->authorize(client, req, nullptr);
+  EXPECT_TRUE(a.code.empty());
+  EXPECT_EQ(a.status, 403);
+  EXPECT_NE(a.page.find("mallory"), std::string::npos);
+  EXPECT_EQ(a.error, "access_denied");
+  EXPECT_EQ(a.iss, base());
+}
+
+TEST_F(BrokerFlow, PartiallyAllowedUserGetsTheAllowedSubset) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice", "mcp:localhost:demo mcp:localhost:admin");
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(t.scope, "mcp:localhost:demo");
+  auto b = driver_->login(client, "bob", "  mcp:localhost:demo\tmcp:localhost:admin ");
+  EXPECT_EQ(b.scope, "mcp:localhost:demo mcp:localhost:admin");
+}
+
+TEST_F(BrokerFlow, CodeIsSingleUseAndReplayRevokesItsTokens) {
+  auto client = driver_->registerClient();
+  PkcePair pkce;
+  auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
+  auto first = driver_->exchange(client, a.code, pkce.verifier);
+  ASSERT_EQ(first.status, 200);
+  auto replay = driver_->exchange(client, a.code, pkce.verifier);
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_EQ(replay.error, "invalid_grant");
+  auto refresh = driver_->refresh(client, first.refresh_token);
+  EXPECT_EQ(refresh.error, "invalid_grant");
+  HttpClient http;
+  auto v = parse(http.post(base() + "/validate", json{{"token", first.access_token}}.dump(), "application/json").body);
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
+  EXPECT_NE(broker_->logs().find("code_reuse"), std::string::npos);
+}
+
+TEST_F(BrokerFlow, WrongVerifierOrRedirectIsInvalidGrant) {
+  auto client = driver_->registerClient();
+  PkcePair pkce;
+  auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
+  auto t = driver_->exchange(client, a.code, makePkce().verifier);
+  EXPECT_EQ(t.error, "invalid_grant");
+  auto a2 = driver_->authorize(client, AuthorizeRequest{}, &pkce);
+  RegisteredClient wrong = client;
+  wrong.redirect_uri = "http://127.0.0.1:7777/other";
+  EXPECT_EQ(driver_->exchange(wrong, a2.code, pkce.verifier).error, "invalid_grant");
+}
+
+TEST_F(BrokerFlow, RefreshRotatesAndGraceReplayReturnsTheSameSuccessor) {
+  auto client = driver_->registerClient();
+  auto t0 = driver_->login(client, "alice");
+  ASSERT_FALSE(t0.refresh_token.empty());
+  auto t1 = driver_->refresh(client, t0.refresh_token);
+  ASSERT_EQ(t1.status, 200) << t1.body;
+  EXPECT_NE(t1.refresh_token, t0.refresh_token);
+  // A client that lost the response retries with the old token inside the grace window.
+  auto t1b = driver_->refresh(client, t0.refresh_token);
+  ASSERT_EQ(t1b.status, 200) << t1b.body;
+  // Both answers name the same successor: using one makes the other a replay.
+  auto t2 = driver_->refresh(client, t1b.refresh_token);
+  ASSERT_EQ(t2.status, 200) << t2.body;
+  auto reuse = driver_->refresh(client, t1.refresh_token);
+  EXPECT_EQ(reuse.error, "invalid_grant");
+  // That reuse revoked the whole family, including the newest token.
+  EXPECT_EQ(driver_->refresh(client, t2.refresh_token).error, "invalid_grant");
+  EXPECT_NE(broker_->logs().find("refresh_reuse"), std::string::npos);
+}
+
+TEST_F(BrokerFlow, ReplayAfterTheSuccessorWasUsedRevokesTheFamily) {
+  auto client = driver_->registerClient();
+  auto t0 = driver_->login(client, "alice");
+  auto t1 = driver_->refresh(client, t0.refresh_token);
+  auto t2 = driver_->refresh(client, t1.refresh_token);
+  ASSERT_EQ(t2.status, 200);
+  EXPECT_EQ(driver_->refresh(client, t0.refresh_token).error, "invalid_grant");
+  EXPECT_EQ(driver_->refresh(client, t2.refresh_token).error, "invalid_grant");
+}
+
+TEST_F(BrokerFlow, RefreshMayNarrowScopeButNotWiden) {
+  auto client = driver_->registerClient();
+  auto t0 = driver_->login(client, "bob", "mcp:localhost:demo mcp:localhost:admin");
+  auto narrow = driver_->refresh(client, t0.refresh_token, "mcp:localhost:admin");
+  ASSERT_EQ(narrow.status, 200) << narrow.body;
+  EXPECT_EQ(narrow.scope, "mcp:localhost:admin");
+  auto alice = driver_->login(client, "alice");
+  auto wide = driver_->refresh(client, alice.refresh_token, "mcp:localhost:admin");
+  EXPECT_EQ(wide.error, "invalid_scope");
+  auto target = driver_->refresh(client, narrow.refresh_token, "", "https://other.example/mcp");
+  EXPECT_EQ(target.error, "invalid_target");
+  auto resource = driver_->refresh(client, narrow.refresh_token, "", "http://127.0.0.1:9000/mcp");
+  ASSERT_EQ(resource.status, 200) << resource.body;
+  EXPECT_EQ(resource.scope, "mcp:localhost:demo");
+}
+
+TEST_F(BrokerFlow, ConfidentialClientsAuthenticateExactlyAsRegistered) {
+  auto basic = driver_->registerClient("client_secret_basic");
+  ASSERT_FALSE(basic.client_secret.empty());
+  auto t = driver_->login(basic, "alice");
+  ASSERT_EQ(t.status, 200) << t.body;
+  auto wrong = basic;
+  wrong.client_secret = "not-the-secret";
+  auto bad = driver_->refresh(wrong, t.refresh_token);
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.error, "invalid_client");
+  auto as_post = basic;
+  as_post.auth_method = "client_secret_post";
+  EXPECT_EQ(driver_->refresh(as_post, t.refresh_token).error, "invalid_client");
+
+  auto post = driver_->registerClient("client_secret_post");
+  auto tp = driver_->login(post, "alice");
+  EXPECT_EQ(tp.status, 200) << tp.body;
+}
+
+TEST_F(BrokerFlow, RevokeRefreshTokenRevokesTheFamily) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  auto r = driver_->clientPost(client, "/revoke", {{"token", t.refresh_token}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(driver_->refresh(client, t.refresh_token).error, "invalid_grant");
+  HttpClient http;
+  auto v = parse(http.post(base() + "/validate", "", "application/json",
+                           {"Authorization: Bearer " + t.access_token}).body);
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
+  // Unknown tokens are answered 200 too (RFC 7009 §2.2).
+  EXPECT_EQ(driver_->clientPost(client, "/revoke", {{"token", "garbage"}}).status, 200);
+}
+
+TEST_F(BrokerFlow, RevokeAccessTokenOnlyRevokesThatToken) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  EXPECT_EQ(driver_->clientPost(client, "/revoke", {{"token", t.access_token}, {"token_type_hint", "access_token"}}).status, 200);
+  HttpClient http;
+  auto v = parse(http.post(base() + "/validate", json{{"token", t.access_token}}.dump(), "application/json").body);
+  EXPECT_EQ(v["error"], "revoked");
+  EXPECT_EQ(driver_->refresh(client, t.refresh_token).status, 200);
+}
+
+TEST_F(BrokerFlow, IntrospectionAnswersForAuthenticatedClients) {
+  auto rs = driver_->registerClient("client_secret_basic");
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  auto r = driver_->clientPost(rs, "/introspect", {{"token", t.access_token}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = parse(r.body);
+  EXPECT_EQ(j["active"], true);
+  EXPECT_EQ(j["client_id"], client.client_id);
+  EXPECT_EQ(j["sub"], "dev:alice");
+  EXPECT_EQ(j["scope"], "mcp:localhost:demo");
+  EXPECT_EQ(parse(driver_->clientPost(rs, "/introspect", {{"token", "nope"}}).body)["active"], false);
+  auto refresh = parse(driver_->clientPost(rs, "/introspect", {{"token", t.refresh_token}}).body);
+  EXPECT_EQ(refresh["active"], true);
+  HttpClient anonymous;
+  auto unauth = anonymous.post(base() + "/introspect", formEncode({{"token", t.access_token}}));
+  EXPECT_EQ(unauth.status, 401);
+}
+
+TEST_F(BrokerFlow, ValidateSaysExactlyWhyATokenIsInvalid) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  HttpClient http;
+  auto ok = parse(http.post(base() + "/validate", json{{"token", t.access_token}}.dump(), "application/json").body);
+  EXPECT_EQ(ok["valid"], true);
+  EXPECT_EQ(ok["payload"]["sub"], "dev:alice");
+
+  std::string tampered = t.access_token;
+  tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
+  auto bad = parse(http.post(base() + "/validate", json{{"token", tampered}}.dump(), "application/json").body);
+  EXPECT_EQ(bad["valid"], false);
+  EXPECT_EQ(bad["error"], "bad_signature");
+
+  auto header = base64urlEncode(std::string(R"({"alg":"RS256","typ":"at+jwt","kid":"nope"})"));
+  std::string other_kid = header + t.access_token.substr(t.access_token.find('.'));
+  auto unknown = parse(http.post(base() + "/validate", json{{"token", other_kid}}.dump(), "application/json").body);
+  EXPECT_EQ(unknown["error"], "unknown_kid");
+
+  auto none = base64urlEncode(std::string(R"({"alg":"none","typ":"at+jwt"})")) +
+              t.access_token.substr(t.access_token.find('.'));
+  auto alg = parse(http.post(base() + "/validate", json{{"token", none}}.dump(), "application/json").body);
+  EXPECT_EQ(alg["valid"], false);
+
+  auto garbage = parse(http.post(base() + "/validate", json{{"token", "x.y"}}.dump(), "application/json").body);
+  EXPECT_EQ(garbage["error"], "malformed");
+  auto empty = http.post(base() + "/validate", "", "application/json");
+  EXPECT_EQ(empty.status, 400);
+}
+
+TEST_F(BrokerFlow, SecurityHeadersOnEveryResponse) {
+  HttpClient http;
+  for (const char* path : {"/health", "/.well-known/jwks.json", "/nope"}) {
+    auto r = http.get(base() + path);
+    EXPECT_EQ(r.header("x-content-type-options"), "nosniff") << path;
+    EXPECT_EQ(r.header("referrer-policy"), "no-referrer") << path;
+  }
+}
+
+TEST_F(BrokerFlow, LogsNeverContainTokensOrCodes) {
+  auto client = driver_->registerClient("client_secret_post");
+  PkcePair pkce;
+  auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
+  auto t = driver_->exchange(client, a.code, pkce.verifier);
+  ASSERT_EQ(t.status, 200);
+  auto t1 = driver_->refresh(client, t.refresh_token);
+  ASSERT_EQ(t1.status, 200);
+  std::string logs = broker_->logs();
+  for (const auto& secret : {a.code, t.access_token, t.refresh_token, t1.refresh_token,
+                             pkce.verifier, client.client_secret}) {
+    EXPECT_EQ(logs.find(secret), std::string::npos);
+  }
+}
+
+TEST_F(BrokerFlow, SigtermExitsCleanly) { EXPECT_EQ(broker_->stop(), 0); }
+
+TEST_F(BrokerFlow, RestartLosesNothing) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  ASSERT_EQ(broker_->stop(), 0);
+  broker_->start();
+  auto r = driver_->refresh(client, t.refresh_token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  HttpClient http;
+  EXPECT_EQ(verifyWithJwks(http, base(), t.access_token), token::JwtStatus::kOk);
+}
+
+TEST_F(BrokerFlow, KeyRotationKeepsOldTokensVerifying) {
+  auto client = driver_->registerClient();
+  auto before = driver_->login(client, "alice");
+  ASSERT_EQ(broker_->stop(), 0);
+  auto rotated = broker_->cli({"keys", "rotate", "--now"});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.output;
+  broker_->start();
+  HttpClient http;
+  auto jwks = parse(http.get(base() + "/.well-known/jwks.json").body);
+  EXPECT_EQ(jwks["keys"].size(), 2u);
+  EXPECT_EQ(verifyWithJwks(http, base(), before.access_token), token::JwtStatus::kOk);
+  auto after = driver_->refresh(client, before.refresh_token);
+  ASSERT_EQ(after.status, 200);
+  EXPECT_EQ(verifyWithJwks(http, base(), after.access_token), token::JwtStatus::kOk);
+  auto kid = [](const std::string& jwt) {
+    return parse(*base64urlDecode(jwt.substr(0, jwt.find('.'))))["kid"].get<std::string>();
+  };
+  EXPECT_NE(kid(before.access_token), kid(after.access_token));
+}
+
+TEST_F(BrokerFlow, MasterKeyRotationKeepsRefreshTokensWorking) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  ASSERT_EQ(broker_->stop(), 0);
+  BrokerConfig cfg;
+  cfg.master_keys = {"a-brand-new-master-key-0123456789abcdefXYZ", cfg.master_keys.front()};
+  broker_->rewriteConfig(cfg);
+  broker_->start();
+  auto r = driver_->refresh(client, t.refresh_token);
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(BrokerFlow, AdminRevokeLogsASubjectOutEverywhere) {
+  auto client = driver_->registerClient();
+  auto a1 = driver_->login(client, "alice");
+  auto b1 = driver_->login(client, "bob");
+  auto out = broker_->cli({"revoke", "--subject", "dev:alice"});
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(driver_->refresh(client, a1.refresh_token).error, "invalid_grant");
+  EXPECT_EQ(driver_->refresh(client, b1.refresh_token).status, 200);
+}
+
+TEST_F(BrokerFlow, TokenEndpointRejectsMalformedRequests) {
+  auto client = driver_->registerClient();
+  HttpClient http;
+  auto json_body = http.post(base() + "/token", R"({"grant_type":"refresh_token"})", "application/json");
+  EXPECT_EQ(json_body.status, 400);
+  EXPECT_EQ(parse(json_body.body)["error"], "invalid_request");
+  auto dup = http.post(base() + "/token", "grant_type=refresh_token&grant_type=authorization_code&client_id=" + client.client_id);
+  EXPECT_EQ(parse(dup.body)["error"], "invalid_request");
+  auto unsupported = http.post(base() + "/token", "grant_type=password&client_id=" + client.client_id);
+  EXPECT_EQ(parse(unsupported.body)["error"], "unsupported_grant_type");
+  auto no_client = http.post(base() + "/token", "grant_type=refresh_token&refresh_token=x");
+  EXPECT_EQ(no_client.status, 401);
+}
+
+// Two broker instances on one PostgreSQL database: a token minted by one refreshes at the other.
+TEST(BrokerPostgres, TwoInstancesShareOneDatabase) {
+  PgDatabase db;
+  if (!db.available()) GTEST_SKIP() << "TEST_DATABASE_URL is not set";
+  TempDir dir;
+  BrokerConfig cfg;
+  cfg.storage = db.url();
+  BrokerProcess a(dir, cfg), b(dir, cfg);
+  a.start();
+  b.start();
+  OAuthDriver da(a.url()), dbb(b.url());
+  auto client = da.registerClient();
+  auto t = da.login(client, "alice");
+  ASSERT_EQ(t.status, 200) << t.body;
+  // Instance b has another issuer URL (its own port), so clients must use one issuer; here only
+  // the shared state matters: b knows a's client, refresh family and signing key.
+  auto r = dbb.refresh(client, t.refresh_token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(da.refresh(client, t.refresh_token).status, 200);  // grace replay at the other instance
+  HttpClient http;
+  auto ja = parse(http.get(a.url() + "/.well-known/jwks.json").body);
+  auto jb = parse(http.get(b.url() + "/.well-known/jwks.json").body);
+  EXPECT_EQ(ja["keys"][0]["kid"], jb["keys"][0]["kid"]);
+  ASSERT_EQ(a.stop(), 0);
+  a.start();
+  EXPECT_EQ(da.refresh(client, r.refresh_token).status, 200);
+}
+
+}  // namespace
+}  // namespace broker::testing

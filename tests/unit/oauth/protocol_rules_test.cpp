@@ -1,0 +1,75 @@
+// Protocol rules that need no server: PKCE S256, scope lists, error shapes.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/core/crypto.h"
+#include "broker/core/encoding.h"
+#include "oauth/internal.h"
+
+namespace broker::oauth {
+namespace {
+
+TEST(Pkce, MatchesTheRfc7636AppendixBExample) {
+  const std::string verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+  const std::string challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+  EXPECT_TRUE(validCodeVerifier(verifier));
+  EXPECT_TRUE(validCodeChallenge(challenge));
+  EXPECT_TRUE(pkceMatches(verifier, challenge));
+  EXPECT_FALSE(pkceMatches(verifier + "x", challenge));
+  EXPECT_FALSE(pkceMatches(verifier, challenge.substr(1) + "A"));
+}
+
+TEST(Pkce, RejectsMalformedVerifiersAndChallenges) {
+  EXPECT_FALSE(validCodeVerifier(std::string(42, 'a')));
+  EXPECT_FALSE(validCodeVerifier(std::string(129, 'a')));
+  EXPECT_FALSE(validCodeVerifier(std::string(43, 'a') + "+"));
+  EXPECT_FALSE(validCodeVerifier(std::string(43, 'a') + " "));
+  EXPECT_TRUE(validCodeVerifier(std::string(128, '~')));
+  EXPECT_FALSE(validCodeChallenge("short"));
+  EXPECT_FALSE(validCodeChallenge(std::string(42, 'A') + "+"));
+  EXPECT_FALSE(validCodeChallenge(std::string(44, 'A')));
+}
+
+TEST(Scopes, SplitIsWhitespaceRobustAndDeduplicates) {
+  auto s = splitScopes("  a\tb \n a  c\r\n");
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(joinScopes(s), "a b c");
+  EXPECT_TRUE(splitScopes("   ").empty());
+  EXPECT_TRUE(isSubset({"a"}, s));
+  EXPECT_TRUE(isSubset({}, s));
+  EXPECT_FALSE(isSubset({"d"}, s));
+}
+
+TEST(OAuthErrors, UseRegisteredCodesStatusesAndJsonShape) {
+  OAuthError e{OAuthCode::kInvalidGrant, "the code \"x\" expired", "private detail"};
+  auto j = nlohmann::json::parse(e.toJson());
+  EXPECT_EQ(j["error"], "invalid_grant");
+  EXPECT_EQ(j["error_description"], "the code \"x\" expired");
+  EXPECT_EQ(e.toJson().find("private detail"), std::string::npos);
+  EXPECT_EQ(e.httpStatus(), 400);
+  EXPECT_EQ(OAuthError(OAuthCode::kInvalidClient, "").httpStatus(), 401);
+  EXPECT_EQ(OAuthError(OAuthCode::kServerError, "").httpStatus(), 500);
+  EXPECT_EQ(OAuthError(OAuthCode::kTemporarilyUnavailable, "").httpStatus(), 503);
+  EXPECT_STREQ(OAuthError(OAuthCode::kInvalidTarget, "").name(), "invalid_target");
+}
+
+TEST(OAuthErrors, InvalidClientWithBasicAuthCarriesAChallenge) {
+  auto r = errorResponse({OAuthCode::kInvalidClient, "bad"}, true);
+  EXPECT_EQ(r.status, 401);
+  bool found = false;
+  for (const auto& [k, v] : r.headers) found = found || (k == "WWW-Authenticate" && v.rfind("Basic", 0) == 0);
+  EXPECT_TRUE(found);
+}
+
+TEST(Pages, ErrorPagesEscapeEverything) {
+  auto r = errorPage(400, "<title>", "<script>alert(1)</script>",
+                     PageLink{"go \"now\"", "https://x.example/?a=1&b=<2>"});
+  EXPECT_EQ(r.body.find("<script>"), std::string::npos);
+  EXPECT_NE(r.body.find("&lt;script&gt;"), std::string::npos);
+  EXPECT_NE(r.body.find("a=1&amp;b=&lt;2&gt;"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace broker::oauth
