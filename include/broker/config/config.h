@@ -1,6 +1,24 @@
 #pragma once
 // Broker configuration: one YAML file, secrets overridable from the environment, `${VAR}`
-// expansion, validated once at start-up. Errors name the file, line and key.
+// expansion, validated once at start-up. Errors name the file, line, column and key
+// ("config/broker.yaml:3:9: issuer: must be ..."); a value taken from the environment is named by
+// its variable instead of a line.
+//
+// `${VAR}` is expanded inside scalar values (never keys); an unset VAR is an error; `$${` writes a
+// literal `${`. Expansion happens after YAML parsing, so a variable's value is never read as YAML.
+//
+// Environment overrides (an empty variable counts as unset; the file's value for an overridden key
+// is neither expanded nor required):
+//   ISSUER_URL -> issuer            BROKER_LISTEN -> listen        DATABASE_URL -> storage
+//   BROKER_MASTER_KEYS (comma-separated) -> secrets.master_keys
+//   REFRESH_ENCRYPTION_KEY -> one more master key: appended (decrypt only) when master keys are
+//                             set, else the only one
+//   JWT_PRIVATE_KEY (PEM text; literal "\n" sequences become newlines) -> jwt_private_key_pem
+//   <ID>_CLIENT_ID / <ID>_CLIENT_SECRET -> upstreams.<id>.client_id / client_secret, where <ID>
+//                             is the upstream id upper-cased with '-' as '_' (GITHUB_CLIENT_SECRET)
+//
+// Durations are seconds, or a number with s, m, h or d ("90s", "15m", "1h", "30d"); the server.*
+// timeouts also take "ms".
 
 #include <cstdint>
 #include <functional>
@@ -44,7 +62,7 @@ struct ServerSettings {
 };
 
 struct UpstreamSettings {
-  std::string id;
+  std::string id;  // [a-z0-9][a-z0-9_-]*, at most 32 characters; "group" is reserved by the policy
   std::string type;  // dev | github | oidc
   bool enabled = true;
   std::string display_name;
@@ -57,9 +75,12 @@ struct Config {
   std::string source_path;  // the file read
   std::string issuer;       // canonical: no trailing slash
   std::string listen = "127.0.0.1:8080";
-  std::string storage;      // sqlite:PATH | postgresql://...
-  std::string policy_path;  // resolved against the config file's directory
-  std::vector<Secret> master_keys;
+  // sqlite:PATH | sqlite::memory: | postgresql://... | postgres://...
+  // A relative sqlite PATH is opened relative to the working directory of the process, not the
+  // config file: it names runtime data, which belongs with the process, not with the config.
+  std::string storage;
+  std::string policy_path;          // resolved against the config file's directory
+  std::vector<Secret> master_keys;  // the first seals, all open; each at least 32 characters
   std::optional<Secret> jwt_private_key_pem;  // JWT_PRIVATE_KEY
   bool dev_mode = false;
   TokenSettings tokens;
@@ -69,7 +90,9 @@ struct Config {
   int64_t gc_interval = 300;             // gc_interval
   std::string log_level = "info";
   std::map<std::string, UpstreamSettings> upstreams;
-  std::string default_upstream;  // default_upstream, else the only/first enabled one
+  std::string default_upstream;  // default_upstream, else the first enabled one in file order
+  // Things that are allowed but should be said loudly at start-up (dev_mode, a development key).
+  std::vector<std::string> warnings;
 
   bool issuerIsLoopback() const;
 };
@@ -81,7 +104,12 @@ EnvLookup processEnv();
 Config loadConfig(const std::string& path, const EnvLookup& env = processEnv());
 Config parseConfig(const std::string& yaml_text, const std::string& path, const EnvLookup& env);
 
-// Parses durations like "3600", "90s", "15m", "1h", "30d". Returns nullopt when malformed.
+// Upstream ids: [a-z0-9][a-z0-9_-]*, at most 32 characters. They appear in callback paths, in the
+// `sub` claim and as the `upstream:` prefix of policy principals.
+bool isValidUpstreamId(const std::string& id);
+
+// Parses durations like "3600", "90s", "15m", "1h", "30d" into seconds. Returns nullopt when
+// malformed (empty, signed, fractional, unknown unit, overflow).
 std::optional<int64_t> parseDuration(const std::string& text);
 
 }  // namespace broker::config
