@@ -1,0 +1,103 @@
+#pragma once
+// Maps a record struct to a table row: one list of {column, member} per record gives the column
+// list, the INSERT statement, the parameters to write a record and the decoding of a row, so they
+// cannot drift apart. Booleans are stored as INTEGER 0/1 and string lists as JSON arrays (TEXT).
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "store/sql_driver.h"
+
+namespace broker::store {
+
+std::string toJsonList(const std::vector<std::string>& items);
+std::vector<std::string> fromJsonList(const std::string& text);
+
+template <class R>
+struct Column {
+  using Member =
+      std::variant<std::string R::*, int64_t R::*, bool R::*, std::vector<std::string> R::*>;
+  const char* name;
+  Member member;
+};
+
+template <class R>
+class RowMapping {
+ public:
+  RowMapping(std::string table, std::vector<Column<R>> columns)
+      : table_(std::move(table)), columns_(std::move(columns)) {}
+
+  const std::string& table() const { return table_; }
+
+  // "a, b, c", in the order params() and decode() use.
+  std::string columnList() const {
+    std::string out;
+    for (const auto& c : columns_) out += (out.empty() ? "" : ", ") + std::string(c.name);
+    return out;
+  }
+
+  std::string insertSql() const {
+    std::string values;
+    for (size_t i = 1; i <= columns_.size(); ++i) {
+      values += (i == 1 ? "$" : ", $") + std::to_string(i);
+    }
+    return "INSERT INTO " + table_ + " (" + columnList() + ") VALUES (" + values + ")";
+  }
+
+  // "SELECT <every column> FROM <table> <rest>"
+  std::string selectSql(const std::string& rest) const {
+    return "SELECT " + columnList() + " FROM " + table_ + " " + rest;
+  }
+
+  SqlParams params(const R& record) const {
+    SqlParams out;
+    out.reserve(columns_.size());
+    for (const auto& c : columns_) {
+      std::visit(
+          [&](auto member) {
+            const auto& value = record.*member;
+            using T = std::decay_t<decltype(value)>;
+            if constexpr (std::is_same_v<T, bool>) {
+              out.emplace_back(int64_t{value ? 1 : 0});
+            } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+              out.emplace_back(toJsonList(value));
+            } else {
+              out.emplace_back(value);
+            }
+          },
+          c.member);
+    }
+    return out;
+  }
+
+  R decode(const SqlRow& row) const {
+    R record;
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      std::visit(
+          [&](auto member) {
+            auto& value = record.*member;
+            using T = std::decay_t<decltype(value)>;
+            if constexpr (std::is_same_v<T, bool>) {
+              value = row.integer(i) != 0;
+            } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+              value = fromJsonList(row.text(i));
+            } else if constexpr (std::is_same_v<T, int64_t>) {
+              value = row.integer(i);
+            } else {
+              value = row.text(i);
+            }
+          },
+          columns_[i].member);
+    }
+    return record;
+  }
+
+ private:
+  std::string table_;
+  std::vector<Column<R>> columns_;
+};
+
+}  // namespace broker::store

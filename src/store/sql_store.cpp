@@ -1,0 +1,441 @@
+// Store operations in SQL that runs unchanged on SQLite and PostgreSQL. Races are decided by the
+// database, never by a read-then-write in C++: single-use rows are claimed with
+// UPDATE/DELETE ... RETURNING, and rotation runs in one write transaction.
+
+#include "store/sql_store.h"
+
+#include <utility>
+
+#include "store/row_mapping.h"
+
+namespace broker::store {
+namespace {
+
+// Each table's columns, next to the record members they hold.
+RowMapping<ClientRecord> clientsMapping() {
+  using R = ClientRecord;
+  return {"clients",
+          {
+              {"client_id", &R::client_id},
+              {"secret_hash", &R::secret_hash},
+              {"token_endpoint_auth_method", &R::token_endpoint_auth_method},
+              {"redirect_uris", &R::redirect_uris},
+              {"grant_types", &R::grant_types},
+              {"client_name", &R::client_name},
+              {"metadata_json", &R::metadata_json},
+              {"preregistered", &R::preregistered},
+              {"created_at", &R::created_at},
+              {"last_used_at", &R::last_used_at},
+          }};
+}
+const RowMapping<ClientRecord> kClients = clientsMapping();
+
+RowMapping<PendingLogin> loginsMapping() {
+  using R = PendingLogin;
+  return {"pending_logins",
+          {
+              {"state_hash", &R::state_hash},
+              {"upstream_id", &R::upstream_id},
+              {"client_id", &R::client_id},
+              {"redirect_uri", &R::redirect_uri},
+              {"client_state", &R::client_state},
+              {"code_challenge", &R::code_challenge},
+              {"scope", &R::scope},
+              {"resource", &R::resource},
+              {"upstream_data", &R::upstream_data},
+              {"created_at", &R::created_at},
+              {"expires_at", &R::expires_at},
+          }};
+}
+const RowMapping<PendingLogin> kLogins = loginsMapping();
+
+RowMapping<AuthCode> codesMapping() {
+  using R = AuthCode;
+  return {"auth_codes",
+          {
+              {"code_hash", &R::code_hash},
+              {"client_id", &R::client_id},
+              {"redirect_uri", &R::redirect_uri},
+              {"code_challenge", &R::code_challenge},
+              {"subject", &R::subject},
+              {"identity_json", &R::identity_json},
+              {"scope", &R::scope},
+              {"resource", &R::resource},
+              {"family_id", &R::family_id},
+              {"upstream_data", &R::upstream_data},
+              {"created_at", &R::created_at},
+              {"expires_at", &R::expires_at},
+              {"consumed_at", &R::consumed_at},
+          }};
+}
+const RowMapping<AuthCode> kCodes = codesMapping();
+
+RowMapping<Family> familiesMapping() {
+  using R = Family;
+  return {"refresh_families",
+          {
+              {"family_id", &R::family_id},
+              {"client_id", &R::client_id},
+              {"subject", &R::subject},
+              {"upstream_data", &R::upstream_data},
+              {"created_at", &R::created_at},
+              {"expires_at", &R::expires_at},
+              {"revoked_at", &R::revoked_at},
+              {"revoke_reason", &R::revoke_reason},
+          }};
+}
+const RowMapping<Family> kFamilies = familiesMapping();
+
+RowMapping<RefreshToken> tokensMapping() {
+  using R = RefreshToken;
+  return {"refresh_tokens",
+          {
+              {"token_hash", &R::token_hash},
+              {"family_id", &R::family_id},
+              {"client_id", &R::client_id},
+              {"subject", &R::subject},
+              {"identity_json", &R::identity_json},
+              {"scope", &R::scope},
+              {"resource", &R::resource},
+              {"created_at", &R::created_at},
+              {"expires_at", &R::expires_at},
+              {"rotated_at", &R::rotated_at},
+              {"successor_hash", &R::successor_hash},
+          }};
+}
+const RowMapping<RefreshToken> kTokens = tokensMapping();
+
+RowMapping<SigningKeyRecord> keysMapping() {
+  using R = SigningKeyRecord;
+  return {"signing_keys",
+          {
+              {"kid", &R::kid},
+              {"alg", &R::alg},
+              {"sealed_private_key", &R::sealed_private_key},
+              {"public_jwk", &R::public_jwk},
+              {"generation", &R::generation},
+              {"created_at", &R::created_at},
+              {"activates_at", &R::activates_at},
+              {"retires_at", &R::retires_at},
+              {"expires_at", &R::expires_at},
+          }};
+}
+const RowMapping<SigningKeyRecord> kKeys = keysMapping();
+
+SqlStatement reader(std::string name, std::string sql) {
+  return {std::move(name), std::move(sql), false};
+}
+SqlStatement writer(std::string name, std::string sql) {
+  return {std::move(name), std::move(sql), true};
+}
+
+const SqlStatement kPing = reader("ping", "SELECT 1");
+
+const SqlStatement kClientInsert = writer("clients.insert", kClients.insertSql());
+const SqlStatement kClientGet = reader("clients.get", kClients.selectSql("WHERE client_id = $1"));
+const SqlStatement kClientList =
+    reader("clients.list", kClients.selectSql("ORDER BY created_at, client_id"));
+const SqlStatement kClientDelete =
+    writer("clients.delete", "DELETE FROM clients WHERE client_id = $1");
+const SqlStatement kClientTouch =
+    writer("clients.touch", "UPDATE clients SET last_used_at = $2 WHERE client_id = $1");
+
+const SqlStatement kLoginInsert = writer("logins.insert", kLogins.insertSql());
+const SqlStatement kLoginConsume =
+    writer("logins.consume", std::string("DELETE FROM pending_logins WHERE state_hash = $1 ") +
+                                 "RETURNING " + kLogins.columnList());
+
+const SqlStatement kCodeInsert = writer("codes.insert", kCodes.insertSql());
+const SqlStatement kCodeConsume =
+    writer("codes.consume", std::string("UPDATE auth_codes SET consumed_at = $2 ") +
+                                "WHERE code_hash = $1 AND consumed_at = 0 RETURNING " +
+                                kCodes.columnList());
+const SqlStatement kCodeGet = reader("codes.get", kCodes.selectSql("WHERE code_hash = $1"));
+
+const SqlStatement kFamilyInsert = writer("families.insert", kFamilies.insertSql());
+const SqlStatement kFamilyGet = reader("families.get", kFamilies.selectSql("WHERE family_id = $1"));
+const SqlStatement kFamilySetUpstream = writer(
+    "families.set_upstream", "UPDATE refresh_families SET upstream_data = $2 WHERE family_id = $1");
+const SqlStatement kFamilyRevokedAt =
+    reader("families.revoked_at", "SELECT revoked_at FROM refresh_families WHERE family_id = $1");
+// Keeps the first revocation's time and reason, so repeating it is harmless.
+const SqlStatement kFamilyRevoke =
+    writer("families.revoke",
+           "UPDATE refresh_families SET "
+           "revoked_at = CASE WHEN revoked_at = 0 THEN CAST($2 AS BIGINT) ELSE revoked_at END, "
+           "revoke_reason = CASE WHEN revoked_at = 0 THEN CAST($3 AS TEXT) ELSE revoke_reason END "
+           "WHERE family_id = $1");
+const SqlStatement kFamilyRevokeBySubject =
+    writer("families.revoke_by_subject",
+           "UPDATE refresh_families SET revoked_at = $2, revoke_reason = $3 "
+           "WHERE subject = $1 AND revoked_at = 0");
+const SqlStatement kFamilyRevokeByClient =
+    writer("families.revoke_by_client",
+           "UPDATE refresh_families SET revoked_at = $2, revoke_reason = $3 "
+           "WHERE client_id = $1 AND revoked_at = 0");
+
+const SqlStatement kTokenInsert = writer("tokens.insert", kTokens.insertSql());
+const SqlStatement kTokenGet = reader("tokens.get", kTokens.selectSql("WHERE token_hash = $1"));
+const SqlStatement kTokenRotatedAt =
+    reader("tokens.rotated_at", "SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1");
+const SqlStatement kTokenRotate =
+    writer("tokens.rotate",
+           std::string("UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 ") +
+               "WHERE token_hash = $1 AND rotated_at = 0 RETURNING " + kTokens.columnList());
+
+// A jti is revoked once; its expiry comes from the token and cannot change.
+const SqlStatement kJtiRevoke = writer(
+    "jtis.revoke",
+    "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING");
+const SqlStatement kJtiGet = reader("jtis.get", "SELECT 1 FROM revoked_jtis WHERE jti = $1");
+
+const SqlStatement kKeyList = reader("keys.list", kKeys.selectSql("ORDER BY generation"));
+const SqlStatement kKeyInsert = writer("keys.insert", kKeys.insertSql());
+const SqlStatement kKeyUpdateTimes = writer(
+    "keys.update_times", "UPDATE signing_keys SET retires_at = $2, expires_at = $3 WHERE kid = $1");
+
+// Garbage collection: each statement commits on its own, so two collectors at once just find
+// less to delete. An expiry of 0 means "no expiry".
+const SqlStatement kGcLogins =
+    writer("gc.logins", "DELETE FROM pending_logins WHERE expires_at <> 0 AND expires_at <= $1");
+const SqlStatement kGcCodes =
+    writer("gc.codes", "DELETE FROM auth_codes WHERE expires_at <> 0 AND expires_at <= $1");
+const SqlStatement kGcTokens =
+    writer("gc.tokens", "DELETE FROM refresh_tokens WHERE expires_at <> 0 AND expires_at <= $1");
+// Tokens of expired families go first so they are counted; the foreign key would cascade anyway.
+const SqlStatement kGcFamilyTokens =
+    writer("gc.family_tokens",
+           "DELETE FROM refresh_tokens WHERE family_id IN (SELECT family_id FROM refresh_families "
+           "WHERE expires_at <> 0 AND expires_at <= $1)");
+const SqlStatement kGcFamilies = writer(
+    "gc.families", "DELETE FROM refresh_families WHERE expires_at <> 0 AND expires_at <= $1");
+const SqlStatement kGcJtis =
+    writer("gc.jtis", "DELETE FROM revoked_jtis WHERE expires_at <> 0 AND expires_at <= $1");
+// last_used_at is 0 until first use, and never before created_at once set, so requiring both to
+// be older than the cutoff means "idle since the later of the two".
+const SqlStatement kGcClients =
+    writer("gc.clients",
+           "DELETE FROM clients WHERE preregistered = 0 AND last_used_at < $1 AND created_at < $1");
+const SqlStatement kGcKeys =
+    writer("gc.keys", "DELETE FROM signing_keys WHERE expires_at <> 0 AND expires_at < $1");
+
+// A "happened at" mark must differ from 0 ("not yet"), whatever clock the caller has.
+int64_t stamp(int64_t now) {
+  return now > 0 ? now : 1;
+}
+
+Status done(const Result<SqlResult>& r) {
+  return r.ok() ? Status() : Status(r.error());
+}
+
+// For UPDATE / DELETE by primary key: no row changed means no such row.
+Status changedOne(const Result<SqlResult>& r, const char* missing) {
+  if (!r.ok()) return r.error();
+  if (r->affected == 0) return Error::notFound(missing);
+  return {};
+}
+
+template <class R>
+Result<R> firstRow(const RowMapping<R>& mapping, const Result<SqlResult>& r, const char* missing) {
+  if (!r.ok()) return r.error();
+  if (r->rows.empty()) return Error::notFound(missing);
+  return mapping.decode(r->rows.front());
+}
+
+template <class R>
+Result<std::vector<R>> allRows(const RowMapping<R>& mapping, const Result<SqlResult>& r) {
+  if (!r.ok()) return r.error();
+  std::vector<R> out;
+  out.reserve(r->rows.size());
+  for (const auto& row : r->rows) out.push_back(mapping.decode(row));
+  return out;
+}
+
+}  // namespace
+
+SqlStore::SqlStore(std::unique_ptr<SqlDatabase> db) : db_(std::move(db)) {}
+
+std::string SqlStore::backendName() const {
+  return db_->backendName();
+}
+
+Status SqlStore::ping() {
+  return done(db_->run(kPing, {}));
+}
+
+Status SqlStore::createClient(const ClientRecord& c) {
+  return done(db_->run(kClientInsert, kClients.params(c)));
+}
+
+Result<ClientRecord> SqlStore::getClient(const std::string& client_id) {
+  return firstRow(kClients, db_->run(kClientGet, {client_id}), "client not found");
+}
+
+Result<std::vector<ClientRecord>> SqlStore::listClients() {
+  return allRows(kClients, db_->run(kClientList, {}));
+}
+
+Status SqlStore::deleteClient(const std::string& client_id) {
+  return changedOne(db_->run(kClientDelete, {client_id}), "client not found");
+}
+
+Status SqlStore::touchClient(const std::string& client_id, int64_t now) {
+  return changedOne(db_->run(kClientTouch, {client_id, now}), "client not found");
+}
+
+Status SqlStore::createPendingLogin(const PendingLogin& p) {
+  return done(db_->run(kLoginInsert, kLogins.params(p)));
+}
+
+Result<PendingLogin> SqlStore::consumePendingLogin(const std::string& state_hash, int64_t now) {
+  // An expired login is deleted too: it can never be used, and nobody else may claim it.
+  auto login = firstRow(kLogins, db_->run(kLoginConsume, {state_hash}), "pending login not found");
+  if (login.ok() && login->expires_at != 0 && login->expires_at <= now) {
+    return Error::notFound("pending login expired");
+  }
+  return login;
+}
+
+Status SqlStore::createAuthCode(const AuthCode& c) {
+  return done(db_->run(kCodeInsert, kCodes.params(c)));
+}
+
+Result<CodeConsumption> SqlStore::consumeAuthCode(const std::string& code_hash, int64_t now) {
+  auto claimed = db_->run(kCodeConsume, {code_hash, stamp(now)});
+  if (!claimed.ok()) return claimed.error();
+  CodeConsumption out;
+  if (!claimed->rows.empty()) {
+    out.kind = CodeConsumption::Kind::kConsumed;
+    out.code = kCodes.decode(claimed->rows.front());
+    out.code.consumed_at = 0;  // as it was before this call
+    return out;
+  }
+  auto existing = firstRow(kCodes, db_->run(kCodeGet, {code_hash}), "code not found");
+  if (!existing.ok()) return existing.error();
+  out.kind = CodeConsumption::Kind::kReplayed;
+  out.code = std::move(existing.value());
+  return out;
+}
+
+Status SqlStore::createFamily(const Family& f, const RefreshToken& first) {
+  return db_->transact([&](SqlSession& s) -> Status {
+    if (auto st = done(s.run(kFamilyInsert, kFamilies.params(f))); !st.ok()) return st;
+    return done(s.run(kTokenInsert, kTokens.params(first)));
+  });
+}
+
+Result<Family> SqlStore::getFamily(const std::string& family_id) {
+  return firstRow(kFamilies, db_->run(kFamilyGet, {family_id}), "family not found");
+}
+
+Status SqlStore::updateFamilyUpstreamData(const std::string& family_id, const std::string& data) {
+  return changedOne(db_->run(kFamilySetUpstream, {family_id, data}), "family not found");
+}
+
+Result<RefreshToken> SqlStore::getRefreshToken(const std::string& token_hash) {
+  return firstRow(kTokens, db_->run(kTokenGet, {token_hash}), "refresh token not found");
+}
+
+Result<RotateOutcome> SqlStore::rotateRefreshToken(const std::string& old_hash,
+                                                   const RefreshToken& successor, int64_t now) {
+  RotateOutcome outcome;
+  Status st = db_->transact([&](SqlSession& s) -> Status {
+    outcome = RotateOutcome{};
+    // The conditional update is the race: of two concurrent rotations exactly one matches
+    // rotated_at = 0, the other waits for its commit and then matches nothing.
+    auto claimed = s.run(kTokenRotate, {old_hash, stamp(now), successor.token_hash});
+    if (!claimed.ok()) return claimed.error();
+    if (claimed->rows.empty()) {
+      auto current = firstRow(kTokens, s.run(kTokenGet, {old_hash}), "refresh token not found");
+      if (!current.ok()) return current.error();
+      outcome.kind = RotateOutcome::Kind::kAlreadyRotated;
+      outcome.old = std::move(current.value());
+      auto next = s.run(kTokenRotatedAt, {outcome.old.successor_hash});
+      if (!next.ok()) return next.error();
+      outcome.successor_used = !next->rows.empty() && next->rows.front().integer(0) != 0;
+      return {};
+    }
+    outcome.kind = RotateOutcome::Kind::kRotated;
+    outcome.old = kTokens.decode(claimed->rows.front());
+    outcome.old.rotated_at = 0;  // as it was before this call
+    outcome.old.successor_hash.clear();
+    auto family = s.run(kFamilyRevokedAt, {outcome.old.family_id});
+    if (!family.ok()) return family.error();
+    if (family->rows.empty() || family->rows.front().integer(0) != 0) {
+      return Error::conflict("refresh family revoked");  // rolls the claim back
+    }
+    return done(s.run(kTokenInsert, kTokens.params(successor)));
+  });
+  if (!st.ok()) return st.error();
+  return outcome;
+}
+
+Status SqlStore::revokeFamily(const std::string& family_id, const std::string& reason,
+                              int64_t now) {
+  return changedOne(db_->run(kFamilyRevoke, {family_id, stamp(now), reason}), "family not found");
+}
+
+Result<int64_t> SqlStore::revokeFamiliesBySubject(const std::string& subject, int64_t now) {
+  auto r = db_->run(kFamilyRevokeBySubject, {subject, stamp(now), std::string("subject_revoked")});
+  if (!r.ok()) return r.error();
+  return r->affected;
+}
+
+Result<int64_t> SqlStore::revokeFamiliesByClient(const std::string& client_id, int64_t now) {
+  auto r = db_->run(kFamilyRevokeByClient, {client_id, stamp(now), std::string("client_revoked")});
+  if (!r.ok()) return r.error();
+  return r->affected;
+}
+
+Status SqlStore::revokeAccessToken(const std::string& jti, int64_t expires_at) {
+  return done(db_->run(kJtiRevoke, {jti, expires_at}));
+}
+
+Result<bool> SqlStore::isAccessTokenRevoked(const std::string& jti) {
+  auto r = db_->run(kJtiGet, {jti});
+  if (!r.ok()) return r.error();
+  return !r->rows.empty();
+}
+
+Result<std::vector<SigningKeyRecord>> SqlStore::listSigningKeys() {
+  return allRows(kKeys, db_->run(kKeyList, {}));
+}
+
+Status SqlStore::insertSigningKey(const SigningKeyRecord& k) {
+  return done(db_->run(kKeyInsert, kKeys.params(k)));
+}
+
+Status SqlStore::updateSigningKeyTimes(const std::string& kid, int64_t retires_at,
+                                       int64_t expires_at) {
+  return changedOne(db_->run(kKeyUpdateTimes, {kid, retires_at, expires_at}),
+                    "signing key not found");
+}
+
+Result<GcStats> SqlStore::collectGarbage(const GcPolicy& policy) {
+  GcStats stats;
+  struct Step {
+    const SqlStatement& stmt;
+    int64_t cutoff;
+    int64_t& count;
+  };
+  std::vector<Step> steps = {
+      {kGcLogins, policy.now, stats.pending_logins},
+      {kGcCodes, policy.now - kAuthCodeRetentionSeconds, stats.codes},
+      {kGcTokens, policy.now, stats.refresh_tokens},
+      {kGcFamilyTokens, policy.now, stats.refresh_tokens},
+      {kGcFamilies, policy.now, stats.families},
+      {kGcJtis, policy.now, stats.revoked_jtis},
+      {kGcKeys, policy.now, stats.signing_keys},
+  };
+  if (policy.client_idle_ttl > 0) {
+    steps.push_back({kGcClients, policy.now - policy.client_idle_ttl, stats.clients});
+  }
+  for (const Step& step : steps) {
+    auto r = db_->run(step.stmt, {step.cutoff});
+    if (!r.ok()) return r.error();
+    step.count += r->affected;
+  }
+  return stats;
+}
+
+}  // namespace broker::store

@@ -1,0 +1,88 @@
+// Store conformance: signing keys (rotation race on generation) and revoked access-token ids.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "store_fixture.h"
+
+namespace broker::store::testing {
+namespace {
+
+TEST_P(StoreConformance, RevokedAccessTokenIsReportedAndOthersAreNot) {
+  EXPECT_FALSE(*store_->isAccessTokenRevoked("jti-1"));
+  ASSERT_TRUE(store_->revokeAccessToken("jti-1", now_ + 300).ok());
+  EXPECT_TRUE(*store_->isAccessTokenRevoked("jti-1"));
+  EXPECT_FALSE(*store_->isAccessTokenRevoked("jti-2"));
+}
+
+TEST_P(StoreConformance, RevokingAccessTokenTwiceIsHarmless) {
+  ASSERT_TRUE(store_->revokeAccessToken("jti-1", now_ + 300).ok());
+  EXPECT_TRUE(store_->revokeAccessToken("jti-1", now_ + 300).ok());
+  EXPECT_TRUE(*store_->isAccessTokenRevoked("jti-1"));
+}
+
+TEST_P(StoreConformance, SigningKeysRoundTripInGenerationOrder) {
+  EXPECT_TRUE(store_->listSigningKeys()->empty());
+  auto k3 = sampleKey("k3", 3);
+  k3.retires_at = now_ + 10;
+  k3.expires_at = now_ + 20;
+  for (const auto& k : {k3, sampleKey("k1", 1), sampleKey("k2", 2)}) {
+    ASSERT_TRUE(store_->insertSigningKey(k).ok());
+  }
+  auto keys = store_->listSigningKeys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 3u);
+  EXPECT_EQ(fields((*keys)[0]), fields(sampleKey("k1", 1)));
+  EXPECT_EQ(fields((*keys)[1]), fields(sampleKey("k2", 2)));
+  EXPECT_EQ(fields((*keys)[2]), fields(k3));
+}
+
+TEST_P(StoreConformance, InsertingKeyWithTakenGenerationReportsAlreadyExists) {
+  ASSERT_TRUE(store_->insertSigningKey(sampleKey("k1", 1)).ok());
+  EXPECT_TRUE(
+      failsWith(store_->insertSigningKey(sampleKey("other", 1)), ErrorCode::kAlreadyExists));
+  EXPECT_EQ(store_->listSigningKeys()->size(), 1u);
+}
+
+TEST_P(StoreConformance, InsertingKeyWithTakenKidReportsAlreadyExists) {
+  ASSERT_TRUE(store_->insertSigningKey(sampleKey("k1", 1)).ok());
+  EXPECT_TRUE(failsWith(store_->insertSigningKey(sampleKey("k1", 2)), ErrorCode::kAlreadyExists));
+}
+
+TEST_P(StoreConformance, RacingKeyRotationsProduceOneKey) {
+  auto second = openSecondStore();
+  std::vector<Store*> stores = {store_.get(), second.get()};
+  for (int generation = 1; generation <= 20; ++generation) {
+    std::atomic<int> won{0};
+    std::atomic<int> lost{0};
+    runTogether(2, [&](int i) {
+      auto st = stores[i]->insertSigningKey(
+          sampleKey("k" + std::to_string(generation) + "-" + std::to_string(i), generation));
+      if (st.ok()) {
+        ++won;
+      } else if (st.error().code == ErrorCode::kAlreadyExists) {
+        ++lost;
+      }
+    });
+    ASSERT_EQ(won.load(), 1) << "generation " << generation;
+    ASSERT_EQ(lost.load(), 1) << "generation " << generation;
+  }
+  EXPECT_EQ(store_->listSigningKeys()->size(), 20u);
+}
+
+TEST_P(StoreConformance, UpdatingKeyTimesChangesOnlyThoseTimes) {
+  ASSERT_TRUE(store_->insertSigningKey(sampleKey("k1", 1)).ok());
+  ASSERT_TRUE(store_->updateSigningKeyTimes("k1", now_ + 100, now_ + 200).ok());
+  auto expected = sampleKey("k1", 1);
+  expected.retires_at = now_ + 100;
+  expected.expires_at = now_ + 200;
+  EXPECT_EQ(fields(store_->listSigningKeys()->front()), fields(expected));
+}
+
+TEST_P(StoreConformance, UpdatingUnknownKeyTimesReportsNotFound) {
+  EXPECT_TRUE(failsWith(store_->updateSigningKeyTimes("nope", now_, now_), ErrorCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace broker::store::testing
