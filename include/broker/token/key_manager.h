@@ -5,6 +5,7 @@
 // database: the store decides the race on the key generation.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,35 +27,52 @@ struct KeyPolicy {
 
 struct KeyInfo {
   std::string kid;
-  std::string state;  // "next" | "current" | "previous"
-  int64_t created_at, activates_at, retires_at, expires_at;
+  // "next" (published, not signing yet) | "current" (signs) | "previous" (published until every
+  // token it signed has expired) | "retired" (no longer published; removed by garbage collection)
+  std::string state;
+  int64_t created_at = 0, activates_at = 0, retires_at = 0, expires_at = 0;
+  int64_t generation = 0;
 };
 
 class KeyManager {
  public:
+  // Makes a new signing key; the default generates a 2048-bit RSA key with OpenSSL's DRBG.
+  using KeyGenerator = std::function<Result<std::shared_ptr<const RsaKey>>()>;
+
+  // `random` is not used for RSA key generation, which needs OpenSSL's own DRBG; sealing draws its
+  // nonces from the Random the master keyring was created with.
   static std::shared_ptr<KeyManager> create(store::Store& store,
                                             std::shared_ptr<const MasterKeyring> master,
-                                            Clock& clock, Random& random, KeyPolicy policy);
+                                            Clock& clock, Random& random, KeyPolicy policy,
+                                            KeyGenerator generate_key = {});
   virtual ~KeyManager() = default;
 
   // Loads keys from the store, creating the first key when there is none (or importing
-  // `import_pem` when given and not yet present). Throws on start-up failure.
+  // `import_pem` when given and not yet present; an imported key signs at once). Throws
+  // std::runtime_error when the store fails, `import_pem` is not an RSA private key, or a stored
+  // key cannot be unsealed (wrong master keys).
   virtual void initialize(const std::string& import_pem = {}) = 0;
-  // Reloads from the store (new keys parsed once), rotates when due. Safe to call periodically.
+  // Reloads from the store (new keys parsed once), rotates when due. Safe to call periodically,
+  // from several instances: call it more often than `publish_ahead` so every instance publishes a
+  // new key before any instance signs with it. On error the previous key set stays in use.
   virtual Status refresh() = 0;
   // Creates a new key now: published immediately, signs after `publish_ahead` (or at once when
-  // `immediate`). Returns the new kid.
+  // `immediate`). Returns the new kid; when another instance inserted the same generation first,
+  // returns that instance's kid instead.
   virtual Result<std::string> rotate(bool immediate = false) = 0;
 
   struct Signer {
     std::string kid;
     std::shared_ptr<const RsaKey> key;
   };
+  // The three calls below run on every request: they copy one pointer under a short lock and
+  // never touch the store. `key` is null before initialize().
   virtual Signer currentSigner() const = 0;
+  // Only keys in the JWKS (next, current, previous) verify; nullptr otherwise.
   virtual std::shared_ptr<const RsaKey> verificationKey(const std::string& kid) const = 0;
-  // The JWKS document, rebuilt only when the key set changes.
+  // The JWKS document (RFC 7517 §5), built when the key set changes, never per request.
   virtual std::shared_ptr<const std::string> jwksJson() const = 0;
-  virtual std::vector<KeyInfo> list() const = 0;
+  virtual std::vector<KeyInfo> list() const = 0;  // by generation, newest first
 };
 
 }  // namespace broker::token

@@ -20,6 +20,9 @@ class MasterKeyring {
   static std::shared_ptr<const MasterKeyring> create(const std::vector<Secret>& secrets,
                                                      Random& random);
 
+  // Safe to share across threads as long as `random` is (Random::system() is). Key ids are the
+  // first 8 hex digits of SHA-256 of the derived key; the byte layout is documented in
+  // master_keyring.cpp and versioned by its first byte.
   virtual ~MasterKeyring() = default;
   // Returns base64url(version | kid | nonce | ciphertext | tag). `aad` binds the blob to a purpose
   // (e.g. "refresh", "signing-key") so one kind cannot be replayed as another.
