@@ -3,7 +3,6 @@
 #include <string_view>
 
 #include "broker/http/server.h"
-#include "http/strings.h"
 
 namespace broker::http {
 namespace {
@@ -22,7 +21,9 @@ std::vector<std::string> splitPath(std::string_view path) {
   return out;
 }
 
-bool isParam(const std::string& seg) { return seg.size() > 1 && seg.front() == ':'; }
+bool isParam(const std::string& seg) {
+  return seg.size() > 1 && seg.front() == ':';
+}
 
 // Per-segment rank used to pick the most specific route: literal > parameter > wildcard.
 enum Rank { kWildcard = 0, kParam = 1, kLiteral = 2 };

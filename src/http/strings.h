@@ -19,9 +19,9 @@ inline std::string toLower(std::string_view s) {
 }
 
 inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](char x, char y) { return asciiLower(x) == asciiLower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return asciiLower(x) == asciiLower(y);
+         });
 }
 
 // Optional whitespace (RFC 9110 §5.6.3).
@@ -29,6 +29,16 @@ inline std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// tchar (RFC 9110 §5.6.2): methods and header names.
+inline bool isTokenChar(unsigned char c) {
+  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+  return std::isalnum(c) || kExtra.find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+inline bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return isTokenChar(c); });
 }
 
 // Calls f(item) for each non-empty, trimmed item of a comma-separated header value.

@@ -34,7 +34,7 @@ struct ServerOptions {
   bool access_log = true;
   // Paths under these prefixes get the public CORS treatment on 404 too.
   std::vector<std::string> cors_prefixes = {"/.well-known/"};
-  Random* random = nullptr;  // request ids; nullptr = Random::system()
+  Random* random = nullptr;  // request ids, drawn on several threads; nullptr = Random::system()
 };
 
 class Router {

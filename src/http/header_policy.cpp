@@ -1,0 +1,82 @@
+#include "http/header_policy.h"
+
+#include "http/strings.h"
+
+namespace broker::http {
+namespace {
+
+constexpr const char* kAlwaysAllowedHeaders = "Authorization, Content-Type, mcp-protocol-version";
+constexpr const char* kHtmlCsp =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+
+void addIfMissing(Response& r, const char* name, const char* value) {
+  if (!r.hasHeader(name)) r.header(name, value);
+}
+
+bool isHtml(const Response& r) {
+  for (const auto& [name, value] : r.headers) {
+    if (equalsIgnoreCase(name, "content-type")) {
+      return toLower(value).rfind("text/html", 0) == 0;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void applyHeaderPolicy(Response& r, RouteFlags flags, bool cors, const std::string& request_id) {
+  addIfMissing(r, "X-Content-Type-Options", "nosniff");
+  addIfMissing(r, "Referrer-Policy", "no-referrer");
+  addIfMissing(r, "X-Frame-Options", "DENY");
+  if (isHtml(r)) addIfMissing(r, "Content-Security-Policy", kHtmlCsp);
+  if (has(flags, RouteFlags::kNoStore) && !r.hasHeader("Cache-Control")) {
+    r.header("Cache-Control", "no-store");
+    addIfMissing(r, "Pragma", "no-cache");
+  }
+  if (cors) {
+    // A public CORS answer never carries credentials; "*" is what makes that so.
+    addIfMissing(r, "Access-Control-Allow-Origin", "*");
+    addIfMissing(r, "Access-Control-Expose-Headers", "WWW-Authenticate, X-Request-Id");
+  }
+  if (!request_id.empty()) r.header("X-Request-Id", request_id);
+}
+
+Response preflightResponse(const std::vector<std::string>& methods,
+                           std::string_view requested_headers) {
+  Response r;
+  r.status = 204;
+  std::string allow;
+  for (const auto& m : methods) {
+    if (m == "OPTIONS") continue;
+    allow += m + ", ";
+  }
+  allow += "OPTIONS";
+  std::string allowed_headers = kAlwaysAllowedHeaders;
+  std::vector<std::string> seen;
+  forEachListItem(kAlwaysAllowedHeaders, [&](std::string_view h) { seen.push_back(toLower(h)); });
+  forEachListItem(requested_headers, [&](std::string_view h) {
+    std::string lower = toLower(h);
+    if (!isToken(h) || std::find(seen.begin(), seen.end(), lower) != seen.end()) return;
+    allowed_headers += ", " + lower;
+    seen.push_back(std::move(lower));
+  });
+  r.header("Access-Control-Allow-Methods", allow);
+  r.header("Access-Control-Allow-Headers", allowed_headers);
+  r.header("Access-Control-Max-Age", "86400");
+  return r;
+}
+
+Response errorResponse(OAuthCode code, std::string description) {
+  OAuthError e(code, std::move(description));
+  return Response::json(e.httpStatus(), e.toJson());
+}
+
+bool headersWellFormed(const Response& r) {
+  for (const auto& [name, value] : r.headers) {
+    if (!isToken(name)) return false;
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace broker::http

@@ -1,0 +1,591 @@
+// HTTP/1.1 server on Pistache (RFC 9112). Pistache accepts connections, frames messages and
+// writes bytes; everything a client can observe (routing, persistence, errors, headers) is
+// decided here.
+
+#include "broker/http/server.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/peer.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "broker/core/encoding.h"
+#include "broker/core/log.h"
+#include "broker/core/random.h"
+#include "http/header_policy.h"
+#include "http/request_head.h"
+#include "http/strings.h"
+#include "http/worker_pool.h"
+
+namespace broker::http {
+namespace {
+
+namespace P = Pistache;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kConnectionKey = "broker.connection";
+
+// Inside a Pistache handler class, plain `Handler` names Pistache's base class.
+using RouteHandler = Handler;
+
+// Pistache keys response headers by name and knows only its typed headers; this one carries any
+// name, and several values go out as repeated lines (Set-Cookie cannot be folded).
+class DynamicHeader final : public P::Http::Header::Header {
+ public:
+  DynamicHeader(std::string name, std::vector<std::string> values)
+      : name_(std::move(name)), values_(std::move(values)) {}
+  const char* name() const override { return name_.c_str(); }
+  void write(std::ostream& os) const override {
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (i > 0) os << "\r\n" << name_ << ": ";
+      os << values_[i];
+    }
+  }
+  uint64_t hash() const override { return kHash; }
+
+ private:
+  static constexpr uint64_t kHash = P::Http::Header::detail::hash("x-broker-dynamic");
+  std::string name_;
+  std::vector<std::string> values_;
+};
+
+struct Connection;
+
+// Open connections, so stop() can close the idle keep-alive ones: Pistache 0.0.5 would leave
+// their sockets open forever once its reactors are gone.
+struct ConnectionRegistry {
+  std::mutex mutex;
+  std::condition_variable cv;
+  uint64_t next_id = 0;
+  std::map<uint64_t, std::weak_ptr<Connection>> open;
+};
+
+// Per TCP connection, owned by the Pistache peer (destroyed when Pistache drops the peer).
+struct Connection {
+  Connection(size_t max_request_size, std::shared_ptr<ConnectionRegistry> reg)
+      : parser(std::make_shared<P::Http::RequestParser>(max_request_size)),
+        registry(std::move(reg)) {}
+
+  ~Connection() {
+    {
+      std::lock_guard<std::mutex> lock(registry->mutex);
+      registry->open.erase(id);
+    }
+    registry->cv.notify_all();
+  }
+
+  static std::shared_ptr<Connection> open(size_t max_request_size,
+                                          std::shared_ptr<ConnectionRegistry> registry,
+                                          const std::shared_ptr<P::Tcp::Peer>& peer,
+                                          P::Tcp::Transport* transport) {
+    auto conn = std::make_shared<Connection>(max_request_size, registry);
+    conn->peer = peer;
+    conn->transport = transport;
+    std::lock_guard<std::mutex> lock(registry->mutex);
+    conn->id = registry->next_id++;
+    registry->open.emplace(conn->id, conn);
+    return conn;
+  }
+
+  void nextRequest() {
+    parser->reset();
+    head.clear();
+    head_done = false;
+    request = Request();
+    info = RequestHead();
+  }
+
+  std::shared_ptr<P::Http::RequestParser> parser;
+  std::string head;  // request line and headers as received, until the empty line
+  bool head_done = false;
+  Request request;
+  RequestHead info;
+  bool closing = false;  // answered with Connection: close; later bytes are ignored
+
+  std::shared_ptr<ConnectionRegistry> registry;
+  uint64_t id = 0;
+  std::weak_ptr<P::Tcp::Peer> peer;
+  P::Tcp::Transport* transport = nullptr;
+};
+
+// Runs `fn` on the reactor thread that owns `transport`. A continuation attached to a promise
+// after its work was queued may run on the attaching thread (the reactor can finish first), so
+// this goes through a one-shot timer whose continuation is attached before the timer is armed.
+void runOnReactor(P::Tcp::Transport* transport, std::function<void()> fn) {
+  int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) {
+    log::warn("http.timerfd_failed", {{"errno", errno}});
+    return;
+  }
+  // Closed when Pistache drops the timer entry, whether it fired or the transport went away.
+  auto timer = std::shared_ptr<void>(nullptr, [fd](void*) { ::close(fd); });
+  P::Async::Deferred<uint64_t> deferred;
+  P::Async::Promise<uint64_t> fired(
+      [&](P::Async::Deferred<uint64_t> d) { deferred = std::move(d); });
+  fired.then([timer, fn = std::move(fn)](uint64_t) { fn(); }, [timer](std::exception_ptr) {});
+  transport->armTimer(fd, std::chrono::milliseconds(1), std::move(deferred));
+}
+
+// On the peer's reactor thread: an empty write queues behind any answer not yet written, and its
+// completion (on this thread, where the fd is sure to still be this peer's) closes the socket.
+// The reactor then sees the end of input and releases the peer and its fd itself.
+void closeAfterPendingWrites(const std::weak_ptr<P::Tcp::Peer>& weak) {
+  auto peer = weak.lock();
+  if (!peer) return;
+  peer->send(P::RawBuffer(std::string(), 0))
+      .then(
+          [weak](ssize_t) {
+            if (auto p = weak.lock()) ::shutdown(p->fd(), SHUT_RDWR);
+          },
+          [](std::exception_ptr) {});
+}
+
+// Counts a worker request from hand-off until its bytes are written (or dropped), so stop() can
+// wait for exactly that.
+struct Flights {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int count = 0;
+};
+
+class FlightToken {
+ public:
+  explicit FlightToken(std::shared_ptr<Flights> f) : flights_(std::move(f)) {
+    std::lock_guard<std::mutex> lock(flights_->mutex);
+    ++flights_->count;
+  }
+  ~FlightToken() { release(); }
+  FlightToken(const FlightToken&) = delete;
+  FlightToken& operator=(const FlightToken&) = delete;
+
+  void release() {
+    if (released_.exchange(true)) return;
+    {
+      std::lock_guard<std::mutex> lock(flights_->mutex);
+      --flights_->count;
+    }
+    flights_->cv.notify_all();
+  }
+
+ private:
+  std::shared_ptr<Flights> flights_;
+  std::atomic<bool> released_{false};
+};
+
+struct Shared {
+  Shared(const ServerOptions& o, Router r)
+      : options(o), router(std::move(r)), random(o.random ? *o.random : Random::system()) {}
+
+  const ServerOptions options;
+  const Router router;
+  Random& random;
+  std::unique_ptr<WorkerPool> pool;
+  std::atomic<bool> draining{false};
+  std::shared_ptr<Flights> flights = std::make_shared<Flights>();
+  std::shared_ptr<ConnectionRegistry> connections = std::make_shared<ConnectionRegistry>();
+  // Workers write through the Pistache transport only while this is open; stop() closes it
+  // before the transport goes away.
+  std::shared_mutex gate;
+  bool gate_open = true;
+};
+
+// One request and the means to answer it; moves to a worker for non-inline routes.
+struct Exchange {
+  explicit Exchange(P::Http::ResponseWriter w) : writer(std::move(w)) {}
+
+  P::Http::ResponseWriter writer;
+  Request req;
+  bool keep_alive = true;
+  bool http10 = false;
+  RouteFlags flags = RouteFlags::kNone;
+  bool cors = false;
+  Clock::time_point start = Clock::now();
+  std::weak_ptr<P::Tcp::Peer> peer;
+  P::Tcp::Transport* transport = nullptr;
+  std::thread::id reactor = std::this_thread::get_id();
+};
+
+bool isFramingHeader(std::string_view name) {
+  return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "connection") ||
+         equalsIgnoreCase(name, "transfer-encoding") || equalsIgnoreCase(name, "keep-alive");
+}
+
+void addHeaders(P::Http::Header::Collection& out,
+                const std::vector<std::pair<std::string, std::string>>& in) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> grouped;
+  for (const auto& [name, value] : in) {
+    if (isFramingHeader(name)) continue;
+    auto it = std::find_if(grouped.begin(), grouped.end(),
+                           [&](const auto& g) { return equalsIgnoreCase(g.first, name); });
+    if (it == grouped.end()) {
+      grouped.emplace_back(name, std::vector<std::string>{value});
+    } else {
+      it->second.push_back(value);
+    }
+  }
+  for (auto& [name, values] : grouped) {
+    out.add(std::make_shared<DynamicHeader>(std::move(name), std::move(values)));
+  }
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+Response callHandler(const Handler& handler, const Request& req) {
+  try {
+    return handler(req);
+  } catch (const std::exception& e) {
+    log::error("http.handler_exception",
+               {{"request_id", req.request_id}, {"path", req.path}, {"what", e.what()}});
+  } catch (...) {
+    log::error("http.handler_exception",
+               {{"request_id", req.request_id}, {"path", req.path}, {"what", "unknown"}});
+  }
+  return errorResponse(OAuthCode::kServerError);
+}
+
+// Writes the answer. Runs on the reactor thread, or on a worker holding the shared gate.
+void finish(const Shared& shared, Exchange& ex, Response r,
+            std::shared_ptr<FlightToken> token = nullptr) {
+  if (r.status < 100 || r.status > 599 || !headersWellFormed(r)) {
+    log::error("http.bad_response", {{"request_id", ex.req.request_id}, {"path", ex.req.path}});
+    r = errorResponse(OAuthCode::kServerError);
+  }
+  // Pistache writes whatever body it is given; on these a body would be read as the start of the
+  // next response on the connection (RFC 9110 §6.4.1).
+  if (ex.req.method == "HEAD" || r.status < 200 || r.status == 204 || r.status == 304) {
+    r.body.clear();
+  }
+  applyHeaderPolicy(r, ex.flags, ex.cors, ex.req.request_id);
+  auto& headers = ex.writer.headers();
+  if (!ex.keep_alive) {
+    headers.add<P::Http::Header::Connection>(P::Http::ConnectionControl::Close);
+  } else if (ex.http10) {
+    headers.add<P::Http::Header::Connection>(P::Http::ConnectionControl::KeepAlive);
+  }
+  addHeaders(headers, r.headers);
+
+  if (shared.options.access_log) {
+    auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.start).count();
+    // Never the query string: it can carry codes and tokens. Logged before the write so the line
+    // exists by the time the client has its answer.
+    log::info("http", {{"method", ex.req.method.empty() ? "-" : ex.req.method},
+                       {"path", ex.req.path.empty() ? "-" : ex.req.path},
+                       {"status", r.status},
+                       {"duration_us", static_cast<int64_t>(us)},
+                       {"request_id", ex.req.request_id},
+                       {"remote_ip", ex.req.remote_ip},
+                       {"bytes", static_cast<int64_t>(r.body.size())}});
+  }
+
+  const bool close = !ex.keep_alive;
+  ex.writer.send(static_cast<P::Http::Code>(r.status), r.body)
+      .then(
+          [token, close, peer = ex.peer, reactor = ex.reactor, transport = ex.transport](ssize_t) {
+            if (close) {
+              auto end = [peer] {
+                if (auto p = peer.lock()) ::shutdown(p->fd(), SHUT_WR);
+              };
+              // Here off the reactor only when a worker's write completed before this
+              // continuation was attached; the worker still holds the gate, so the transport
+              // is alive.
+              if (std::this_thread::get_id() == reactor) {
+                end();
+              } else {
+                runOnReactor(transport, end);
+              }
+            }
+            if (token) token->release();
+          },
+          [token](std::exception_ptr) {
+            if (token) token->release();
+          });
+}
+
+class PistacheHandler final : public P::Http::Handler {
+ public:
+  HTTP_PROTOTYPE(PistacheHandler)
+
+  explicit PistacheHandler(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+
+  // Input is taken apart in onInput below, which never calls this.
+  void onRequest(const P::Http::Request&, P::Http::ResponseWriter response) override {
+    response.send(P::Http::Code::Internal_Server_Error);
+  }
+
+  void onConnection(const std::shared_ptr<P::Tcp::Peer>& peer) override {
+    auto conn = Connection::open(shared_->options.max_request_size, shared_->connections, peer,
+                                 transport());
+    // Pistache's timeout sweep finds the parser under its own key.
+    peer->putData(ParserData, conn->parser);
+    peer->putData(kConnectionKey, conn);
+  }
+
+  // Replaces Pistache's own onInput, which answers every request lacking a Connection header
+  // with "Connection: Close" (so clients reconnect for each request), answers parse errors in
+  // plain text and keeps parsing the rest of an oversize body as new requests.
+  void onInput(const char* data, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
+    auto conn = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionKey));
+    if (!conn || conn->closing) return;
+    try {
+      if (!conn->head_done && !captureHead(*conn, data, len, peer)) return;
+      if (!conn->parser->feed(data, len)) {
+        return reject(*conn, peer, OAuthCode::kPayloadTooLarge, "request too large");
+      }
+      if (conn->parser->parse() != P::Http::Private::State::Done) return;
+      dispatch(*conn, peer);
+      conn->nextRequest();
+    } catch (const P::Http::HttpError& e) {
+      if (e.code() == static_cast<int>(P::Http::Code::Request_Entity_Too_Large)) {
+        reject(*conn, peer, OAuthCode::kPayloadTooLarge, "request too large");
+      } else {
+        reject(*conn, peer, OAuthCode::kInvalidRequest, "malformed request");
+      }
+    } catch (const std::exception&) {
+      reject(*conn, peer, OAuthCode::kInvalidRequest, "malformed request");
+    }
+  }
+
+ private:
+  // Keeps the raw head, which Pistache does not, and refuses a declared oversize body before it
+  // is sent. False when the request was rejected.
+  bool captureHead(Connection& c, const char* data, size_t len,
+                   const std::shared_ptr<P::Tcp::Peer>& peer) {
+    const size_t max = shared_->options.max_request_size;
+    const size_t scan_from = c.head.size() >= 3 ? c.head.size() - 3 : 0;
+    c.head.append(data, len);
+    const size_t end = c.head.find("\r\n\r\n", scan_from);
+    if (end == std::string::npos) {
+      if (c.head.size() <= max) return true;
+      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
+      return false;
+    }
+    c.head.resize(end + 4);
+    c.head_done = true;
+    auto info = parseRequestHead(c.head, c.request);
+    if (!info) {
+      reject(c, peer, OAuthCode::kInvalidRequest, info.error().message);
+      return false;
+    }
+    c.info = *info;
+    if (c.info.content_length && c.head.size() + *c.info.content_length > max) {
+      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
+      return false;
+    }
+    if (c.info.expect_continue) {
+      // Without this, curl waits a second before sending a body it announced.
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      peer->send(P::RawBuffer(kContinue, kContinue.size()));
+    }
+    return true;
+  }
+
+  std::shared_ptr<Exchange> newExchange(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
+    auto version = c.info.http10 ? P::Http::Version::Http10 : P::Http::Version::Http11;
+    auto ex = std::make_shared<Exchange>(P::Http::ResponseWriter(version, transport(), this, peer));
+    ex->req = std::move(c.request);
+    ex->req.remote_ip = peer->address().host();
+    uint8_t id[8];
+    shared_->random.fill(id, sizeof id);
+    ex->req.request_id = hexEncode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+    ex->http10 = c.info.http10;
+    ex->keep_alive = c.info.keep_alive;
+    ex->peer = peer;
+    ex->transport = transport();
+    return ex;
+  }
+
+  // Answers a request that could not be read, then stops reading this connection.
+  void reject(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer, OAuthCode code,
+              const std::string& description) {
+    auto ex = newExchange(c, peer);
+    ex->keep_alive = false;
+    c.closing = true;
+    c.nextRequest();
+    c.head.shrink_to_fit();
+    finish(*shared_, *ex, errorResponse(code, description));
+  }
+
+  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
+    auto ex = newExchange(c, peer);
+    const P::Http::Request& parsed = c.parser->request;
+    ex->req.body = parsed.body();
+    if (!ex->keep_alive) c.closing = true;
+    peer->setIdle(false);
+    route(ex, peer);
+  }
+
+  bool underCorsPrefix(const std::string& path) const {
+    const auto& prefixes = shared_->options.cors_prefixes;
+    return std::any_of(prefixes.begin(), prefixes.end(),
+                       [&](const std::string& p) { return path.rfind(p, 0) == 0; });
+  }
+
+  void route(const std::shared_ptr<Exchange>& ex, const std::shared_ptr<P::Tcp::Peer>& peer) {
+    Request& req = ex->req;
+    Router::Match m = shared_->router.match(req.method, req.path);
+    if (m.handler) {
+      ex->flags = m.flags;
+      ex->cors = has(m.flags, RouteFlags::kCors);
+      req.path_params = std::move(m.params);
+      if (has(m.flags, RouteFlags::kInline)) {
+        return finish(*shared_, *ex, callHandler(*m.handler, req));
+      }
+      return post(ex, m.handler, peer);
+    }
+    ex->cors = has(m.path_flags, RouteFlags::kCors) || underCorsPrefix(req.path);
+    if (req.method == "OPTIONS" && ex->cors) {
+      std::vector<std::string> methods = m.allowed_methods;
+      if (methods.empty()) methods.push_back("GET");
+      auto requested = req.header("access-control-request-headers").value_or("");
+      return finish(*shared_, *ex, preflightResponse(methods, requested));
+    }
+    if (m.path_known) {
+      Response r = errorResponse(OAuthCode::kMethodNotAllowed, "method not allowed");
+      if (ex->cors) m.allowed_methods.push_back("OPTIONS");
+      r.header("Allow", join(m.allowed_methods));
+      return finish(*shared_, *ex, std::move(r));
+    }
+    finish(*shared_, *ex, errorResponse(OAuthCode::kNotFound, "no such endpoint"));
+  }
+
+  void post(const std::shared_ptr<Exchange>& ex, const RouteHandler* handler,
+            const std::shared_ptr<P::Tcp::Peer>& peer) {
+    if (!shared_->draining) {
+      auto token = std::make_shared<FlightToken>(shared_->flights);
+      // A worker answer is bounded by the keep-alive timeout instead of the header timeout,
+      // which Pistache would otherwise apply (with a 408) to a request it considers in progress.
+      peer->setIdle(true);
+      auto job = [shared = shared_, ex, handler, token]() {
+        Response r = callHandler(*handler, ex->req);
+        std::shared_lock<std::shared_mutex> lock(shared->gate);
+        if (shared->gate_open) finish(*shared, *ex, std::move(r), token);
+      };
+      if (shared_->pool->tryPost(std::move(job))) return;
+    }
+    Response busy = errorResponse(OAuthCode::kTemporarilyUnavailable);
+    busy.header("Retry-After", "1");
+    finish(*shared_, *ex, std::move(busy));
+  }
+
+  std::shared_ptr<Shared> shared_;
+};
+
+class PistacheServer final : public Server {
+ public:
+  PistacheServer(const ServerOptions& options, Router router)
+      : shared_(std::make_shared<Shared>(options, std::move(router))) {}
+
+  ~PistacheServer() override { stop(0); }
+
+  void start() override {
+    if (started_) throw std::logic_error("http server already started");
+    started_ = true;
+    const ServerOptions& o = shared_->options;
+    shared_->pool = std::make_unique<WorkerPool>(o.workers, static_cast<size_t>(o.queue_limit));
+    auto endpoint = std::make_unique<P::Http::Endpoint>(P::Address(o.host, P::Port(o.port)));
+    auto opts = P::Http::Endpoint::options()
+                    .threads(o.threads > 0 ? o.threads : 1)
+                    .flags(P::Tcp::Options::ReuseAddr | P::Tcp::Options::NoDelay |
+                           P::Tcp::Options::CloseOnExec)
+                    .maxRequestSize(o.max_request_size)
+                    .headerTimeout(std::chrono::milliseconds(o.header_timeout_ms))
+                    .bodyTimeout(std::chrono::milliseconds(o.body_timeout_ms))
+                    .keepaliveTimeout(std::chrono::milliseconds(o.keepalive_timeout_ms));
+    endpoint->init(opts);
+    endpoint->setHandler(std::make_shared<PistacheHandler>(shared_));
+    try {
+      endpoint->serveThreaded();
+    } catch (const std::exception& e) {
+      shared_->pool->shutdown(Clock::now());
+      throw std::runtime_error("http: cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                               ": " + e.what());
+    }
+    endpoint_ = std::move(endpoint);
+    port_ = static_cast<uint16_t>(endpoint_->getPort());
+    running_ = true;
+    log::info("http.listening", {{"host", o.host}, {"port", static_cast<int>(port_)}});
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void stop(int drain_ms) override {
+    if (!running_) return;
+    running_ = false;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(drain_ms > 0 ? drain_ms : 0);
+    shared_->draining = true;
+    bool drained;
+    {
+      Flights& f = *shared_->flights;
+      std::unique_lock<std::mutex> lock(f.mutex);
+      drained = f.cv.wait_until(lock, deadline, [&] { return f.count == 0; });
+    }
+    {
+      std::unique_lock<std::shared_mutex> lock(shared_->gate);
+      shared_->gate_open = false;
+    }
+    closeConnections(std::chrono::milliseconds(1000));
+    endpoint_->shutdown();
+    endpoint_.reset();
+    const bool joined = shared_->pool->shutdown(deadline);
+    if (!drained || !joined) {
+      log::warn("http.stop_incomplete", {{"drained", drained}, {"workers_joined", joined}});
+    }
+    log::info("http.stopped", {{"port", static_cast<int>(port_)}});
+  }
+
+ private:
+  // Closes every open connection (answers already queued go out first) and waits, up to
+  // `limit`, for the reactors to release them.
+  void closeConnections(std::chrono::milliseconds limit) {
+    ConnectionRegistry& reg = *shared_->connections;
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+      std::lock_guard<std::mutex> lock(reg.mutex);
+      for (const auto& entry : reg.open) {
+        if (auto c = entry.second.lock()) open.push_back(std::move(c));
+      }
+    }
+    for (const auto& c : open) {
+      runOnReactor(c->transport, [peer = c->peer] { closeAfterPendingWrites(peer); });
+    }
+    open.clear();
+    std::unique_lock<std::mutex> lock(reg.mutex);
+    if (!reg.cv.wait_for(lock, limit, [&] { return reg.open.empty(); })) {
+      log::warn("http.connections_left_open", {{"count", static_cast<int64_t>(reg.open.size())}});
+    }
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::unique_ptr<P::Http::Endpoint> endpoint_;
+  bool started_ = false;
+  bool running_ = false;
+  uint16_t port_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Server> Server::create(const ServerOptions& options, Router router) {
+  // A peer that hangs up mid-write must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  return std::make_unique<PistacheServer>(options, std::move(router));
+}
+
+}  // namespace broker::http

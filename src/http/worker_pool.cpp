@@ -1,0 +1,92 @@
+#include "http/worker_pool.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace broker::http {
+
+// Threads hold the state by shared_ptr so one detached at shutdown can still finish safely.
+struct WorkerPool::State {
+  std::mutex mutex;
+  std::condition_variable work_cv;
+  std::condition_variable exit_cv;
+  std::deque<Job> queue;
+  size_t queue_limit = 0;
+  bool stopping = false;
+  int alive = 0;
+  std::vector<std::thread> threads;
+};
+
+WorkerPool::WorkerPool(int threads, size_t queue_limit) : state_(std::make_shared<State>()) {
+  state_->queue_limit = queue_limit;
+  const int n = threads > 0 ? threads : 1;
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  for (int i = 0; i < n; ++i) {
+    state_->threads.emplace_back(workerLoop, state_);
+    ++state_->alive;
+  }
+}
+
+WorkerPool::~WorkerPool() {
+  shutdown(Clock::now());
+}
+
+bool WorkerPool::tryPost(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    if (state_->stopping || state_->queue.size() >= state_->queue_limit) return false;
+    state_->queue.push_back(std::move(job));
+  }
+  state_->work_cv.notify_one();
+  return true;
+}
+
+bool WorkerPool::shutdown(Clock::time_point deadline) {
+  std::vector<std::thread> threads;
+  std::deque<Job> dropped;
+  bool all_exited;
+  {
+    std::unique_lock<std::mutex> lock(state_->mutex);
+    state_->stopping = true;
+    state_->work_cv.notify_all();
+    all_exited = state_->exit_cv.wait_until(lock, deadline, [&] { return state_->alive == 0; });
+    threads.swap(state_->threads);
+    dropped.swap(state_->queue);
+  }
+  state_->work_cv.notify_all();
+  for (auto& t : threads) {
+    if (all_exited) {
+      t.join();
+    } else {
+      t.detach();
+    }
+  }
+  // Dropped jobs are destroyed here, outside the lock: their captures may run arbitrary code.
+  dropped.clear();
+  return all_exited;
+}
+
+void WorkerPool::workerLoop(std::shared_ptr<State> s) {
+  std::unique_lock<std::mutex> lock(s->mutex);
+  while (true) {
+    s->work_cv.wait(lock, [&] { return s->stopping || !s->queue.empty(); });
+    if (s->queue.empty()) break;  // stopping and nothing left
+    Job job = std::move(s->queue.front());
+    s->queue.pop_front();
+    lock.unlock();
+    try {
+      job();
+    } catch (...) {
+      // Jobs catch their own errors; this only keeps a thread from dying with std::terminate.
+    }
+    job = nullptr;  // release captures before taking the lock again
+    lock.lock();
+  }
+  --s->alive;
+  s->exit_cv.notify_all();
+}
+
+}  // namespace broker::http
