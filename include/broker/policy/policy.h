@@ -1,8 +1,26 @@
 #pragma once
 // Access policy: which identities may reach which MCP server. The YAML file is compiled once into
 // an immutable Policy; evaluation is pure (no I/O) and returns the rule that decided.
+//
+// Principals in allowed_* / denied_* lists:
+//   name            a bare name matches only the policy's `default_upstream`; when the policy sets
+//                   none, it matches that name from every upstream
+//   upstream:name   that upstream only ("corp:alice", "github:acme/platform")
+//   group:NAME      the entries of the top-level `groups: {NAME: [...]}` list, read as entries of
+//                   the list that references it (so a group can hold users, teams, emails...)
+//   "*"             (users lists only) any signed-in user; "corp:*" any user of upstream corp
+// A name from one upstream never matches an entry qualified with another. Usernames, orgs, teams,
+// emails and email domains compare case-insensitively; groups (OIDC claim values) compare exactly.
+// Emails and email domains match only a verified email; a domain matches exactly, not subdomains.
+//
+// Order: a server's `upstreams` restriction, then every denied_* list (deny wins), then the
+// allowed_* lists; nothing matched means denied. A sub-scope (scopes: {read: ...}, scope
+// mcp:<domain>:<server>:read) first needs the server's decision to allow, then applies its own
+// denied_* lists, then its own allowed_* lists if it has any (none means the server's allow holds).
 
+#include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,14 +34,21 @@ struct ServerInfo {
   std::string scope;  // "mcp:<domain>:<server>"
   std::string name;
   std::string description;
-  std::vector<std::string> resources;  // canonical RFC 8707 URIs
-  int64_t access_ttl = 0;              // 0 = broker default
+  std::vector<std::string> resources;   // canonical RFC 8707 URIs
+  int64_t access_ttl = 0;               // 0 = broker default
+  std::vector<std::string> sub_scopes;  // "mcp:<domain>:<server>:<name>", in file order
 };
 
 struct Decision {
   bool allowed = false;
-  std::string rule;    // e.g. "servers.example.com.github-tools.allowed_users[alice]"
-  std::string reason;  // human sentence for pages and logs
+  // e.g. "servers.example.com.github-tools.allowed_users[alice]",
+  // "servers.example.com.github-tools.denied_teams[acme/contractors]", "no allow rule matched",
+  // "servers.example.com.github-tools.upstreams", "unknown scope". The bracket holds the entry
+  // as written ("corp:alice", "group:platform").
+  std::string rule;
+  // Human sentence for pages and logs. It names the identity, the scope and at most the one
+  // entry that matched this identity, never the rest of a list.
+  std::string reason;
 };
 
 // Thrown by the loader: message names file, line, column and key.
@@ -39,6 +64,7 @@ class Policy {
                                                   const std::string& filename = "<policy>");
   virtual ~Policy() = default;
 
+  // A sub-scope resolves to its server (same resources and audience).
   virtual const ServerInfo* findScope(const std::string& scope) const = 0;
   // `resource` must already be canonical (see oauth::canonicalResource).
   virtual const ServerInfo* findResource(const std::string& resource) const = 0;

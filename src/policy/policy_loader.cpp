@@ -1,0 +1,414 @@
+// Compiles a policy file into a CompiledPolicy. Every check that can be made without an identity
+// is made here, once, so evaluation has nothing left to validate.
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <vector>
+
+#include "broker/config/config.h"
+#include "broker/oauth/uri.h"
+#include "config/yaml_source.h"
+#include "policy/compiled_policy.h"
+
+namespace broker::policy {
+namespace {
+
+using yamlsrc::Entry;
+using yamlsrc::Item;
+using yamlsrc::SourceError;
+
+constexpr std::string_view kGroupPrefix = "group:";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool startsWith(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool hasSpaceOrControl(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+}
+
+// Lower-case DNS name or IPv4 address: dot-separated labels of [a-z0-9-], no label starting or
+// ending with '-'.
+bool validDomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  std::stringstream in(s);
+  std::string label;
+  size_t labels = 0;
+  while (std::getline(in, label, '.')) {
+    ++labels;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (unsigned char c : label) {
+      if (!std::islower(c) && !std::isdigit(c) && c != '-') return false;
+    }
+  }
+  return labels > 0 && s.back() != '.';
+}
+
+// Server, sub-scope and group names: [a-z0-9][a-z0-9._-]*.
+bool validName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  if (!std::islower(static_cast<unsigned char>(s[0])) &&
+      !std::isdigit(static_cast<unsigned char>(s[0]))) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::islower(c) || std::isdigit(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+// GitHub org and team slugs, compared case-insensitively.
+bool validSlug(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+bool validScopeSyntax(const std::string& scope) {
+  if (!startsWith(scope, "mcp:")) return false;
+  std::vector<std::string> parts;
+  std::stringstream in(scope.substr(4));
+  std::string part;
+  while (std::getline(in, part, ':')) parts.push_back(part);
+  if (scope.back() == ':' || parts.size() < 2 || parts.size() > 3) return false;
+  return validDomain(parts[0]) && validName(parts[1]) && (parts.size() == 2 || validName(parts[2]));
+}
+
+// The keys a server or sub-scope accepts: `own` plus every allowed_* and denied_* list.
+std::vector<std::string> keysWithRules(std::vector<std::string> own) {
+  for (const char* side : {"allowed_", "denied_"}) {
+    for (RuleKind kind : kAllRuleKinds) own.push_back(side + std::string(kindName(kind)));
+  }
+  return own;
+}
+
+// Splits "allowed_teams" into (allow, kTeams); false for any other key.
+bool ruleKey(const std::string& key, bool& allow, RuleKind& kind) {
+  std::string rest;
+  if (startsWith(key, "allowed_")) {
+    allow = true;
+    rest = key.substr(8);
+  } else if (startsWith(key, "denied_")) {
+    allow = false;
+    rest = key.substr(7);
+  } else {
+    return false;
+  }
+  for (RuleKind k : kAllRuleKinds) {
+    if (rest == kindName(k)) {
+      kind = k;
+      return true;
+    }
+  }
+  return false;
+}
+
+class Loader {
+ public:
+  explicit Loader(const std::string& file) : src_(file) {}
+
+  std::shared_ptr<const Policy> load(const std::string& text);
+
+ private:
+  void readGroups(const Entry& groups);
+  void readServers(const Entry& servers);
+  std::unique_ptr<CompiledServer> readServer(const Entry& e, const std::string& domain);
+  void readSubScopes(const Entry& e, CompiledServer& server);
+  void readResources(const Entry& e, const std::string& owner, ServerInfo& info);
+  // Handles one allowed_* / denied_* entry; false when `e` is not a rule key.
+  bool readRule(const Entry& e, RuleSet& rules);
+  void addPrincipal(const Item& item, RuleKind kind, PrincipalSet& set);
+  void addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const std::string& label,
+                const std::string& used_by);
+
+  yamlsrc::Source src_;
+  CompiledPolicy::Parts parts_;
+  std::map<std::string, std::vector<Item>> groups_;
+  std::set<std::string> scopes_;
+  std::map<std::string, std::string> resource_owner_;
+};
+
+std::shared_ptr<const Policy> Loader::load(const std::string& text) {
+  parts_.source = src_.file();
+  YAML::Node root = src_.load(text);
+  if (root.IsNull()) throw SourceError(src_.file() + ":1:1: the policy file is empty");
+  if (!root.IsMap()) src_.fail(root, "", "the policy must be a mapping with a servers key");
+
+  std::map<std::string, Entry> top;
+  for (auto& e :
+       src_.entries(root, "", {"default_scopes", "default_upstream", "groups", "servers"})) {
+    top.emplace(e.name, e);
+  }
+  if (auto it = top.find("default_upstream"); it != top.end()) {
+    parts_.default_upstream = src_.scalar(it->second);
+    if (!config::isValidUpstreamId(parts_.default_upstream)) {
+      src_.fail(it->second.at, it->second.key,
+                "expected an upstream id ([a-z0-9][a-z0-9_-]*, as in the broker config)");
+    }
+  }
+  if (auto it = top.find("groups"); it != top.end()) readGroups(it->second);
+  auto servers = top.find("servers");
+  if (servers == top.end()) src_.fail(root, "servers", "required");
+  readServers(servers->second);
+
+  if (auto it = top.find("default_scopes"); it != top.end()) {
+    for (const Item& item : src_.scalarList(it->second, true)) {
+      const std::string scope = item.node.Scalar();
+      if (!validScopeSyntax(scope)) {
+        src_.fail(item.node, item.key,
+                  "malformed scope '" + scope + "' (expected mcp:<domain>:<server>[:<scope>])");
+      }
+      if (!scopes_.count(scope)) {
+        src_.fail(item.node, item.key, "'" + scope + "' names no server defined under servers");
+      }
+      parts_.default_scopes.push_back(scope);
+    }
+  }
+  return std::make_shared<CompiledPolicy>(std::move(parts_));
+}
+
+void Loader::readGroups(const Entry& groups) {
+  for (const Entry& g : src_.entries(groups.value, groups.key, {})) {
+    if (!validName(g.name)) {
+      src_.fail(g.key_node, g.key, "group names are lower-case [a-z0-9][a-z0-9._-]*");
+    }
+    std::vector<Item>& members = groups_[g.name];
+    std::vector<std::string> written;
+    for (const Item& m : src_.scalarList(g)) {
+      if (startsWith(m.node.Scalar(), kGroupPrefix)) {
+        src_.fail(m.node, m.key, "a group cannot include another group");
+      }
+      members.push_back(m);
+      written.push_back(m.node.Scalar());
+    }
+    parts_.groups.emplace_back(g.name, std::move(written));
+  }
+}
+
+void Loader::readServers(const Entry& servers) {
+  if (!servers.value.IsMap() || servers.value.size() == 0) {
+    src_.fail(servers.at, servers.key, "expected a mapping of domains to servers");
+  }
+  for (const Entry& domain : src_.entries(servers.value, servers.key, {})) {
+    if (!validDomain(domain.name)) {
+      src_.fail(domain.key_node, domain.key,
+                "'" + domain.name + "' is not a lower-case DNS name such as example.com");
+    }
+    if (!domain.value.IsMap() || domain.value.size() == 0) {
+      src_.fail(domain.at, domain.key, "expected a mapping of server names to their settings");
+    }
+    for (const Entry& server : src_.entries(domain.value, domain.key, {})) {
+      parts_.servers.push_back(readServer(server, domain.name));
+    }
+  }
+}
+
+std::unique_ptr<CompiledServer> Loader::readServer(const Entry& e, const std::string& domain) {
+  if (!validName(e.name)) {
+    src_.fail(e.key_node, e.key,
+              "'" + e.name + "' is not a valid server name ([a-z0-9][a-z0-9._-]*)");
+  }
+  src_.requireMap(e);
+  auto server = std::make_unique<CompiledServer>();
+  ServerInfo& info = server->info;
+  info.domain = domain;
+  info.server = e.name;
+  info.scope = "mcp:" + domain + ":" + e.name;
+  info.name = e.name;
+  server->rules.path = "servers." + domain + "." + e.name;
+  scopes_.insert(info.scope);
+
+  static const std::vector<std::string> kServerKeys =
+      keysWithRules({"name", "description", "resource", "access_ttl", "upstreams", "scopes"});
+  for (const Entry& f : src_.entries(e.value, e.key, kServerKeys)) {
+    if (readRule(f, server->rules)) continue;
+    if (f.name == "name") {
+      info.name = src_.scalar(f);
+    } else if (f.name == "description") {
+      info.description = src_.scalar(f);
+    } else if (f.name == "resource") {
+      readResources(f, server->rules.path, info);
+    } else if (f.name == "access_ttl") {
+      auto ttl = config::parseDuration(src_.scalar(f));
+      if (!ttl || *ttl < 1 || *ttl > 86400) {
+        src_.fail(f.at, f.key, "expected a duration between 1s and 24h, such as 900, 15m or 1h");
+      }
+      info.access_ttl = *ttl;
+    } else if (f.name == "upstreams") {
+      for (const Item& item : src_.scalarList(f, true)) {
+        const std::string id = item.node.Scalar();
+        if (!config::isValidUpstreamId(id)) {
+          src_.fail(item.node, item.key, "'" + id + "' is not an upstream id");
+        }
+        if (server->upstream_set.insert(id).second) server->upstreams.push_back(id);
+      }
+    } else if (f.name == "scopes") {
+      readSubScopes(f, *server);
+    }
+  }
+  return server;
+}
+
+void Loader::readSubScopes(const Entry& e, CompiledServer& server) {
+  src_.requireMap(e);
+  for (const Entry& s : src_.entries(e.value, e.key, {})) {
+    if (!validName(s.name)) {
+      src_.fail(s.key_node, s.key, "'" + s.name + "' is not a valid scope name");
+    }
+    SubScope sub;
+    sub.name = s.name;
+    sub.scope = server.info.scope + ":" + s.name;
+    sub.rules.path = server.rules.path + ".scopes." + s.name;
+    if (!s.value.IsNull()) {
+      static const std::vector<std::string> kSubScopeKeys = keysWithRules({"description"});
+      for (const Entry& f : src_.entries(s.value, s.key, kSubScopeKeys)) {
+        if (!readRule(f, sub.rules)) sub.description = src_.scalar(f);
+      }
+    }
+    scopes_.insert(sub.scope);
+    server.info.sub_scopes.push_back(sub.scope);
+    server.sub_scopes.push_back(std::move(sub));
+  }
+}
+
+void Loader::readResources(const Entry& e, const std::string& owner, ServerInfo& info) {
+  for (const Item& item : src_.scalarList(e, true)) {
+    auto canonical = oauth::canonicalResource(item.node.Scalar());
+    auto uri = canonical ? oauth::parseUri(*canonical) : std::nullopt;
+    if (!uri ||
+        !(uri->scheme == "https" || (uri->scheme == "http" && oauth::isLoopbackHost(uri->host)))) {
+      src_.fail(item.node, item.key,
+                "must be an absolute https URI (http only on a loopback host) without fragment "
+                "or user information");
+    }
+    auto [it, inserted] =
+        resource_owner_.emplace(*canonical, owner + " (" + src_.whereLine(item.node) + ")");
+    if (!inserted) {
+      src_.fail(item.node, item.key,
+                "'" + *canonical + "' is already the resource of " + it->second);
+    }
+    info.resources.push_back(*canonical);
+  }
+}
+
+bool Loader::readRule(const Entry& e, RuleSet& rules) {
+  bool allow = false;
+  RuleKind kind = RuleKind::kUsers;
+  if (!ruleKey(e.name, allow, kind)) return false;
+  PrincipalSet& set = (allow ? rules.allow : rules.deny)[static_cast<size_t>(kind)];
+  for (const Item& item : src_.scalarList(e)) addPrincipal(item, kind, set);
+  return true;
+}
+
+void Loader::addPrincipal(const Item& item, RuleKind kind, PrincipalSet& set) {
+  const std::string text = item.node.Scalar();
+  if (!startsWith(text, kGroupPrefix)) {
+    addEntry(item, kind, set, text, "");
+    return;
+  }
+  const std::string name = text.substr(kGroupPrefix.size());
+  auto group = groups_.find(name);
+  if (group == groups_.end()) {
+    src_.fail(item.node, item.key, "group '" + name + "' is not defined under groups");
+  }
+  for (const Item& member : group->second) addEntry(member, kind, set, text, item.key);
+}
+
+void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const std::string& label,
+                      const std::string& used_by) {
+  const std::string text = item.node.Scalar();
+  auto reject = [&](const std::string& message) {
+    src_.fail(item.node, item.key, message + (used_by.empty() ? "" : " (used by " + used_by + ")"));
+  };
+  std::string upstream = parts_.default_upstream.empty() ? kAnyUpstream : parts_.default_upstream;
+  std::string name = text;
+  if (size_t colon = text.find(':'); colon != std::string::npos) {
+    upstream = text.substr(0, colon);
+    name = text.substr(colon + 1);
+    if (!config::isValidUpstreamId(upstream)) {
+      reject("'" + upstream + "' is not an upstream id (write upstream:name)");
+    }
+  }
+  if (name.empty()) reject("empty name");
+  if (name == "*" && kind != RuleKind::kUsers) {
+    reject("'*' is only allowed in allowed_users and denied_users");
+  }
+  std::string value = lower(name);
+  switch (kind) {
+    case RuleKind::kUsers:
+      if (hasSpaceOrControl(name) || name.find(':') != std::string::npos) {
+        reject("'" + name + "' is not a user name");
+      }
+      break;
+    case RuleKind::kGroups:
+      // OIDC group names are opaque claim values: kept exactly as written.
+      if (name.front() == ' ' || name.back() == ' ' ||
+          std::any_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x20; })) {
+        reject("'" + name + "' is not a group name");
+      }
+      value = name;
+      break;
+    case RuleKind::kOrgs:
+      if (name.find('/') != std::string::npos) {
+        reject("'" + name + "' is a team; put org/team entries under allowed_teams/denied_teams");
+      }
+      if (!validSlug(name)) reject("'" + name + "' is not an org name");
+      break;
+    case RuleKind::kTeams: {
+      size_t slash = name.find('/');
+      if (slash == std::string::npos || slash == 0) {
+        reject("team '" + name + "' has no org; write org/team (e.g. acme/platform)");
+      }
+      if (!validSlug(name.substr(0, slash)) || !validSlug(name.substr(slash + 1))) {
+        reject("'" + name + "' is not an org/team name");
+      }
+      break;
+    }
+    case RuleKind::kEmails: {
+      size_t at = name.find('@');
+      if (hasSpaceOrControl(name) || at == std::string::npos || at == 0 ||
+          name.find('@', at + 1) != std::string::npos || !validDomain(value.substr(at + 1))) {
+        reject("'" + name + "' is not an email address");
+      }
+      break;
+    }
+    case RuleKind::kEmailDomains:
+      if (!validDomain(value)) {
+        reject("'" + name + "' is not a domain such as example.com (no '@', no wildcard)");
+      }
+      break;
+  }
+  set.add(upstream, value, label);
+}
+
+}  // namespace
+
+std::shared_ptr<const Policy> Policy::loadString(const std::string& yaml,
+                                                 const std::string& filename) {
+  try {
+    return Loader(filename).load(yaml);
+  } catch (const SourceError& e) {
+    throw PolicyError(e.what());
+  }
+}
+
+std::shared_ptr<const Policy> Policy::loadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw PolicyError(path + ": cannot read the policy file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return loadString(text.str(), path);
+}
+
+}  // namespace broker::policy

@@ -1,0 +1,108 @@
+#include "policy/rules.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace broker::policy {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string entryKey(const std::string& upstream, const std::string& value) {
+  return upstream + '\n' + value;
+}
+
+const std::string* findAny(const PrincipalSet& set, const std::string& upstream,
+                           const std::vector<std::string>& values) {
+  for (const auto& v : values) {
+    if (const auto* label = set.find(upstream, v)) return label;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const char* kindName(RuleKind kind) {
+  switch (kind) {
+    case RuleKind::kUsers:
+      return "users";
+    case RuleKind::kGroups:
+      return "groups";
+    case RuleKind::kOrgs:
+      return "orgs";
+    case RuleKind::kTeams:
+      return "teams";
+    case RuleKind::kEmails:
+      return "emails";
+    case RuleKind::kEmailDomains:
+      return "email_domains";
+  }
+  return "unknown";
+}
+
+void PrincipalSet::add(const std::string& upstream, const std::string& value,
+                       const std::string& label) {
+  entries_.emplace(entryKey(upstream, value), label);
+  if (std::find(labels_.begin(), labels_.end(), label) == labels_.end()) labels_.push_back(label);
+}
+
+const std::string* PrincipalSet::find(const std::string& upstream, const std::string& value) const {
+  auto it = entries_.find(entryKey(upstream, value));
+  if (it == entries_.end()) it = entries_.find(entryKey(kAnyUpstream, value));
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+Subject::Subject(const Identity& identity) : who(identity), username(lower(identity.username)) {
+  if (identity.email_verified && !identity.email.empty()) {
+    email = lower(identity.email);
+    size_t at = email.rfind('@');
+    if (at != std::string::npos) email_domain = email.substr(at + 1);
+  }
+  for (const auto& g : identity.groups) {
+    std::string l = lower(g);
+    (l.find('/') == std::string::npos ? orgs : teams).push_back(std::move(l));
+  }
+}
+
+bool RuleSet::hasAllowRules() const {
+  return std::any_of(allow.begin(), allow.end(), [](const PrincipalSet& s) { return !s.empty(); });
+}
+
+std::optional<Match> RuleSet::match(const std::array<PrincipalSet, kRuleKinds>& sets,
+                                    const Subject& s) {
+  const std::string& upstream = s.who.upstream_id;
+  for (RuleKind kind : kAllRuleKinds) {
+    const PrincipalSet& set = sets[static_cast<size_t>(kind)];
+    if (set.empty()) continue;
+    const std::string* label = nullptr;
+    switch (kind) {
+      case RuleKind::kUsers:
+        if (!s.username.empty()) label = set.find(upstream, s.username);
+        if (!label) label = set.find(upstream, "*");
+        break;
+      case RuleKind::kGroups:
+        label = findAny(set, upstream, s.who.groups);
+        break;
+      case RuleKind::kOrgs:
+        label = findAny(set, upstream, s.orgs);
+        break;
+      case RuleKind::kTeams:
+        label = findAny(set, upstream, s.teams);
+        break;
+      case RuleKind::kEmails:
+        if (!s.email.empty()) label = set.find(upstream, s.email);
+        break;
+      case RuleKind::kEmailDomains:
+        if (!s.email_domain.empty()) label = set.find(upstream, s.email_domain);
+        break;
+    }
+    if (label) return Match{kind, *label};
+  }
+  return std::nullopt;
+}
+
+}  // namespace broker::policy

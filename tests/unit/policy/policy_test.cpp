@@ -1,0 +1,625 @@
+#include "broker/policy/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <initializer_list>
+
+namespace broker::policy {
+namespace {
+
+namespace fs = std::filesystem;
+
+Identity person(const std::string& upstream, const std::string& username,
+                std::vector<std::string> groups = {}, const std::string& email = "",
+                bool verified = true) {
+  Identity who;
+  who.upstream_id = upstream;
+  who.upstream_type = upstream == "github" ? "github" : "oidc";
+  who.subject = "id-" + username;
+  who.username = username;
+  who.groups = std::move(groups);
+  who.email = email;
+  who.email_verified = verified && !email.empty();
+  return who;
+}
+
+std::shared_ptr<const Policy> load(const std::string& yaml) {
+  return Policy::loadString(yaml, "test.yaml");
+}
+
+// The PolicyError message for `yaml`; fails the test when it loads.
+std::string error(const std::string& yaml) {
+  try {
+    load(yaml);
+  } catch (const PolicyError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "loaded without error:\n" << yaml;
+  return "";
+}
+
+// Expects the error to start with "test.yaml:<line>:" and to name `key` and contain `text`.
+void expectError(const std::string& yaml, int line, const std::string& key,
+                 const std::string& text) {
+  std::string message = error(yaml);
+  std::string prefix = "test.yaml:" + std::to_string(line) + ":";
+  EXPECT_EQ(message.rfind(prefix, 0), 0u) << message;
+  EXPECT_NE(message.find(" " + key + ": "), std::string::npos) << message;
+  EXPECT_NE(message.find(text), std::string::npos) << message;
+}
+
+// One server "mcp:example.com:tools" with the given rule lines (indented by the caller).
+std::string serverWith(const std::string& rules, const std::string& head = "") {
+  return head + "servers:\n  example.com:\n    tools:\n" + rules;
+}
+
+const char* const kScope = "mcp:example.com:tools";
+
+TEST(PolicyLoad, CompilesServersScopesAndResources) {
+  auto p = load(R"(default_scopes: [mcp:example.com:tools]
+servers:
+  example.com:
+    tools:
+      name: Tools
+      description: Some tools
+      resource: HTTPS://Example.COM:443/mcp
+      access_ttl: 15m
+      allowed_users: [alice]
+      scopes:
+        read: {allowed_users: [alice]}
+        write:
+  localhost:
+    demo:
+      resource: [http://127.0.0.1:9000/mcp, "http://[::1]:9000/mcp"]
+)");
+  auto servers = p->servers();
+  ASSERT_EQ(servers.size(), 2u);
+  const ServerInfo* tools = p->findScope("mcp:example.com:tools");
+  ASSERT_NE(tools, nullptr);
+  EXPECT_EQ(tools, servers[0]);
+  EXPECT_EQ(tools->domain, "example.com");
+  EXPECT_EQ(tools->server, "tools");
+  EXPECT_EQ(tools->scope, "mcp:example.com:tools");
+  EXPECT_EQ(tools->name, "Tools");
+  EXPECT_EQ(tools->description, "Some tools");
+  EXPECT_EQ(tools->resources, std::vector<std::string>{"https://example.com/mcp"});
+  EXPECT_EQ(tools->access_ttl, 900);
+  EXPECT_EQ(tools->sub_scopes, (std::vector<std::string>{"mcp:example.com:tools:read",
+                                                         "mcp:example.com:tools:write"}));
+  EXPECT_EQ(p->findScope("mcp:example.com:tools:read"), tools);
+  EXPECT_EQ(p->findScope("mcp:example.com:tools:write"), tools);
+  EXPECT_EQ(p->findResource("https://example.com/mcp"), tools);
+  EXPECT_EQ(p->findResource("HTTPS://Example.COM:443/mcp"), nullptr);  // callers canonicalise
+
+  const ServerInfo* demo = p->findScope("mcp:localhost:demo");
+  ASSERT_NE(demo, nullptr);
+  EXPECT_EQ(demo->name, "demo");  // defaults to the server key
+  EXPECT_EQ(demo->access_ttl, 0);
+  EXPECT_EQ(p->findResource("http://127.0.0.1:9000/mcp"), demo);
+  EXPECT_EQ(p->findResource("http://[::1]:9000/mcp"), demo);
+  EXPECT_EQ(p->defaultScopes(), std::vector<std::string>{"mcp:example.com:tools"});
+
+  EXPECT_EQ(p->findScope("mcp:example.com:tools:admin"), nullptr);
+  EXPECT_EQ(p->findScope("mcp:example.com"), nullptr);
+  EXPECT_EQ(p->findScope("MCP:example.com:tools"), nullptr);
+  EXPECT_EQ(p->findScope(""), nullptr);
+  EXPECT_EQ(p->findResource("https://example.com/other"), nullptr);
+}
+
+TEST(PolicyLoad, DefaultScopesAreEmptyUnlessWritten) {
+  EXPECT_TRUE(load(serverWith("      allowed_users: [a]\n"))->defaultScopes().empty());
+}
+
+TEST(PolicyEval, UnknownScopeIsDenied) {
+  auto d = load(serverWith("      allowed_users: [\"*\"]\n"))
+               ->evaluate(person("github", "alice"), "mcp:example.com:nope");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, "unknown scope");
+  EXPECT_NE(d.reason.find("mcp:example.com:nope"), std::string::npos);
+}
+
+TEST(PolicyEval, NoAllowRuleMeansDenied) {
+  auto p = load(serverWith("      name: Nobody\n"));
+  auto d = p->evaluate(person("github", "alice"), kScope);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, "no allow rule matched");
+  EXPECT_NE(d.reason.find("alice (github)"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find(kScope), std::string::npos) << d.reason;
+}
+
+// One identity and the allow rule expected to admit it ("" when it must be denied).
+struct Case {
+  Identity who;
+  std::string rule;
+};
+
+// Evaluates every case against kScope of the one-server policy built from `rules` and `head`.
+void expectDecisions(const std::string& rules, std::initializer_list<Case> cases,
+                     const std::string& head = "") {
+  auto p = load(serverWith(rules, head));
+  for (const Case& c : cases) {
+    auto d = p->evaluate(c.who, kScope);
+    SCOPED_TRACE(c.who.upstream_id + ":" + c.who.username + " " + d.reason);
+    if (c.rule.empty()) {
+      EXPECT_FALSE(d.allowed);
+    } else {
+      EXPECT_TRUE(d.allowed);
+      EXPECT_EQ(d.rule, "servers.example.com.tools." + c.rule);
+      EXPECT_NE(d.reason.find("may use"), std::string::npos);
+    }
+  }
+}
+
+TEST(PolicyEval, AllowedUsersMatchCaseInsensitively) {
+  expectDecisions("      allowed_users: [Alice, bob]\n",
+                  {{person("github", "alice"), "allowed_users[Alice]"},
+                   {person("github", "BOB"), "allowed_users[bob]"},
+                   {person("github", "carol"), ""},
+                   {person("github", "alice2"), ""},
+                   {person("github", ""), ""}});
+}
+
+TEST(PolicyEval, StarAllowsEverySignedInUser) {
+  expectDecisions("      allowed_users: [\"*\"]\n",
+                  {{person("corp", "anyone"), "allowed_users[*]"},
+                   {person("github", "other"), "allowed_users[*]"}});
+  expectDecisions(
+      "      allowed_users: [\"corp:*\"]\n",
+      {{person("corp", "anyone"), "allowed_users[corp:*]"}, {person("github", "anyone"), ""}});
+}
+
+TEST(PolicyEval, AllowedGroupsMatchExactly) {
+  expectDecisions("      allowed_groups: [admins, Domain Admins]\n",
+                  {{person("corp", "a", {"staff", "admins"}), "allowed_groups[admins]"},
+                   {person("corp", "a", {"Domain Admins"}), "allowed_groups[Domain Admins]"},
+                   {person("corp", "a", {"Admins"}), ""},
+                   {person("corp", "a", {"admins2"}), ""},
+                   {person("corp", "admins"), ""}});  // a user, not a group
+}
+
+TEST(PolicyEval, AllowedOrgsMatchOrgMembership) {
+  expectDecisions("      allowed_orgs: [Acme]\n",
+                  {{person("github", "a", {"acme", "acme/platform"}), "allowed_orgs[Acme]"},
+                   {person("github", "a", {"ACME"}), "allowed_orgs[Acme]"},
+                   {person("github", "a", {"acme/platform"}), ""},
+                   {person("github", "a", {"acme-corp"}), ""},
+                   {person("github", "acme"), ""}});
+}
+
+TEST(PolicyEval, AllowedTeamsMatchTeamMembership) {
+  expectDecisions(
+      "      allowed_teams: [acme/platform]\n",
+      {{person("github", "a", {"acme", "Acme/Platform"}), "allowed_teams[acme/platform]"},
+       {person("github", "a", {"acme"}), ""},
+       {person("github", "a", {"acme/platform-2"}), ""},
+       {person("github", "a", {"other/platform"}), ""}});
+}
+
+TEST(PolicyEval, AllowedEmailsNeedAVerifiedAddress) {
+  expectDecisions(
+      "      allowed_emails: [Alice@Example.com]\n",
+      {{person("corp", "a", {}, "alice@example.COM"), "allowed_emails[Alice@Example.com]"},
+       {person("corp", "a", {}, "alice@example.com", false), ""},
+       {person("corp", "a", {}, "bob@example.com"), ""},
+       {person("corp", "alice@example.com"), ""}});
+}
+
+TEST(PolicyEval, AllowedEmailDomainsMatchTheExactDomain) {
+  expectDecisions("      allowed_email_domains: [Example.com]\n",
+                  {{person("corp", "a", {}, "a@EXAMPLE.com"), "allowed_email_domains[Example.com]"},
+                   {person("corp", "a", {}, "a@example.com", false), ""},
+                   {person("corp", "a", {}, "a@mail.example.com"), ""},
+                   {person("corp", "a", {}, "a@notexample.com"), ""},
+                   {person("corp", "a", {}, "a@example.com.evil"), ""}});
+}
+
+TEST(PolicyEval, EveryDenyListBeatsEveryAllowList) {
+  const std::string allow_all =
+      "      allowed_users: [\"*\", alice]\n      allowed_groups: [staff]\n"
+      "      allowed_orgs: [acme]\n      allowed_teams: [acme/platform]\n"
+      "      allowed_emails: [alice@example.com]\n      allowed_email_domains: [example.com]\n";
+  const Identity alice =
+      person("github", "alice", {"staff", "acme", "acme/platform", "acme/contractors"},
+             "alice@example.com");
+  ASSERT_TRUE(load(serverWith(allow_all))->evaluate(alice, kScope).allowed);
+  const std::pair<const char*, const char*> denies[] = {
+      {"denied_users: [ALICE]", "denied_users[ALICE]"},
+      {"denied_users: [\"*\"]", "denied_users[*]"},
+      {"denied_groups: [staff]", "denied_groups[staff]"},
+      {"denied_orgs: [acme]", "denied_orgs[acme]"},
+      {"denied_teams: [acme/contractors]", "denied_teams[acme/contractors]"},
+      {"denied_emails: [alice@example.com]", "denied_emails[alice@example.com]"},
+      {"denied_email_domains: [example.com]", "denied_email_domains[example.com]"},
+  };
+  for (const auto& [line, rule] : denies) {
+    SCOPED_TRACE(line);
+    auto d = load(serverWith(allow_all + "      " + line + "\n"))->evaluate(alice, kScope);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.rule, std::string("servers.example.com.tools.") + rule);
+    EXPECT_NE(d.reason.find("may not use"), std::string::npos);
+  }
+}
+
+TEST(PolicyEval, DenyListsMissThoseTheyDoNotName) {
+  auto p = load(serverWith(
+      "      allowed_users: [\"*\"]\n      denied_users: [mallory]\n"
+      "      denied_teams: [acme/contractors]\n      denied_email_domains: [evil.example]\n"));
+  EXPECT_TRUE(p->evaluate(person("github", "alice", {"acme", "acme/platform"}), kScope).allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "mallory"), kScope).allowed);
+  // An unverified email cannot be used to dodge or trigger a deny either way.
+  EXPECT_TRUE(p->evaluate(person("github", "eve", {}, "eve@evil.example", false), kScope).allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "eve", {}, "eve@evil.example"), kScope).allowed);
+}
+
+TEST(PolicyEval, BareNamesMatchOnlyTheDefaultUpstream) {
+  expectDecisions("      allowed_users: [alice]\n      allowed_teams: [acme/platform]\n",
+                  {{person("github", "alice"), "allowed_users[alice]"},
+                   {person("corp", "alice"), ""},
+                   {person("github", "x", {"acme/platform"}), "allowed_teams[acme/platform]"},
+                   {person("corp", "x", {"acme/platform"}), ""}},
+                  "default_upstream: github\n");
+}
+
+TEST(PolicyEval, BareNamesMatchEveryUpstreamWithoutADefault) {
+  expectDecisions("      allowed_users: [alice]\n",
+                  {{person("github", "alice"), "allowed_users[alice]"},
+                   {person("corp", "alice"), "allowed_users[alice]"}});
+}
+
+TEST(PolicyEval, QualifiedNamesNeverCrossUpstreams) {
+  expectDecisions(
+      "      allowed_users: [corp:alice]\n      allowed_teams: [github:acme/platform]\n"
+      "      allowed_groups: [corp:admins]\n      allowed_emails: [corp:bob@example.com]\n"
+      "      denied_users: [github:mallory]\n",
+      {{person("corp", "alice"), "allowed_users[corp:alice]"},
+       {person("github", "alice"), ""},
+       {person("corp2", "alice"), ""},
+       {person("", "alice"), ""},
+       {person("github", "x", {"acme/platform"}), "allowed_teams[github:acme/platform]"},
+       {person("corp", "x", {"acme/platform"}), ""},
+       {person("corp", "x", {"admins"}), "allowed_groups[corp:admins]"},
+       {person("github", "x", {"admins"}), ""},
+       {person("corp", "x", {}, "bob@example.com"), "allowed_emails[corp:bob@example.com]"},
+       {person("github", "x", {}, "bob@example.com"), ""},
+       // The deny names GitHub's mallory; corp's mallory is someone else.
+       {person("corp", "mallory", {"admins"}), "allowed_groups[corp:admins]"}},
+      "default_upstream: github\n");
+}
+
+TEST(PolicyEval, UpstreamsRestrictWhoCanReachAServer) {
+  auto p = load(serverWith("      upstreams: [github]\n      allowed_users: [alice]\n"));
+  EXPECT_TRUE(p->evaluate(person("github", "alice"), kScope).allowed);
+  auto d = p->evaluate(person("corp", "alice"), kScope);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, "servers.example.com.tools.upstreams");
+  EXPECT_NE(d.reason.find("corp"), std::string::npos);
+  auto q = load(serverWith("      upstreams: github\n      allowed_users: [alice]\n"));
+  EXPECT_FALSE(q->evaluate(person("dev", "alice"), kScope).allowed);
+}
+
+TEST(PolicyEval, GroupsExpandIntoTheListThatUsesThem) {
+  auto p =
+      load(serverWith("      allowed_users: [group:platform]\n"
+                      "      denied_teams: [group:outsiders]\n",
+                      "groups:\n  platform: [alice, corp:bob]\n"
+                      "  outsiders: [acme/contractors]\n"));
+  auto d = p->evaluate(person("github", "alice"), kScope);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.rule, "servers.example.com.tools.allowed_users[group:platform]");
+  EXPECT_TRUE(p->evaluate(person("corp", "bob"), kScope).allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "bob"), kScope).allowed);
+  auto denied = p->evaluate(person("github", "alice", {"acme/contractors"}), kScope);
+  EXPECT_FALSE(denied.allowed);
+  EXPECT_EQ(denied.rule, "servers.example.com.tools.denied_teams[group:outsiders]");
+}
+
+TEST(PolicyEval, SubScopesNeedTheServerFirst) {
+  auto p =
+      load(serverWith("      allowed_users: [alice, bob, carol]\n"
+                      "      denied_users: [dave]\n"
+                      "      scopes:\n"
+                      "        read:\n"
+                      "        write:\n"
+                      "          allowed_users: [bob]\n"
+                      "        admin:\n"
+                      "          denied_users: [carol]\n"));
+  // read has no rules of its own: the server's decision holds.
+  auto read = p->evaluate(person("github", "alice"), "mcp:example.com:tools:read");
+  EXPECT_TRUE(read.allowed);
+  EXPECT_EQ(read.rule, "servers.example.com.tools.allowed_users[alice]");
+  EXPECT_FALSE(p->evaluate(person("github", "dave"), "mcp:example.com:tools:read").allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "eve"), "mcp:example.com:tools:read").allowed);
+
+  auto write = p->evaluate(person("github", "bob"), "mcp:example.com:tools:write");
+  EXPECT_TRUE(write.allowed);
+  EXPECT_EQ(write.rule, "servers.example.com.tools.scopes.write.allowed_users[bob]");
+  auto alice_write = p->evaluate(person("github", "alice"), "mcp:example.com:tools:write");
+  EXPECT_FALSE(alice_write.allowed);
+  EXPECT_EQ(alice_write.rule, "no allow rule matched");
+
+  auto carol_admin = p->evaluate(person("github", "carol"), "mcp:example.com:tools:admin");
+  EXPECT_FALSE(carol_admin.allowed);
+  EXPECT_EQ(carol_admin.rule, "servers.example.com.tools.scopes.admin.denied_users[carol]");
+  EXPECT_TRUE(p->evaluate(person("github", "alice"), "mcp:example.com:tools:admin").allowed);
+}
+
+TEST(PolicyEval, SubScopeAllowCannotWidenTheServer) {
+  auto p =
+      load(serverWith("      allowed_users: [alice]\n"
+                      "      scopes:\n        read: {allowed_users: [bob]}\n"));
+  auto d = p->evaluate(person("github", "bob"), "mcp:example.com:tools:read");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, "no allow rule matched");
+}
+
+TEST(PolicyEval, EvaluationIsRepeatableAndIndependent) {
+  auto p = load(serverWith("      allowed_users: [alice]\n"));
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(p->evaluate(person("github", "alice"), kScope).allowed);
+    ASSERT_FALSE(p->evaluate(person("github", "bob"), kScope).allowed);
+  }
+}
+
+TEST(PolicyErrors, FileLevelProblems) {
+  EXPECT_EQ(error(""), "test.yaml:1:1: the policy file is empty");
+  EXPECT_EQ(error("# nothing\n"), "test.yaml:1:1: the policy file is empty");
+  EXPECT_EQ(error("- a\n"), "test.yaml:1:1: the policy must be a mapping with a servers key");
+  EXPECT_EQ(error("just text\n"), "test.yaml:1:1: the policy must be a mapping with a servers key");
+  expectError("default_upstream: github\n", 1, "servers", "required");
+  expectError("servers: {}\n", 1, "servers", "expected a mapping of domains");
+  std::string syntax = error("servers:\n  example.com: [unclosed\n");
+  EXPECT_EQ(syntax.rfind("test.yaml:", 0), 0u) << syntax;
+  EXPECT_NE(error("servers: {}\n---\nservers: {}\n").find("one YAML document"), std::string::npos);
+}
+
+TEST(PolicyErrors, UnknownKeysAnywhere) {
+  expectError("server:\n  x: y\n", 1, "server", "did you mean 'servers'");
+  expectError(serverWith("      allowed_user: [a]\n"), 4, "servers.example.com.tools.allowed_user",
+              "did you mean 'allowed_users'");
+  expectError(serverWith("      allow_teams: [a/b]\n"), 4, "servers.example.com.tools.allow_teams",
+              "unknown key");
+  expectError(serverWith("      scopes:\n        read: {resource: https://a.example/}\n"), 5,
+              "servers.example.com.tools.scopes.read.resource", "unknown key");
+}
+
+TEST(PolicyErrors, DuplicateKeys) {
+  expectError(
+      "servers:\n  example.com:\n    tools: {allowed_users: [a]}\n"
+      "    tools: {allowed_users: [b]}\n",
+      4, "tools", "duplicate key (first defined at line 3)");
+  expectError("servers:\n  example.com:\n    a: {}\n  example.com:\n    b: {}\n", 4, "example.com",
+              "duplicate key");
+  expectError(serverWith("      allowed_users: [a]\n      allowed_users: [b]\n"), 5,
+              "allowed_users", "duplicate key");
+}
+
+TEST(PolicyErrors, MalformedDomainsAndServerNames) {
+  for (const char* domain : {"Example.com", "exa_mple.com", "example.com.", "-example.com",
+                             "example..com", "example.com:8080", "*.example.com"}) {
+    SCOPED_TRACE(domain);
+    expectError(std::string("servers:\n  \"") + domain + "\":\n    tools: {}\n", 2,
+                std::string("servers.") + domain, "is not a lower-case DNS name");
+  }
+  for (const char* name : {"Tools", "-tools", "_tools", "to ols", "tools:read", "tools/x"}) {
+    SCOPED_TRACE(name);
+    expectError(std::string("servers:\n  example.com:\n    \"") + name + "\": {}\n", 3,
+                std::string("servers.example.com.") + name, "is not a valid server name");
+  }
+  expectError("servers:\n  example.com:\n", 2, "servers.example.com",
+              "expected a mapping of server names");
+  expectError("servers:\n  example.com:\n    tools: yes\n", 3, "servers.example.com.tools",
+              "expected a mapping");
+  expectError(serverWith("      scopes:\n        Read: {}\n"), 5,
+              "servers.example.com.tools.scopes.Read", "not a valid scope name");
+}
+
+TEST(PolicyErrors, DefaultScopesMustNameAServer) {
+  const std::string servers = serverWith("      allowed_users: [a]\n");
+  for (const char* bad : {"tools", "mcp:tools", "mcp:example.com", "mcp:Example.com:tools",
+                          "mcp:example.com:tools:", "mcp:example.com:tools:read:x", "mcp::tools"}) {
+    SCOPED_TRACE(bad);
+    expectError(std::string("default_scopes: [\"") + bad + "\"]\n" + servers, 1,
+                "default_scopes[0]", "malformed scope");
+  }
+  expectError("default_scopes:\n  - mcp:example.com:tools\n  - mcp:example.com:other\n" + servers,
+              3, "default_scopes[1]", "names no server");
+  expectError("default_scopes: [mcp:example.com:tools:read]\n" + servers, 1, "default_scopes[0]",
+              "names no server");
+  EXPECT_EQ(load("default_scopes: mcp:example.com:tools\n" + servers)->defaultScopes().size(), 1u);
+}
+
+TEST(PolicyErrors, PrincipalsAreValidatedByKind) {
+  struct Case {
+    const char* line;
+    const char* key;
+    const char* text;
+  };
+  const Case cases[] = {
+      {"allowed_teams: [platform]", "allowed_teams[0]", "has no org"},
+      {"allowed_teams: [/platform]", "allowed_teams[0]", "has no org"},
+      {"allowed_teams: [acme/]", "allowed_teams[0]", "not an org/team name"},
+      {"allowed_teams: [acme/a/b]", "allowed_teams[0]", "not an org/team name"},
+      {"denied_teams: [ok/team, nope]", "denied_teams[1]", "has no org"},
+      {"allowed_orgs: [acme/platform]", "allowed_orgs[0]", "is a team"},
+      {"allowed_orgs: [\"ac me\"]", "allowed_orgs[0]", "not an org name"},
+      {"allowed_teams: [\"*\"]", "allowed_teams[0]", "only allowed in allowed_users"},
+      {"allowed_groups: [\"*\"]", "allowed_groups[0]", "only allowed in allowed_users"},
+      {"allowed_users: [\"al ice\"]", "allowed_users[0]", "not a user name"},
+      {"allowed_users: [\"\"]", "allowed_users[0]", "empty name"},
+      {"allowed_users: [\"corp:\"]", "allowed_users[0]", "empty name"},
+      {"allowed_users: [\"Corp:alice\"]", "allowed_users[0]", "not an upstream id"},
+      {"allowed_users: [\":alice\"]", "allowed_users[0]", "not an upstream id"},
+      {"allowed_users: [\"corp:a:b\"]", "allowed_users[0]", "not a user name"},
+      {"allowed_groups: [\" padded\"]", "allowed_groups[0]", "not a group name"},
+      {"allowed_emails: [alice]", "allowed_emails[0]", "not an email address"},
+      {"allowed_emails: [\"@example.com\"]", "allowed_emails[0]", "not an email address"},
+      {"allowed_emails: [\"a@b@example.com\"]", "allowed_emails[0]", "not an email address"},
+      {"allowed_emails: [\"a@\"]", "allowed_emails[0]", "not an email address"},
+      {"allowed_email_domains: [\"@example.com\"]", "allowed_email_domains[0]", "not a domain"},
+      {"allowed_email_domains: [\"*.example.com\"]", "allowed_email_domains[0]", "not a domain"},
+      {"allowed_users: alice", "allowed_users", "expected a list"},
+      {"allowed_users: [[a]]", "allowed_users[0]", "expected a single value"},
+      {"access_ttl: 2d", "access_ttl", "between 1s and 24h"},
+      {"access_ttl: soon", "access_ttl", "between 1s and 24h"},
+      {"upstreams: [GitHub]", "upstreams[0]", "not an upstream id"},
+      {"name: [a]", "name", "expected a single value"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.line);
+    expectError(serverWith(std::string("      ") + c.line + "\n"), 4,
+                std::string("servers.example.com.tools.") + c.key, c.text);
+  }
+}
+
+TEST(PolicyErrors, GroupReferencesMustResolve) {
+  expectError(serverWith("      allowed_users: [group:missing]\n"), 4,
+              "servers.example.com.tools.allowed_users[0]", "group 'missing' is not defined");
+  expectError(serverWith("      allowed_users: [a]\n", "groups:\n  a: [group:b]\n  b: [x]\n"), 2,
+              "groups.a[0]", "cannot include another group");
+  expectError(serverWith("      allowed_users: [a]\n", "groups:\n  Team: [x]\n"), 2, "groups.Team",
+              "group names are lower-case");
+  expectError(serverWith("      allowed_users: [a]\n", "groups:\n  a: x\n"), 2, "groups.a",
+              "expected a list");
+  // A member that does not fit the list using it is reported where the member is written.
+  std::string message = error(
+      serverWith("      allowed_teams: [group:people]\n", "groups:\n  people: [alice, bob]\n"));
+  EXPECT_EQ(message.rfind("test.yaml:2:", 0), 0u) << message;
+  EXPECT_NE(message.find("groups.people[0]: team 'alice' has no org"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("used by servers.example.com.tools.allowed_teams[0]"), std::string::npos)
+      << message;
+}
+
+TEST(PolicyErrors, ResourcesMustBeHttpsOrLoopbackAndUnique) {
+  for (const char* bad :
+       {"http://example.com/mcp", "https://example.com/mcp#x", "/mcp", "example.com/mcp",
+        "https://user@example.com/mcp", "ftp://example.com/mcp", "urn:mcp:tools",
+        "http://10.0.0.1/mcp", "https:///mcp"}) {
+    SCOPED_TRACE(bad);
+    expectError(serverWith(std::string("      resource: \"") + bad + "\"\n"), 4,
+                "servers.example.com.tools.resource", "must be an absolute https URI");
+  }
+  expectError(serverWith("      resource: [https://a.example/mcp, \"https://a.example/#\"]\n"), 4,
+              "servers.example.com.tools.resource[1]", "must be an absolute https URI");
+  expectError(
+      "servers:\n  example.com:\n    a:\n      resource: https://a.example/mcp\n"
+      "    b:\n      resource: HTTPS://A.example:443/mcp\n",
+      6, "servers.example.com.b.resource",
+      "'https://a.example/mcp' is already the resource of servers.example.com.a "
+      "(test.yaml:4)");
+  expectError(serverWith("      resource: [https://a.example/, https://a.example]\n"), 4,
+              "servers.example.com.tools.resource[1]", "already the resource of");
+}
+
+TEST(PolicyErrors, DefaultUpstreamMustBeAnId) {
+  expectError(serverWith("      allowed_users: [a]\n", "default_upstream: Git Hub\n"), 1,
+              "default_upstream", "expected an upstream id");
+}
+
+TEST(PolicySummary, ListsServersAndWhoCanReachThem) {
+  auto p =
+      load(serverWith("      name: Tools\n      resource: https://a.example/mcp\n"
+                      "      upstreams: [github]\n      access_ttl: 10m\n"
+                      "      allowed_users: [group:platform, carol]\n"
+                      "      denied_teams: [acme/contractors]\n"
+                      "      scopes:\n        read:\n        write: {allowed_users: [bob]}\n"
+                      "  other.example:\n    closed: {}\n",
+                      "default_upstream: github\ndefault_scopes: [mcp:example.com:tools]\n"
+                      "groups:\n  platform: [alice, bob]\n"));
+  std::string s = p->summary();
+  for (const char* expected :
+       {"test.yaml: 2 servers", "default upstream: github", "default scopes: mcp:example.com:tools",
+        "group platform: alice bob", "mcp:example.com:tools  (Tools)",
+        "resource: https://a.example/mcp", "upstreams: github", "access_ttl: 600s",
+        "allow: users group:platform, carol", "deny: teams acme/contractors",
+        "mcp:example.com:tools:read\n    allow: as the server",
+        "mcp:example.com:tools:write\n    allow: users bob", "mcp:other.example:closed\n",
+        "allow: nobody (no allow rules)"}) {
+    EXPECT_NE(s.find(expected), std::string::npos) << expected << "\n---\n" << s;
+  }
+}
+
+fs::path policiesDir() {
+  return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path() / "policies";
+}
+
+TEST(PolicyExamples, EveryShippedPolicyLoads) {
+  size_t count = 0;
+  for (const auto& entry : fs::directory_iterator(policiesDir())) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    std::shared_ptr<const Policy> p;
+    EXPECT_NO_THROW(p = Policy::loadFile(entry.path().string()));
+    if (p) {
+      EXPECT_FALSE(p->servers().empty());
+    }
+    ++count;
+  }
+  EXPECT_GE(count, 5u);
+}
+
+TEST(PolicyExamples, DevPolicyGrantsPartially) {
+  auto p = Policy::loadFile((policiesDir() / "dev.yaml").string());
+  const std::string demo = "mcp:localhost:demo";
+  const std::string admin = "mcp:localhost:admin";
+  EXPECT_EQ(p->defaultScopes(), std::vector<std::string>{demo});
+  EXPECT_EQ(p->findResource("http://127.0.0.1:9000/mcp"), p->findScope(demo));
+  EXPECT_TRUE(p->evaluate(person("dev", "alice"), demo).allowed);
+  EXPECT_FALSE(p->evaluate(person("dev", "alice"), admin).allowed);
+  EXPECT_TRUE(p->evaluate(person("dev", "bob"), demo).allowed);
+  EXPECT_TRUE(p->evaluate(person("dev", "bob"), admin).allowed);
+  EXPECT_TRUE(p->evaluate(person("dev", "bob"), admin + ":write").allowed);
+  EXPECT_FALSE(p->evaluate(person("dev", "carol"), demo).allowed);
+  EXPECT_TRUE(p->evaluate(person("dev", "carol", {"admins"}), demo).allowed);
+  EXPECT_FALSE(p->evaluate(person("dev", "carol", {"admins"}), admin).allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "alice"), demo).allowed);  // another upstream
+}
+
+TEST(PolicyExamples, OrgsAndTeamsPolicyBehavesAsCommented) {
+  auto p = Policy::loadFile((policiesDir() / "orgs-and-teams.yaml").string());
+  const Identity platform = person("github", "alice", {"acme", "acme/platform"});
+  const Identity mallory = person("github", "mallory", {"acme", "acme/platform"});
+  EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:docs").allowed);
+  EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:deploy").allowed);
+  EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:deploy:production").allowed);
+  EXPECT_FALSE(p->evaluate(mallory, "mcp:tools.example.com:deploy").allowed);
+  const Identity dana = person("github", "dana", {"acme", "acme/platform"});
+  EXPECT_FALSE(p->evaluate(dana, "mcp:tools.example.com:deploy:production").allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "x", {"other"}), "mcp:tools.example.com:docs").allowed);
+}
+
+TEST(PolicyExamples, MixedUpstreamPolicyKeepsUpstreamsApart) {
+  auto p = Policy::loadFile((policiesDir() / "mixed-github-oidc.yaml").string());
+  EXPECT_TRUE(p->evaluate(person("github", "a", {"acme/platform"}), "mcp:example.com:github-tools")
+                  .allowed);
+  EXPECT_FALSE(
+      p->evaluate(person("corp", "a", {"acme/platform"}), "mcp:example.com:github-tools").allowed);
+  EXPECT_TRUE(p->evaluate(person("corp", "a", {"employees"}), "mcp:example.com:wiki").allowed);
+  EXPECT_FALSE(
+      p->evaluate(person("corp", "a", {"employees", "offboarding"}), "mcp:example.com:wiki")
+          .allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "a", {"employees"}), "mcp:example.com:wiki").allowed);
+}
+
+TEST(PolicyExamples, EmailDomainPolicyNeedsVerifiedEmail) {
+  auto p = Policy::loadFile((policiesDir() / "email-domains.yaml").string());
+  const std::string support = "mcp:example.com:support";
+  EXPECT_TRUE(p->evaluate(person("corp", "a", {}, "a@example.org"), support).allowed);
+  EXPECT_FALSE(p->evaluate(person("corp", "a", {}, "a@example.org", false), support).allowed);
+  EXPECT_FALSE(
+      p->evaluate(person("corp", "a", {}, "former.employee@example.com"), support).allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "a", {}, "a@example.org"), support).allowed);
+}
+
+TEST(PolicyExamples, LoadFileReportsAMissingFile) {
+  try {
+    Policy::loadFile((policiesDir() / "absent.yaml").string());
+    FAIL() << "loaded";
+  } catch (const PolicyError& e) {
+    EXPECT_NE(std::string(e.what()).find("absent.yaml: cannot read"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace broker::policy
