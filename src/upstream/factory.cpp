@@ -1,7 +1,11 @@
+// Builds the configured upstreams (dev, GitHub, OpenID Connect) from their settings.
+
 #include "broker/upstream/factory.h"
 
 #include "broker/core/log.h"
 #include "broker/upstream/dev.h"
+#include "broker/upstream/github.h"
+#include "broker/upstream/oidc.h"
 
 namespace broker::upstream {
 
@@ -17,6 +21,10 @@ void buildUpstreams(const config::Config& config, UpstreamRegistry& registry) {
                 {{"upstream", id},
                  {"warning", "development login enabled: anyone can sign in as anyone"}});
       registry.add(makeDevUpstream(id, config.issuer, settings.display_name));
+    } else if (settings.type == "github") {
+      registry.add(makeGitHubUpstream(parseGitHubSettings(settings)));
+    } else if (settings.type == "oidc") {
+      registry.add(makeOidcUpstream(parseOidcSettings(settings)));
     } else {
       throw config::ConfigError(settings.source + ": upstreams." + id + ".type: '" + settings.type +
                                 "' is not supported by this build");
