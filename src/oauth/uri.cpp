@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 
 namespace broker::oauth {
@@ -44,7 +45,6 @@ bool validComponent(std::string_view s, const char* extra) {
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (c == '%') {
-      if (i + 2 >= s.size() + 0 && i + 2 > s.size() - 1 + 1) return false;
       if (i + 2 >= s.size() || !isHex(s[i + 1]) || !isHex(s[i + 2])) return false;
       i += 2;
       continue;
@@ -71,6 +71,7 @@ bool validPort(std::string_view p) {
 bool parseAuthority(std::string_view authority, Uri& uri) {
   size_t at = authority.rfind('@');
   if (at != std::string_view::npos) {
+    uri.has_userinfo = true;
     uri.userinfo = std::string(authority.substr(0, at));
     if (!validComponent(uri.userinfo, ":")) return false;
     authority.remove_prefix(at + 1);
@@ -107,10 +108,12 @@ bool parseAuthority(std::string_view authority, Uri& uri) {
   return true;
 }
 
-constexpr std::array<std::string_view, 22> kForbiddenSchemes = {
-    "javascript", "vbscript", "data", "file",   "about", "blob",        "filesystem", "view-source",
-    "ftp",        "ftps",     "sftp", "ws",     "wss",   "mailto",      "tel",        "sms",
-    "gopher",     "ldap",     "jar",  "intent", "urn",   "chrome-error"};
+// Schemes that run code, read local data, or are not redirect targets at all. Everything else that
+// is not http(s) is taken as a native app's private-use scheme.
+constexpr std::array<std::string_view, 21> kForbiddenSchemes = {
+    "javascript",  "vbscript", "data",   "file", "about", "blob",   "filesystem",
+    "view-source", "ftp",      "ftps",   "sftp", "ws",    "wss",    "mailto",
+    "tel",         "sms",      "gopher", "ldap", "jar",   "intent", "urn"};
 
 bool forbiddenScheme(const std::string& scheme) {
   // A one-letter scheme is a Windows drive letter ("c:/..."), not an application.

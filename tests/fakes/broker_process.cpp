@@ -92,9 +92,11 @@ BrokerProcess::BrokerProcess(const TempDir& dir, BrokerConfig config)
 void BrokerProcess::rewriteConfig(const BrokerConfig& config) {
   config_ = config;
   if (!std::filesystem::exists(policy_path_) || !config_.policy_yaml.empty()) {
-    writeFile(policy_path_, config_.policy_yaml.empty() ? defaultTestPolicy() : config_.policy_yaml);
+    writeFile(policy_path_,
+              config_.policy_yaml.empty() ? defaultTestPolicy() : config_.policy_yaml);
   }
-  std::string storage = config_.storage.empty() ? "sqlite:" + dir_.file("broker.db") : config_.storage;
+  std::string storage =
+      config_.storage.empty() ? "sqlite:" + dir_.file("broker.db") : config_.storage;
   std::string keys;
   for (const auto& k : config_.master_keys) keys += "    - \"" + k + "\"\n";
   std::string yaml = "issuer: " + url() + "\nlisten: 127.0.0.1:" + std::to_string(port_) +
@@ -108,7 +110,9 @@ BrokerProcess::~BrokerProcess() {
   if (pid_ > 0) stop();
 }
 
-std::string BrokerProcess::logs() const { return readFile(log_path_); }
+std::string BrokerProcess::logs() const {
+  return readFile(log_path_);
+}
 
 void BrokerProcess::start() {
   pid_t pid = fork();

@@ -40,7 +40,8 @@ size_t writeHeader(char* data, size_t size, size_t n, void* user) {
       auto semi = value.find(';');
       if (eq != std::string::npos) {
         std::string cname = value.substr(0, eq);
-        std::string cvalue = value.substr(eq + 1, semi == std::string::npos ? std::string::npos : semi - eq - 1);
+        std::string cvalue =
+            value.substr(eq + 1, semi == std::string::npos ? std::string::npos : semi - eq - 1);
         if (value.find("Max-Age=0") != std::string::npos) {
           sink->cookies->erase(cname);
         } else {
@@ -92,7 +93,9 @@ HttpClient::HttpClient() : curl_(curl_easy_init()) {
   if (!curl_) throw std::runtime_error("curl_easy_init failed");
 }
 
-HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+HttpClient::~HttpClient() {
+  curl_easy_cleanup(static_cast<CURL*>(curl_));
+}
 
 HttpResult HttpClient::get(const std::string& url, const std::vector<std::string>& headers) {
   return request("GET", url, "", headers);

@@ -55,10 +55,12 @@ AuthorizeOutcome OAuthDriver::authorize(const RegisteredClient& client, const Au
   PkcePair pair = makePkce();
   std::string challenge = req.challenge.empty() ? pair.challenge : req.challenge;
   if (pkce) *pkce = pair;
-  std::vector<std::pair<std::string, std::string>> q = {
-      {"response_type", "code"},        {"client_id", client.client_id},
-      {"redirect_uri", client.redirect_uri}, {"code_challenge", challenge},
-      {"code_challenge_method", "S256"}, {"state", req.state}};
+  std::vector<std::pair<std::string, std::string>> q = {{"response_type", "code"},
+                                                        {"client_id", client.client_id},
+                                                        {"redirect_uri", client.redirect_uri},
+                                                        {"code_challenge", challenge},
+                                                        {"code_challenge_method", "S256"},
+                                                        {"state", req.state}};
   if (!req.scope.empty()) q.emplace_back("scope", req.scope);
   if (!req.resource.empty()) q.emplace_back("resource", req.resource);
   std::string url = base_ + "/authorize?" + formEncode(q) + req.extra_query;
@@ -101,8 +103,9 @@ AuthorizeOutcome OAuthDriver::authorize(const RegisteredClient& client, const Au
     return out;
   }
   auto state = inputValue(login_page.body, "state");
-  auto cb = browser_.post(base_ + "/auth/dev/callback",
-                          formEncode({{"state", state}, {"username", req.user}, {"groups", req.groups}}));
+  auto cb =
+      browser_.post(base_ + "/auth/dev/callback",
+                    formEncode({{"state", state}, {"username", req.user}, {"groups", req.groups}}));
   finish(cb);
   if (!out.page.empty()) {
     // Error pages carry a link back to the client with the OAuth error.
@@ -121,11 +124,12 @@ HttpResult OAuthDriver::clientPost(const RegisteredClient& client, const std::st
                                    std::vector<std::pair<std::string, std::string>> fields) {
   std::vector<std::string> headers;
   if (client.auth_method == "client_secret_basic") {
-    headers.push_back("Authorization: Basic " +
-                      base64Encode(urlEncode(client.client_id) + ":" + urlEncode(client.client_secret)));
+    headers.push_back("Authorization: Basic " + base64Encode(urlEncode(client.client_id) + ":" +
+                                                             urlEncode(client.client_secret)));
   } else {
     fields.emplace_back("client_id", client.client_id);
-    if (client.auth_method == "client_secret_post") fields.emplace_back("client_secret", client.client_secret);
+    if (client.auth_method == "client_secret_post")
+      fields.emplace_back("client_secret", client.client_secret);
   }
   return api_.post(base_ + path, formEncode(fields), "application/x-www-form-urlencoded", headers);
 }

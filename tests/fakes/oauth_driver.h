@@ -28,13 +28,13 @@ struct TokenResponse {
 };
 
 struct AuthorizeOutcome {
-  long status = 0;            // of the last response
-  std::string redirect;       // Location sent to the client's redirect URI ("" if none)
-  std::string page;           // last HTML page
-  std::string code;           // from the redirect
-  std::string error;          // from the redirect
-  std::string iss;            // from the redirect
-  std::string state;          // from the redirect
+  long status = 0;       // of the last response
+  std::string redirect;  // Location sent to the client's redirect URI ("" if none)
+  std::string page;      // last HTML page
+  std::string code;      // from the redirect
+  std::string error;     // from the redirect
+  std::string iss;       // from the redirect
+  std::string state;     // from the redirect
 };
 
 struct PkcePair {
@@ -57,9 +57,9 @@ class OAuthDriver {
  public:
   explicit OAuthDriver(std::string base_url) : base_(std::move(base_url)) {}
 
-  RegisteredClient registerClient(const std::string& auth_method = "none",
-                                  const std::string& redirect_uri = "http://127.0.0.1:7777/callback",
-                                  bool refresh = true);
+  RegisteredClient registerClient(
+      const std::string& auth_method = "none",
+      const std::string& redirect_uri = "http://127.0.0.1:7777/callback", bool refresh = true);
   // Runs the browser part. `pkce` receives the verifier that matches the challenge sent.
   AuthorizeOutcome authorize(const RegisteredClient& client, const AuthorizeRequest& req,
                              PkcePair* pkce);

@@ -16,7 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-json parse(const std::string& s) { return json::parse(s, nullptr, false); }
+json parse(const std::string& s) {
+  return json::parse(s, nullptr, false);
+}
 
 // Verifies an access token against the JWKS the broker serves.
 token::JwtStatus verifyWithJwks(HttpClient& http, const std::string& base, const std::string& jwt,
@@ -57,7 +59,8 @@ class BrokerFlow : public ::testing::Test {
 
 TEST_F(BrokerFlow, DiscoveryDocumentsAgreeOnTheIssuer) {
   HttpClient http;
-  for (const char* path : {"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}) {
+  for (const char* path :
+       {"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}) {
     auto r = http.get(base() + path);
     ASSERT_EQ(r.status, 200) << path;
     EXPECT_EQ(r.header("access-control-allow-origin"), "*");
@@ -90,7 +93,8 @@ TEST_F(BrokerFlow, UnknownWellKnownPathIsA404WithCors) {
 
 TEST_F(BrokerFlow, PreflightAllowsMcpProtocolVersionHeader) {
   HttpClient http;
-  for (const char* path : {"/token", "/register", "/revoke", "/.well-known/oauth-authorization-server"}) {
+  for (const char* path :
+       {"/token", "/register", "/revoke", "/.well-known/oauth-authorization-server"}) {
     auto r = http.request("OPTIONS", base() + path, "",
                           {"Origin: https://app.example", "Access-Control-Request-Method: POST",
                            "Access-Control-Request-Headers: mcp-protocol-version, content-type"});
@@ -105,9 +109,10 @@ TEST_F(BrokerFlow, PreflightAllowsMcpProtocolVersionHeader) {
 
 TEST_F(BrokerFlow, RegistrationHonoursAuthMethodAndRejectsUnsafeRedirects) {
   HttpClient http;
-  auto pub = http.post(base() + "/register",
-                       R"({"redirect_uris":["http://127.0.0.1:5555/cb"],"token_endpoint_auth_method":"none","application_type":"native","client_name":"CLI"})",
-                       "application/json");
+  auto pub = http.post(
+      base() + "/register",
+      R"({"redirect_uris":["http://127.0.0.1:5555/cb"],"token_endpoint_auth_method":"none","application_type":"native","client_name":"CLI"})",
+      "application/json");
   ASSERT_EQ(pub.status, 201) << pub.body;
   auto j = parse(pub.body);
   EXPECT_FALSE(j.contains("client_secret"));
@@ -123,13 +128,15 @@ TEST_F(BrokerFlow, RegistrationHonoursAuthMethodAndRejectsUnsafeRedirects) {
   EXPECT_TRUE(c["client_secret"].is_string());
   EXPECT_EQ(c["client_secret_expires_at"], 0);
 
-  auto native = http.post(base() + "/register", R"({"redirect_uris":["cursor://anysphere.cursor-retrieval/oauth/callback"],"token_endpoint_auth_method":"none"})",
-                          "application/json");
+  auto native = http.post(
+      base() + "/register",
+      R"({"redirect_uris":["cursor://anysphere.cursor-retrieval/oauth/callback"],"token_endpoint_auth_method":"none"})",
+      "application/json");
   EXPECT_EQ(native.status, 201) << native.body;
 
-  for (const char* bad : {"javascript:alert(1)", "data:text/html,hi", "file:///etc/passwd",
-                          "https://app.example/cb#frag", "https://user:pw@app.example/cb",
-                          "http://app.example/cb"}) {
+  for (const char* bad :
+       {"javascript:alert(1)", "data:text/html,hi", "file:///etc/passwd",
+        "https://app.example/cb#frag", "https://user:pw@app.example/cb", "http://app.example/cb"}) {
     json body = {{"redirect_uris", {bad}}};
     auto r = http.post(base() + "/register", body.dump(), "application/json");
     EXPECT_EQ(r.status, 400) << bad;
@@ -179,7 +186,8 @@ TEST_F(BrokerFlow, FullFlowIssuesAnRfc9068TokenVerifiableFromJwks) {
 TEST_F(BrokerFlow, ConsentPageEscapesPolicyTextAndIsNotFramable) {
   auto client = driver_->registerClient();
   std::string url = base() + "/authorize?" +
-                    formEncode({{"response_type", "code"}, {"client_id", client.client_id},
+                    formEncode({{"response_type", "code"},
+                                {"client_id", client.client_id},
                                 {"redirect_uri", client.redirect_uri},
                                 {"code_challenge", makePkce().challenge},
                                 {"code_challenge_method", "S256"}});
@@ -197,7 +205,8 @@ TEST_F(BrokerFlow, ConsentPageEscapesPolicyTextAndIsNotFramable) {
 TEST_F(BrokerFlow, ConsentWithoutTheCsrfCookieIsRejected) {
   auto client = driver_->registerClient();
   std::string url = base() + "/authorize?" +
-                    formEncode({{"response_type", "code"}, {"client_id", client.client_id},
+                    formEncode({{"response_type", "code"},
+                                {"client_id", client.client_id},
                                 {"redirect_uri", client.redirect_uri},
                                 {"code_challenge", makePkce().challenge},
                                 {"code_challenge_method", "S256"}});
@@ -205,7 +214,8 @@ TEST_F(BrokerFlow, ConsentWithoutTheCsrfCookieIsRejected) {
   HttpClient attacker;  // no cookies
   auto r = attacker.post(base() + "/authorize/consent",
                          formEncode({{"request", inputValue(page.body, "request")},
-                                     {"csrf", inputValue(page.body, "csrf")}, {"upstream", "dev"}}));
+                                     {"csrf", inputValue(page.body, "csrf")},
+                                     {"upstream", "dev"}}));
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.header("location"), "");
 }
@@ -214,7 +224,8 @@ TEST_F(BrokerFlow, RememberedConsentSkipsThePage) {
   auto client = driver_->registerClient();
   ASSERT_FALSE(driver_->login(client, "alice").access_token.empty());
   std::string url = base() + "/authorize?" +
-                    formEncode({{"response_type", "code"}, {"client_id", client.client_id},
+                    formEncode({{"response_type", "code"},
+                                {"client_id", client.client_id},
                                 {"redirect_uri", client.redirect_uri},
                                 {"code_challenge", makePkce().challenge},
                                 {"code_challenge_method", "S256"}});
@@ -230,8 +241,9 @@ TEST_F(BrokerFlow, AuthorizeErrorsNeverRedirectToUnverifiedUris) {
                           urlEncode("https://evil.example/cb"));
   EXPECT_EQ(unknown.status, 400);
   EXPECT_EQ(unknown.header("location"), "");
-  auto bad_redirect = http.get(base() + "/authorize?response_type=code&client_id=" + client.client_id +
-                               "&redirect_uri=" + urlEncode("https://evil.example/cb"));
+  auto bad_redirect =
+      http.get(base() + "/authorize?response_type=code&client_id=" + client.client_id +
+               "&redirect_uri=" + urlEncode("https://evil.example/cb"));
   EXPECT_EQ(bad_redirect.status, 400);
   EXPECT_EQ(bad_redirect.header("location"), "");
 }
@@ -239,9 +251,11 @@ TEST_F(BrokerFlow, AuthorizeErrorsNeverRedirectToUnverifiedUris) {
 TEST_F(BrokerFlow, AuthorizeProtocolErrorsRedirectWithIssAndState) {
   auto client = driver_->registerClient();
   HttpClient http;
-  auto base_q = std::vector<std::pair<std::string, std::string>>{
-      {"response_type", "code"}, {"client_id", client.client_id},
-      {"redirect_uri", client.redirect_uri}, {"state", "s1"}};
+  auto base_q =
+      std::vector<std::pair<std::string, std::string>>{{"response_type", "code"},
+                                                       {"client_id", client.client_id},
+                                                       {"redirect_uri", client.redirect_uri},
+                                                       {"state", "s1"}};
   struct Case {
     std::vector<std::pair<std::string, std::string>> extra;
     std::string error;
@@ -253,7 +267,9 @@ TEST_F(BrokerFlow, AuthorizeProtocolErrorsRedirectWithIssAndState) {
       {{{"code_challenge", challenge}}, "invalid_request"},  // method defaults to plain
       {{{"code_challenge", challenge}, {"code_challenge_method", "S256"}, {"scope", "mcp:nope:x"}},
        "invalid_scope"},
-      {{{"code_challenge", challenge}, {"code_challenge_method", "S256"}, {"resource", "https://unknown.example/mcp"}},
+      {{{"code_challenge", challenge},
+        {"code_challenge_method", "S256"},
+        {"resource", "https://unknown.example/mcp"}},
        "invalid_target"},
   };
   for (const auto& c : cases) {
@@ -317,7 +333,9 @@ TEST_F(BrokerFlow, CodeIsSingleUseAndReplayRevokesItsTokens) {
   auto refresh = driver_->refresh(client, first.refresh_token);
   EXPECT_EQ(refresh.error, "invalid_grant");
   HttpClient http;
-  auto v = parse(http.post(base() + "/validate", json{{"token", first.access_token}}.dump(), "application/json").body);
+  auto v = parse(http.post(base() + "/validate", json{{"token", first.access_token}}.dump(),
+                           "application/json")
+                     .body);
   EXPECT_EQ(v["valid"], false);
   EXPECT_EQ(v["error"], "revoked");
   EXPECT_NE(broker_->logs().find("code_reuse"), std::string::npos);
@@ -345,13 +363,21 @@ TEST_F(BrokerFlow, RefreshRotatesAndGraceReplayReturnsTheSameSuccessor) {
   // A client that lost the response retries with the old token inside the grace window.
   auto t1b = driver_->refresh(client, t0.refresh_token);
   ASSERT_EQ(t1b.status, 200) << t1b.body;
-  // Both answers name the same successor: using one makes the other a replay.
+  EXPECT_NE(broker_->logs().find("refresh_grace_replay"), std::string::npos);
+  // Both answers seal the same successor, so t1 is now "just rotated" too: while its successor
+  // (t2) is unused and the grace window is open, presenting it again is still a grace replay.
   auto t2 = driver_->refresh(client, t1b.refresh_token);
   ASSERT_EQ(t2.status, 200) << t2.body;
+  auto again = driver_->refresh(client, t1.refresh_token);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(broker_->logs().find("refresh_reuse"), std::string::npos);
+  // Once the successor has been used, the same presentation is a reuse and revokes the family.
+  auto t3 = driver_->refresh(client, t2.refresh_token);
+  ASSERT_EQ(t3.status, 200) << t3.body;
   auto reuse = driver_->refresh(client, t1.refresh_token);
   EXPECT_EQ(reuse.error, "invalid_grant");
-  // That reuse revoked the whole family, including the newest token.
-  EXPECT_EQ(driver_->refresh(client, t2.refresh_token).error, "invalid_grant");
+  EXPECT_EQ(driver_->refresh(client, t3.refresh_token).error, "invalid_grant");
+  EXPECT_EQ(driver_->refresh(client, again.refresh_token).error, "invalid_grant");
   EXPECT_NE(broker_->logs().find("refresh_reuse"), std::string::npos);
 }
 
@@ -408,7 +434,8 @@ TEST_F(BrokerFlow, RevokeRefreshTokenRevokesTheFamily) {
   EXPECT_EQ(driver_->refresh(client, t.refresh_token).error, "invalid_grant");
   HttpClient http;
   auto v = parse(http.post(base() + "/validate", "", "application/json",
-                           {"Authorization: Bearer " + t.access_token}).body);
+                           {"Authorization: Bearer " + t.access_token})
+                     .body);
   EXPECT_EQ(v["valid"], false);
   EXPECT_EQ(v["error"], "revoked");
   // Unknown tokens are answered 200 too (RFC 7009 §2.2).
@@ -418,9 +445,15 @@ TEST_F(BrokerFlow, RevokeRefreshTokenRevokesTheFamily) {
 TEST_F(BrokerFlow, RevokeAccessTokenOnlyRevokesThatToken) {
   auto client = driver_->registerClient();
   auto t = driver_->login(client, "alice");
-  EXPECT_EQ(driver_->clientPost(client, "/revoke", {{"token", t.access_token}, {"token_type_hint", "access_token"}}).status, 200);
+  EXPECT_EQ(driver_
+                ->clientPost(client, "/revoke",
+                             {{"token", t.access_token}, {"token_type_hint", "access_token"}})
+                .status,
+            200);
   HttpClient http;
-  auto v = parse(http.post(base() + "/validate", json{{"token", t.access_token}}.dump(), "application/json").body);
+  auto v = parse(
+      http.post(base() + "/validate", json{{"token", t.access_token}}.dump(), "application/json")
+          .body);
   EXPECT_EQ(v["error"], "revoked");
   EXPECT_EQ(driver_->refresh(client, t.refresh_token).status, 200);
 }
@@ -436,7 +469,8 @@ TEST_F(BrokerFlow, IntrospectionAnswersForAuthenticatedClients) {
   EXPECT_EQ(j["client_id"], client.client_id);
   EXPECT_EQ(j["sub"], "dev:alice");
   EXPECT_EQ(j["scope"], "mcp:localhost:demo");
-  EXPECT_EQ(parse(driver_->clientPost(rs, "/introspect", {{"token", "nope"}}).body)["active"], false);
+  EXPECT_EQ(parse(driver_->clientPost(rs, "/introspect", {{"token", "nope"}}).body)["active"],
+            false);
   auto refresh = parse(driver_->clientPost(rs, "/introspect", {{"token", t.refresh_token}}).body);
   EXPECT_EQ(refresh["active"], true);
   HttpClient anonymous;
@@ -448,27 +482,33 @@ TEST_F(BrokerFlow, ValidateSaysExactlyWhyATokenIsInvalid) {
   auto client = driver_->registerClient();
   auto t = driver_->login(client, "alice");
   HttpClient http;
-  auto ok = parse(http.post(base() + "/validate", json{{"token", t.access_token}}.dump(), "application/json").body);
+  auto ok = parse(
+      http.post(base() + "/validate", json{{"token", t.access_token}}.dump(), "application/json")
+          .body);
   EXPECT_EQ(ok["valid"], true);
   EXPECT_EQ(ok["payload"]["sub"], "dev:alice");
 
   std::string tampered = t.access_token;
   tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
-  auto bad = parse(http.post(base() + "/validate", json{{"token", tampered}}.dump(), "application/json").body);
+  auto bad = parse(
+      http.post(base() + "/validate", json{{"token", tampered}}.dump(), "application/json").body);
   EXPECT_EQ(bad["valid"], false);
   EXPECT_EQ(bad["error"], "bad_signature");
 
   auto header = base64urlEncode(std::string(R"({"alg":"RS256","typ":"at+jwt","kid":"nope"})"));
   std::string other_kid = header + t.access_token.substr(t.access_token.find('.'));
-  auto unknown = parse(http.post(base() + "/validate", json{{"token", other_kid}}.dump(), "application/json").body);
+  auto unknown = parse(
+      http.post(base() + "/validate", json{{"token", other_kid}}.dump(), "application/json").body);
   EXPECT_EQ(unknown["error"], "unknown_kid");
 
   auto none = base64urlEncode(std::string(R"({"alg":"none","typ":"at+jwt"})")) +
               t.access_token.substr(t.access_token.find('.'));
-  auto alg = parse(http.post(base() + "/validate", json{{"token", none}}.dump(), "application/json").body);
+  auto alg =
+      parse(http.post(base() + "/validate", json{{"token", none}}.dump(), "application/json").body);
   EXPECT_EQ(alg["valid"], false);
 
-  auto garbage = parse(http.post(base() + "/validate", json{{"token", "x.y"}}.dump(), "application/json").body);
+  auto garbage = parse(
+      http.post(base() + "/validate", json{{"token", "x.y"}}.dump(), "application/json").body);
   EXPECT_EQ(garbage["error"], "malformed");
   auto empty = http.post(base() + "/validate", "", "application/json");
   EXPECT_EQ(empty.status, 400);
@@ -498,7 +538,9 @@ TEST_F(BrokerFlow, LogsNeverContainTokensOrCodes) {
   }
 }
 
-TEST_F(BrokerFlow, SigtermExitsCleanly) { EXPECT_EQ(broker_->stop(), 0); }
+TEST_F(BrokerFlow, SigtermExitsCleanly) {
+  EXPECT_EQ(broker_->stop(), 0);
+}
 
 TEST_F(BrokerFlow, RestartLosesNothing) {
   auto client = driver_->registerClient();
@@ -556,12 +598,16 @@ TEST_F(BrokerFlow, AdminRevokeLogsASubjectOutEverywhere) {
 TEST_F(BrokerFlow, TokenEndpointRejectsMalformedRequests) {
   auto client = driver_->registerClient();
   HttpClient http;
-  auto json_body = http.post(base() + "/token", R"({"grant_type":"refresh_token"})", "application/json");
+  auto json_body =
+      http.post(base() + "/token", R"({"grant_type":"refresh_token"})", "application/json");
   EXPECT_EQ(json_body.status, 400);
   EXPECT_EQ(parse(json_body.body)["error"], "invalid_request");
-  auto dup = http.post(base() + "/token", "grant_type=refresh_token&grant_type=authorization_code&client_id=" + client.client_id);
+  auto dup = http.post(
+      base() + "/token",
+      "grant_type=refresh_token&grant_type=authorization_code&client_id=" + client.client_id);
   EXPECT_EQ(parse(dup.body)["error"], "invalid_request");
-  auto unsupported = http.post(base() + "/token", "grant_type=password&client_id=" + client.client_id);
+  auto unsupported =
+      http.post(base() + "/token", "grant_type=password&client_id=" + client.client_id);
   EXPECT_EQ(parse(unsupported.body)["error"], "unsupported_grant_type");
   auto no_client = http.post(base() + "/token", "grant_type=refresh_token&refresh_token=x");
   EXPECT_EQ(no_client.status, 401);

@@ -10,8 +10,9 @@ namespace broker::oauth {
 struct Uri {
   std::string scheme;  // lower case
   std::string userinfo;
-  std::string host;  // lower case; IPv6 without brackets
-  std::string port;  // empty when absent
+  bool has_userinfo = false;  // true even for an empty userinfo ("https://@host/")
+  std::string host;           // lower case; IPv6 without brackets
+  std::string port;           // empty when absent
   std::string path;
   std::string query;
   bool has_query = false;
@@ -19,13 +20,16 @@ struct Uri {
   bool has_authority = false;
 };
 
-// RFC 3986 generic syntax, enough for redirect URIs and resource indicators.
+// RFC 3986 generic syntax, enough for redirect URIs and resource indicators. Only absolute URIs
+// (with a scheme) parse. Rejects spaces, controls, non-ASCII, characters outside the RFC 3986 set,
+// bad percent escapes, an empty or out-of-range port, and a bracketed host that is not IPv6.
 std::optional<Uri> parseUri(std::string_view text);
 
 bool isLoopbackHost(std::string_view host);  // 127.0.0.0/8, ::1, localhost
 
-// RFC 8707 resource canonical form: lower-case scheme and host, default port dropped, a lone "/"
-// path dropped, no fragment. Returns nullopt for a non-absolute URI or one with a fragment.
+// RFC 8707 resource canonical form: lower-case scheme and host, default port (443 https, 80 http)
+// dropped, a lone "/" path dropped, other paths and the query kept as written. Returns nullopt for
+// a URI without scheme or host, or one with a fragment or userinfo.
 std::optional<std::string> canonicalResource(std::string_view resource);
 
 enum class RedirectCheck { kOk, kMalformed, kForbiddenScheme, kFragment, kUserinfo, kInsecureHttp };

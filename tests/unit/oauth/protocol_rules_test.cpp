@@ -59,7 +59,8 @@ TEST(OAuthErrors, InvalidClientWithBasicAuthCarriesAChallenge) {
   auto r = errorResponse({OAuthCode::kInvalidClient, "bad"}, true);
   EXPECT_EQ(r.status, 401);
   bool found = false;
-  for (const auto& [k, v] : r.headers) found = found || (k == "WWW-Authenticate" && v.rfind("Basic", 0) == 0);
+  for (const auto& [k, v] : r.headers)
+    found = found || (k == "WWW-Authenticate" && v.rfind("Basic", 0) == 0);
   EXPECT_TRUE(found);
 }
 
