@@ -187,11 +187,26 @@ class FlightToken {
 
 struct Shared {
   Shared(const ServerOptions& o, Router r)
-      : options(o), router(std::move(r)), random(o.random ? *o.random : Random::system()) {}
+      : options(o), router(std::move(r)), random(o.random ? *o.random : Random::system()) {
+    uint8_t seed[8];
+    random.fill(seed, sizeof seed);
+    for (uint8_t b : seed) request_id_base = (request_id_base << 8) | b;
+  }
+
+  // Request ids only correlate log lines: a random per-process base plus a counter is unique
+  // without a trip through the DRBG on every request.
+  std::string nextRequestId() {
+    const uint64_t v = request_id_base + request_seq.fetch_add(1, std::memory_order_relaxed);
+    uint8_t id[8];
+    for (int i = 0; i < 8; ++i) id[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
+    return hexEncode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  }
 
   const ServerOptions options;
   const Router router;
   Random& random;
+  uint64_t request_id_base = 0;
+  std::atomic<uint64_t> request_seq{0};
   std::unique_ptr<WorkerPool> pool;
   std::atomic<bool> draining{false};
   std::shared_ptr<Flights> flights = std::make_shared<Flights>();
@@ -402,9 +417,7 @@ class PistacheHandler final : public P::Http::Handler {
     auto ex = std::make_shared<Exchange>(P::Http::ResponseWriter(version, transport(), this, peer));
     ex->req = std::move(c.request);
     ex->req.remote_ip = peer->address().host();
-    uint8_t id[8];
-    shared_->random.fill(id, sizeof id);
-    ex->req.request_id = hexEncode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+    ex->req.request_id = shared_->nextRequestId();
     ex->http10 = c.info.http10;
     ex->keep_alive = c.info.keep_alive;
     ex->peer = peer;

@@ -115,7 +115,7 @@ Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& tok
   out.family_id = c.family_id;
   out.jti = c.jti;
   out.exp = c.exp;
-  auto revoked = d.store->isAccessTokenRevoked(c.jti);
+  auto revoked = d.store->isAccessGrantRevoked(c.jti, c.family_id);
   if (!revoked.ok()) {
     out.error = "storage_unavailable";
     return out;
@@ -123,17 +123,6 @@ Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& tok
   if (revoked.value()) {
     out.error = "revoked";
     return out;
-  }
-  if (!c.family_id.empty()) {
-    auto family = d.store->getFamily(c.family_id);
-    if (family.ok() && family->revoked_at != 0) {
-      out.error = "revoked";
-      return out;
-    }
-    if (!family.ok() && family.error().code != ErrorCode::kNotFound) {
-      out.error = "storage_unavailable";
-      return out;
-    }
   }
   out.active = true;
   return out;

@@ -1,6 +1,8 @@
 // Token endpoint (OAuth 2.1 §3.2, RFC 6749 §5.1-5.2): form-encoded requests, client
 // authentication as registered, dispatch to one grant handler, `Cache-Control: no-store`.
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "broker/core/log.h"
@@ -60,7 +62,14 @@ http::Response AuthorizationServer::token(const http::Request& req) {
     }
     return errorResponse(e);
   }
-  (void)impl_->deps.store->touchClient(client->client.client_id, impl_->deps.clock->now());
+  // last_used_at only feeds idle-client expiry (days), so it is written at most once per
+  // interval instead of on every token request: one write fewer on the hot path.
+  const int64_t now = impl_->deps.clock->now();
+  const int64_t touch_every =
+      std::clamp<int64_t>(impl_->deps.config->client_idle_ttl / 16, 1, 3600);
+  if (now - client->client.last_used_at >= touch_every) {
+    (void)impl_->deps.store->touchClient(client->client.client_id, now);
+  }
   nlohmann::json out = {{"access_token", result->access_token},
                         {"token_type", "Bearer"},
                         {"expires_in", result->expires_in},

@@ -156,8 +156,6 @@ const SqlStatement kFamilyInsert = writer("families.insert", kFamilies.insertSql
 const SqlStatement kFamilyGet = reader("families.get", kFamilies.selectSql("WHERE family_id = $1"));
 const SqlStatement kFamilySetUpstream = writer(
     "families.set_upstream", "UPDATE refresh_families SET upstream_data = $2 WHERE family_id = $1");
-const SqlStatement kFamilyRevokedAt =
-    reader("families.revoked_at", "SELECT revoked_at FROM refresh_families WHERE family_id = $1");
 // Keeps the first revocation's time and reason, so repeating it is harmless.
 const SqlStatement kFamilyRevoke =
     writer("families.revoke",
@@ -181,13 +179,20 @@ const SqlStatement kTokenRotatedAt =
 const SqlStatement kTokenRotate =
     writer("tokens.rotate",
            std::string("UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 ") +
-               "WHERE token_hash = $1 AND rotated_at = 0 RETURNING " + kTokens.columnList());
+               "WHERE token_hash = $1 AND rotated_at = 0 AND EXISTS (SELECT 1 FROM "
+               "refresh_families f WHERE f.family_id = refresh_tokens.family_id AND "
+               "f.revoked_at = 0) RETURNING " +
+               kTokens.columnList());
 
 // A jti is revoked once; its expiry comes from the token and cannot change.
 const SqlStatement kJtiRevoke = writer(
     "jtis.revoke",
     "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING");
 const SqlStatement kJtiGet = reader("jtis.get", "SELECT 1 FROM revoked_jtis WHERE jti = $1");
+const SqlStatement kGrantRevoked = reader(
+    "grants.revoked",
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1) OR EXISTS (SELECT 1 FROM "
+    "refresh_families WHERE family_id = $2 AND revoked_at <> 0) THEN 1 ELSE 0 END");
 
 const SqlStatement kKeyList = reader("keys.list", kKeys.selectSql("ORDER BY generation"));
 const SqlStatement kKeyInsert = writer("keys.insert", kKeys.insertSql());
@@ -342,12 +347,14 @@ Result<RotateOutcome> SqlStore::rotateRefreshToken(const std::string& old_hash,
   Status st = db_->transact([&](SqlSession& s) -> Status {
     outcome = RotateOutcome{};
     // The conditional update is the race: of two concurrent rotations exactly one matches
-    // rotated_at = 0, the other waits for its commit and then matches nothing.
+    // rotated_at = 0, the other waits for its commit and then matches nothing. It also requires a
+    // family that is not revoked, so the common case is two statements (claim, insert).
     auto claimed = s.run(kTokenRotate, {old_hash, stamp(now), successor.token_hash});
     if (!claimed.ok()) return claimed.error();
     if (claimed->rows.empty()) {
       auto current = firstRow(kTokens, s.run(kTokenGet, {old_hash}), "refresh token not found");
       if (!current.ok()) return current.error();
+      if (current->rotated_at == 0) return Error::conflict("refresh family revoked");
       outcome.kind = RotateOutcome::Kind::kAlreadyRotated;
       outcome.old = std::move(current.value());
       auto next = s.run(kTokenRotatedAt, {outcome.old.successor_hash});
@@ -359,11 +366,6 @@ Result<RotateOutcome> SqlStore::rotateRefreshToken(const std::string& old_hash,
     outcome.old = kTokens.decode(claimed->rows.front());
     outcome.old.rotated_at = 0;  // as it was before this call
     outcome.old.successor_hash.clear();
-    auto family = s.run(kFamilyRevokedAt, {outcome.old.family_id});
-    if (!family.ok()) return family.error();
-    if (family->rows.empty() || family->rows.front().integer(0) != 0) {
-      return Error::conflict("refresh family revoked");  // rolls the claim back
-    }
     return done(s.run(kTokenInsert, kTokens.params(successor)));
   });
   if (!st.ok()) return st.error();
@@ -395,6 +397,12 @@ Result<bool> SqlStore::isAccessTokenRevoked(const std::string& jti) {
   auto r = db_->run(kJtiGet, {jti});
   if (!r.ok()) return r.error();
   return !r->rows.empty();
+}
+
+Result<bool> SqlStore::isAccessGrantRevoked(const std::string& jti, const std::string& family_id) {
+  auto r = db_->run(kGrantRevoked, {jti, family_id});
+  if (!r.ok()) return r.error();
+  return !r->rows.empty() && r->rows.front().integer(0) != 0;
 }
 
 Result<std::vector<SigningKeyRecord>> SqlStore::listSigningKeys() {

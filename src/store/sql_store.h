@@ -46,6 +46,7 @@ class SqlStore final : public Store {
 
   Status revokeAccessToken(const std::string& jti, int64_t expires_at) override;
   Result<bool> isAccessTokenRevoked(const std::string& jti) override;
+  Result<bool> isAccessGrantRevoked(const std::string& jti, const std::string& family_id) override;
 
   Result<std::vector<SigningKeyRecord>> listSigningKeys() override;
   Status insertSigningKey(const SigningKeyRecord& k) override;

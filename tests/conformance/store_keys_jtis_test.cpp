@@ -22,6 +22,24 @@ TEST_P(StoreConformance, RevokingAccessTokenTwiceIsHarmless) {
   EXPECT_TRUE(*store_->isAccessTokenRevoked("jti-1"));
 }
 
+TEST_P(StoreConformance, GrantRevocationCoversTheJtiAndTheFamily) {
+  ASSERT_TRUE(store_->createClient(sampleClient("c1")).ok());
+  auto family = sampleFamily("f1", "c1", now_ + 86400);
+  ASSERT_TRUE(store_->createFamily(family, sampleToken("t1", family, now_ + 3600)).ok());
+  EXPECT_FALSE(*store_->isAccessGrantRevoked("jti-1", "f1"));
+  EXPECT_FALSE(*store_->isAccessGrantRevoked("jti-1", ""));
+  EXPECT_FALSE(*store_->isAccessGrantRevoked("jti-1", "collected-family"));
+
+  ASSERT_TRUE(store_->revokeAccessToken("jti-1", now_ + 300).ok());
+  EXPECT_TRUE(*store_->isAccessGrantRevoked("jti-1", "f1"));
+  EXPECT_TRUE(*store_->isAccessGrantRevoked("jti-1", ""));
+  EXPECT_FALSE(*store_->isAccessGrantRevoked("jti-2", "f1"));
+
+  ASSERT_TRUE(store_->revokeFamily("f1", "test", now_).ok());
+  EXPECT_TRUE(*store_->isAccessGrantRevoked("jti-2", "f1"));
+  EXPECT_FALSE(*store_->isAccessGrantRevoked("jti-2", ""));
+}
+
 TEST_P(StoreConformance, SigningKeysRoundTripInGenerationOrder) {
   EXPECT_TRUE(store_->listSigningKeys()->empty());
   auto k3 = sampleKey("k3", 3);

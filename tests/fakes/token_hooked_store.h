@@ -76,6 +76,9 @@ class TokenHookedStore : public store::Store {
   Result<bool> isAccessTokenRevoked(const std::string& jti) override {
     return inner_.isAccessTokenRevoked(jti);
   }
+  Result<bool> isAccessGrantRevoked(const std::string& jti, const std::string& family_id) override {
+    return inner_.isAccessGrantRevoked(jti, family_id);
+  }
   Result<std::vector<store::SigningKeyRecord>> listSigningKeys() override {
     return inner_.listSigningKeys();
   }

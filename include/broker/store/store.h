@@ -174,6 +174,11 @@ class Store {
   // Revoked access tokens (by jti) until they expire.
   virtual Status revokeAccessToken(const std::string& jti, int64_t expires_at) = 0;
   virtual Result<bool> isAccessTokenRevoked(const std::string& jti) = 0;
+  // One lookup for the hot path of /validate and /introspect: true when the jti is revoked or
+  // the refresh family it was minted from (may be empty) is revoked. An unknown family is not
+  // revoked (it was collected after it expired).
+  virtual Result<bool> isAccessGrantRevoked(const std::string& jti,
+                                            const std::string& family_id) = 0;
 
   // Signing keys. insert fails with kAlreadyExists when the generation or kid is taken, so two
   // instances rotating at once produce one new key.
