@@ -32,10 +32,12 @@ class RowMapping {
 
   const std::string& table() const { return table_; }
 
-  // "a, b, c", in the order params() and decode() use.
-  std::string columnList() const {
+  size_t size() const { return columns_.size(); }
+
+  // "a, b, c" (or "t.a, t.b, t.c" with a qualifier), in the order params() and decode() use.
+  std::string columnList(const std::string& qualifier = "") const {
     std::string out;
-    for (const auto& c : columns_) out += (out.empty() ? "" : ", ") + std::string(c.name);
+    for (const auto& c : columns_) out += (out.empty() ? "" : ", ") + qualifier + c.name;
     return out;
   }
 
@@ -73,9 +75,11 @@ class RowMapping {
     return out;
   }
 
-  R decode(const SqlRow& row) const {
+  // Decodes the record from the row's cells starting at `offset` (a join selects several).
+  R decode(const SqlRow& row, size_t offset = 0) const {
     R record;
-    for (size_t i = 0; i < columns_.size(); ++i) {
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      const size_t i = offset + c;
       std::visit(
           [&](auto member) {
             auto& value = record.*member;
@@ -90,7 +94,7 @@ class RowMapping {
               value = row.text(i);
             }
           },
-          columns_[i].member);
+          columns_[c].member);
     }
     return record;
   }

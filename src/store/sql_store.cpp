@@ -174,6 +174,11 @@ const SqlStatement kFamilyRevokeByClient =
 
 const SqlStatement kTokenInsert = writer("tokens.insert", kTokens.insertSql());
 const SqlStatement kTokenGet = reader("tokens.get", kTokens.selectSql("WHERE token_hash = $1"));
+const SqlStatement kTokenGetWithFamily =
+    reader("tokens.get_with_family",
+           "SELECT " + kTokens.columnList("t.") + ", " + kFamilies.columnList("f.") +
+               " FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id "
+               "WHERE t.token_hash = $1");
 const SqlStatement kTokenRotatedAt =
     reader("tokens.rotated_at", "SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1");
 const SqlStatement kTokenRotate =
@@ -339,6 +344,14 @@ Status SqlStore::updateFamilyUpstreamData(const std::string& family_id, const st
 
 Result<RefreshToken> SqlStore::getRefreshToken(const std::string& token_hash) {
   return firstRow(kTokens, db_->run(kTokenGet, {token_hash}), "refresh token not found");
+}
+
+Result<TokenAndFamily> SqlStore::getRefreshTokenAndFamily(const std::string& token_hash) {
+  auto r = db_->run(kTokenGetWithFamily, {token_hash});
+  if (!r.ok()) return r.error();
+  if (r->rows.empty()) return Error::notFound("refresh token not found");
+  const auto& row = r->rows.front();
+  return TokenAndFamily{kTokens.decode(row), kFamilies.decode(row, kTokens.size())};
 }
 
 Result<RotateOutcome> SqlStore::rotateRefreshToken(const std::string& old_hash,

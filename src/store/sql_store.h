@@ -37,6 +37,7 @@ class SqlStore final : public Store {
   Result<Family> getFamily(const std::string& family_id) override;
   Status updateFamilyUpstreamData(const std::string& family_id, const std::string& data) override;
   Result<RefreshToken> getRefreshToken(const std::string& token_hash) override;
+  Result<TokenAndFamily> getRefreshTokenAndFamily(const std::string& token_hash) override;
   Result<RotateOutcome> rotateRefreshToken(const std::string& old_hash,
                                            const RefreshToken& successor, int64_t now) override;
   Status revokeFamily(const std::string& family_id, const std::string& reason,

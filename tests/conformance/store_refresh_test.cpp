@@ -22,6 +22,24 @@ TEST_P(StoreConformance, FamilyAndFirstTokenRoundTripEveryField) {
   EXPECT_EQ(fields(*got_token), fields(token));
 }
 
+TEST_P(StoreConformance, TokenAndFamilyComeBackTogetherInOneRead) {
+  ASSERT_TRUE(store_->createClient(sampleClient("c1")).ok());
+  auto family = sampleFamily("f1", "c1", now_ + 86400);
+  auto token = sampleToken("t1", family, now_ + 3600);
+  ASSERT_TRUE(store_->createFamily(family, token).ok());
+  auto other = sampleFamily("f2", "c1", now_ + 7200);
+  ASSERT_TRUE(store_->createFamily(other, sampleToken("t2", other, now_ + 60)).ok());
+
+  auto got = store_->getRefreshTokenAndFamily("t1");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(fields(got->token), fields(token));
+  EXPECT_EQ(fields(got->family), fields(family));
+  ASSERT_TRUE(store_->revokeFamily("f1", "test", now_).ok());
+  EXPECT_EQ(store_->getRefreshTokenAndFamily("t1")->family.revoked_at, now_);
+  EXPECT_EQ(store_->getRefreshTokenAndFamily("t2")->family.family_id, "f2");
+  EXPECT_TRUE(failsWith(store_->getRefreshTokenAndFamily("nope"), ErrorCode::kNotFound));
+}
+
 TEST_P(StoreConformance, GettingUnknownFamilyOrTokenReportsNotFound) {
   EXPECT_TRUE(failsWith(store_->getFamily("nope"), ErrorCode::kNotFound));
   EXPECT_TRUE(failsWith(store_->getRefreshToken("nope"), ErrorCode::kNotFound));

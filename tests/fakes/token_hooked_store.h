@@ -56,6 +56,9 @@ class TokenHookedStore : public store::Store {
   Result<store::RefreshToken> getRefreshToken(const std::string& h) override {
     return inner_.getRefreshToken(h);
   }
+  Result<store::TokenAndFamily> getRefreshTokenAndFamily(const std::string& h) override {
+    return inner_.getRefreshTokenAndFamily(h);
+  }
   Result<store::RotateOutcome> rotateRefreshToken(const std::string& old_hash,
                                                   const store::RefreshToken& successor,
                                                   int64_t now) override {

@@ -93,6 +93,11 @@ struct RefreshToken {
   std::string successor_hash;
 };
 
+struct TokenAndFamily {
+  RefreshToken token;
+  Family family;
+};
+
 struct RotateOutcome {
   enum class Kind {
     kRotated,         // this call rotated the token; `successor` was stored
@@ -161,6 +166,8 @@ class Store {
   virtual Status updateFamilyUpstreamData(const std::string& family_id,
                                           const std::string& data) = 0;
   virtual Result<RefreshToken> getRefreshToken(const std::string& token_hash) = 0;
+  // The token and its family in one round trip (the refresh grant's first read); kNotFound.
+  virtual Result<TokenAndFamily> getRefreshTokenAndFamily(const std::string& token_hash) = 0;
   // Atomically: if `old_hash` has not been rotated and its family is not revoked, mark it rotated
   // at `now` and insert `successor`. Otherwise report kAlreadyRotated (no write). kNotFound for an
   // unknown hash; kConflict when the family is revoked.

@@ -35,18 +35,14 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
     return invalidGrant("the refresh token was issued to another client");
   }
   const std::string hash = TokenMinter::hashId(payload->token_id);
-  auto row = d.store->getRefreshToken(hash);
-  if (!row.ok()) {
-    if (row.error().code == ErrorCode::kNotFound)
+  auto found = d.store->getRefreshTokenAndFamily(hash);
+  if (!found.ok()) {
+    if (found.error().code == ErrorCode::kNotFound)
       return invalidGrant("the refresh token is invalid");
-    return OAuthError{OAuthCode::kServerError, "storage unavailable", row.error().message};
+    return OAuthError{OAuthCode::kServerError, "storage unavailable", found.error().message};
   }
-  auto family = d.store->getFamily(row->family_id);
-  if (!family.ok()) {
-    if (family.error().code == ErrorCode::kNotFound)
-      return invalidGrant("the refresh token is invalid");
-    return OAuthError{OAuthCode::kServerError, "storage unavailable", family.error().message};
-  }
+  const store::RefreshToken* row = &found->token;
+  const store::Family* family = &found->family;
   if (family->revoked_at != 0) return invalidGrant("the refresh token has been revoked");
   if (family->expires_at < now) return invalidGrant("the refresh token has expired");
 
