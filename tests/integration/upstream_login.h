@@ -1,0 +1,45 @@
+#pragma once
+// Shared checks of the integration tests that sign in through a real upstream hop (fake GitHub,
+// fake OIDC, oidc-provider): what the user sees and what the client gets when a login fails.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "fakes/oauth_driver.h"
+
+namespace broker::testing {
+
+// A failed login: an HTML page with status `status` whose text contains `says`, escapes whatever
+// `raw` is (e.g. a username with markup), and links back to the client with `error`, the client's
+// state and the issuer, and no code.
+inline void expectFailedLogin(const AuthorizeOutcome& a, const std::string& issuer, long status,
+                              const std::string& error, const std::string& says = "",
+                              const std::string& raw = "") {
+  EXPECT_EQ(a.status, status) << a.page;
+  EXPECT_NE(a.content_type.find("text/html"), std::string::npos) << a.content_type;
+  EXPECT_TRUE(a.code.empty());
+  EXPECT_EQ(a.error, error) << a.page;
+  EXPECT_EQ(a.state, "client-state-123");
+  EXPECT_EQ(a.iss, issuer);
+  EXPECT_EQ(queryParam(a.redirect, "code"), "");
+  EXPECT_EQ(a.page.find("<script"), std::string::npos);
+  if (!says.empty()) {
+    EXPECT_NE(a.page.find(says), std::string::npos) << a.page;
+  }
+  if (!raw.empty()) {
+    EXPECT_EQ(a.page.find(raw), std::string::npos) << "unescaped: " << raw;
+  }
+}
+
+// A callback the broker cannot tie to any login (tampered, replayed or expired state): a page,
+// and no redirect to any client, because nothing says which client sent the user.
+inline void expectOrphanCallback(const AuthorizeOutcome& a) {
+  EXPECT_EQ(a.status, 400) << a.page;
+  EXPECT_NE(a.content_type.find("text/html"), std::string::npos);
+  EXPECT_TRUE(a.redirect.empty()) << a.redirect;
+  EXPECT_TRUE(a.code.empty());
+  EXPECT_NE(a.page.find("expired or was already used"), std::string::npos) << a.page;
+}
+
+}  // namespace broker::testing
