@@ -7,6 +7,9 @@
 // random single-use state -> /auth/<id>/callback finishes it, applies policy and redirects to the
 // client with a code.
 
+#include <algorithm>
+#include <memory>
+
 #include <nlohmann/json.hpp>
 
 #include "broker/core/crypto.h"
@@ -327,12 +330,22 @@ static http::Response beginUpstream(AuthorizationServer::Impl& impl, const Authz
   return resp;
 }
 
+// The upstream this request signs in with: the client's `idp=`, or the only one configured.
+// Empty when several are enabled and the user picks on the consent page.
 static std::string chooseUpstream(const Dependencies& d, const AuthzRequest& a) {
   if (!a.idp.empty()) return a.idp;
   auto all = d.upstreams->all();
   if (all.size() == 1) return all.front()->id();
-  if (!d.config->default_upstream.empty()) return d.config->default_upstream;
   return {};
+}
+
+// The chooser's order: the configured default_upstream first, then the others as configured.
+static std::vector<std::shared_ptr<upstream::UpstreamProvider>> chooserOrder(
+    const Dependencies& d) {
+  auto all = d.upstreams->all();
+  std::stable_partition(all.begin(), all.end(),
+                        [&](const auto& p) { return p->id() == d.config->default_upstream; });
+  return all;
 }
 
 http::Response AuthorizationServer::authorize(const http::Request& req) {
@@ -367,19 +380,20 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
     }
     servers_html += "</li>";
   }
-  std::string buttons;
+  // One button when the upstream is settled; otherwise the chooser, one button per upstream.
+  std::vector<std::shared_ptr<upstream::UpstreamProvider>> choices;
   if (!upstream_id.empty()) {
-    auto p = d.upstreams->find(upstream_id);
-    buttons += "<button class=\"primary\" type=\"submit\" name=\"upstream\" value=\"" +
-               htmlEscape(upstream_id) + "\">Continue with " +
-               htmlEscape(p ? p->displayName() : upstream_id) + "</button> ";
+    if (auto p = d.upstreams->find(upstream_id)) choices.push_back(p);
   } else {
-    for (const auto& p : d.upstreams->all()) {
-      buttons += "<button class=\"primary\" type=\"submit\" name=\"upstream\" value=\"" +
-                 htmlEscape(p->id()) + "\">Continue with " + htmlEscape(p->displayName()) +
-                 "</button> ";
-    }
+    choices = chooserOrder(d);
   }
+  std::string buttons;
+  for (const auto& p : choices) {
+    buttons += std::string("<button class=\"") + (buttons.empty() ? "primary" : "choice") +
+               "\" type=\"submit\" name=\"upstream\" value=\"" + htmlEscape(p->id()) +
+               "\">Continue with " + htmlEscape(p->displayName()) + "</button> ";
+  }
+  if (choices.size() > 1) buttons = "</p><p class=\"muted\">Sign in with:</p><p>" + buttons;
   std::string body =
       "<h1>Authorize " + htmlEscape(a.client_name) + "</h1><div class=\"box\"><p><strong>" +
       htmlEscape(a.client_name) +
@@ -434,9 +448,10 @@ http::Response AuthorizationServer::consent(const http::Request& req) {
     return http::Response::redirect(errorRedirectUrl(
         d.config->issuer, *a, {OAuthCode::kAccessDenied, "the user denied the request"}));
   }
-  std::string upstream_id = form["upstream"];
-  if (upstream_id.empty()) upstream_id = chooseUpstream(d, *a);
-  if (!a->idp.empty() && upstream_id != a->idp) upstream_id = a->idp;
+  // The client's idp= wins over the button; a form without a button gets the default upstream.
+  std::string upstream_id = chooseUpstream(d, *a);
+  if (upstream_id.empty()) upstream_id = form["upstream"];
+  if (upstream_id.empty()) upstream_id = d.config->default_upstream;
   auto resp = beginUpstream(impl, *a, upstream_id);
 
   // Remember the approval for this client.
