@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -65,12 +66,13 @@ class GitHubLogin : public ::testing::Test {
     if (setup.settings.find("membership_cache_ttl") == std::string::npos) {
       setup.settings += "    membership_cache_ttl: 0s\n";
     }
+    if (setup.settings.find("timeout") == std::string::npos) setup.settings += "    timeout: 1s\n";
     BrokerConfig cfg;
     cfg.policy_yaml = kPolicy;
     cfg.upstreams_yaml = "  github:\n    type: github\n    client_id: " + gh_->options().client_id +
                          "\n    client_secret: " + gh_->options().client_secret +
-                         "\n    web_url: " + gh_->webUrl() + "\n    timeout: 1s\n" +
-                         setup.settings + setup.more_upstreams;
+                         "\n    web_url: " + gh_->webUrl() + "\n" + setup.settings +
+                         setup.more_upstreams;
     broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
     broker_->start();
     driver_ = std::make_unique<OAuthDriver>(broker_->url());
@@ -158,6 +160,37 @@ TEST_F(GitHubLogin, TeamMembershipsBecomeScopes) {
   auto narrowed = loginAndExchange(kBothScopes);
   ASSERT_EQ(narrowed.status, 200) << narrowed.body;
   EXPECT_EQ(narrowed.scope, "mcp:localhost:demo");
+}
+
+TEST_F(GitHubLogin, MembershipsOnLaterPagesCount) {
+  FakeGitHubOptions paged;
+  paged.max_per_page = 1;  // every org and team on its own page, linked by Link headers
+  start({paged, "", ""});
+  gh_->signIn("bob");
+  auto t = loginAndExchange(kBothScopes);
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(t.scope, kBothScopes);  // acme/admins is on the second page
+  EXPECT_EQ(gh_->requests("/api/v3/user/teams"), 2);
+}
+
+TEST_F(GitHubLogin, SlowGitHubDoesNotHoldUpOtherRequests) {
+  start({{}, "    timeout: 4s\n", ""});
+  auto callback = callbackFromGitHub();
+  gh_->setSlow(2000);
+  AuthorizeOutcome slow;
+  std::thread login([&] { slow = driver_->follow(client_, callback); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the callback waits on GitHub
+  HttpClient other;
+  auto t0 = std::chrono::steady_clock::now();
+  auto meta = other.get(base() + "/.well-known/oauth-authorization-server");
+  auto health = other.get(base() + "/health");
+  auto took = std::chrono::steady_clock::now() - t0;
+  gh_->setSlow(0);  // the token request is still waiting; the calls after it are fast
+  login.join();
+  EXPECT_EQ(meta.status, 200);
+  EXPECT_EQ(health.status, 200);
+  EXPECT_LT(took, std::chrono::milliseconds(1000));
+  EXPECT_FALSE(slow.code.empty()) << slow.page;  // slow, but within the timeout
 }
 
 TEST_F(GitHubLogin, UserOutsideTheOrgIsDeniedOnAnEscapedPageAndTheClientGetsAccessDenied) {
