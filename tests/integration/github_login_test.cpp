@@ -22,19 +22,10 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPolicy = R"(default_upstream: github
-default_scopes: [mcp:localhost:demo]
-servers:
-  localhost:
-    demo:
-      name: Demo server
-      resource: http://127.0.0.1:9000/mcp
-      allowed_teams: [acme/platform]
-    admin:
-      name: Admin tools
-      resource: http://127.0.0.1:9001/mcp
-      allowed_teams: [acme/admins]
-)";
+const std::string kPolicy = upstreamPolicy("github", "allowed_teams: [acme/platform]",
+                                           "    admin:\n      name: Admin tools\n"
+                                           "      resource: http://127.0.0.1:9001/mcp\n"
+                                           "      allowed_teams: [acme/admins]\n");
 
 constexpr const char* kBothScopes = "mcp:localhost:demo mcp:localhost:admin";
 
@@ -44,7 +35,7 @@ struct GitHubSetup {
   std::string more_upstreams;  // more entries of `upstreams:`
 };
 
-class GitHubLogin : public ::testing::Test {
+class GitHubLogin : public UpstreamLoginTest {
  protected:
   void start(GitHubSetup setup = {}) {
     gh_ = std::make_unique<FakeGitHub>(setup.github);
@@ -73,13 +64,8 @@ class GitHubLogin : public ::testing::Test {
                          "\n    client_secret: " + gh_->options().client_secret +
                          "\n    web_url: " + gh_->webUrl() + "\n" + setup.settings +
                          setup.more_upstreams;
-    broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
-    broker_->start();
-    driver_ = std::make_unique<OAuthDriver>(broker_->url());
-    client_ = driver_->registerClient();
-    ASSERT_FALSE(client_.client_id.empty());
+    startBroker(cfg);
   }
-  std::string base() const { return broker_->url(); }
 
   // The broker's callback URL as GitHub redirects the browser to it, without following it.
   std::string callbackFromGitHub(const std::string& scope = "mcp:localhost:demo") {
@@ -93,9 +79,7 @@ class GitHubLogin : public ::testing::Test {
     return at_github.header("location");
   }
   AuthorizeOutcome login(const std::string& scope = "mcp:localhost:demo") {
-    AuthorizeRequest req;
-    req.scope = scope;
-    return driver_->authorizeVia(client_, req, "github", &pkce_);
+    return loginAt("github", scope);
   }
   TokenResponse loginAndExchange(const std::string& scope = "mcp:localhost:demo") {
     auto a = login(scope);
@@ -104,12 +88,7 @@ class GitHubLogin : public ::testing::Test {
   }
   int tokenRequests() const { return gh_->requests("/login/oauth/access_token"); }
 
-  TempDir dir_;
   std::unique_ptr<FakeGitHub> gh_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<OAuthDriver> driver_;
-  RegisteredClient client_;
-  PkcePair pkce_;
 };
 
 TEST_F(GitHubLogin, TeamMemberSignsInWithPkceAndGetsATokenForHerGitHubIdentity) {

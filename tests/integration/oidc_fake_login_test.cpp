@@ -22,21 +22,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPolicy = R"(default_upstream: corp
-default_scopes: [mcp:localhost:demo]
-servers:
-  localhost:
-    demo:
-      name: Demo server
-      resource: http://127.0.0.1:9000/mcp
-      allowed_groups: [engineering]
-    mail:
-      name: Mail tools
-      resource: http://127.0.0.1:9002/mcp
-      allowed_email_domains: [example.com]
-)";
+const std::string kPolicy = upstreamPolicy("corp", "allowed_groups: [engineering]",
+                                           "    mail:\n      name: Mail tools\n"
+                                           "      resource: http://127.0.0.1:9002/mcp\n"
+                                           "      allowed_email_domains: [example.com]\n");
 
-class FakeOidcLogin : public ::testing::Test {
+class FakeOidcLogin : public UpstreamLoginTest {
  protected:
   void SetUp() override {
     idp_.signIn({{"sub", "u-1001"},
@@ -51,25 +42,13 @@ class FakeOidcLogin : public ::testing::Test {
         "\n    client_id: " + idp_.options().client_id +
         "\n    client_secret: " + idp_.options().client_secret +
         "\n    timeout: 1s\n    membership_cache_ttl: 0s\n";
-    broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
-    broker_->start();
-    driver_ = std::make_unique<OAuthDriver>(broker_->url());
-    client_ = driver_->registerClient();
-    ASSERT_FALSE(client_.client_id.empty());
+    startBroker(cfg);
   }
-  std::string base() const { return broker_->url(); }
   AuthorizeOutcome login(const std::string& scope = "mcp:localhost:demo") {
-    AuthorizeRequest req;
-    req.scope = scope;
-    return driver_->authorizeVia(client_, req, "corp", &pkce_);
+    return loginAt("corp", scope);
   }
 
   FakeOidc idp_;
-  TempDir dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<OAuthDriver> driver_;
-  RegisteredClient client_;
-  PkcePair pkce_;
 };
 
 TEST_F(FakeOidcLogin, GroupsClaimGrantsTheServerAndSubIsQualifiedByTheUpstream) {

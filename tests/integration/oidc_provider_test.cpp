@@ -21,15 +21,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPolicy = R"(default_upstream: corp
-default_scopes: [mcp:localhost:demo]
-servers:
-  localhost:
-    demo:
-      name: Demo server
-      resource: http://127.0.0.1:9000/mcp
-      allowed_groups: [engineering, corp-ec:engineering]
-)";
+const std::string kPolicy =
+    upstreamPolicy("corp", "allowed_groups: [engineering, corp-ec:engineering]");
 
 constexpr const char* kSecret = "provider-test-secret-0123456789abcdef";
 
@@ -39,7 +32,7 @@ json erin(const std::vector<std::string>& groups) {
           {"email_verified", true}, {"groups", groups}};
 }
 
-class OidcProviderLogin : public ::testing::Test {
+class OidcProviderLogin : public UpstreamLoginTest {
  protected:
   void SetUp() override {
     BrokerConfig cfg;
@@ -67,17 +60,11 @@ class OidcProviderLogin : public ::testing::Test {
     };
     cfg.policy_yaml = kPolicy;
     cfg.upstreams_yaml = upstream("corp", "broker") + upstream("corp-ec", "broker-ec");
-    broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
-    broker_->start();
-    driver_ = std::make_unique<OAuthDriver>(broker_->url());
-    client_ = driver_->registerClient();
-    ASSERT_FALSE(client_.client_id.empty());
+    startBroker(cfg);
   }
   void TearDown() override {
     if (HasFailure() && provider_) std::cerr << "oidc-provider output:\n" << provider_->output();
   }
-  std::string base() const { return broker_->url(); }
-
   // Up to the provider's login page.
   AuthorizeOutcome toLoginPage(const std::string& upstream) {
     auto page = driver_->authorizeVia(client_, {}, upstream, &pkce_);
@@ -98,12 +85,7 @@ class OidcProviderLogin : public ::testing::Test {
     return driver_->exchange(client_, a.code, pkce_.verifier);
   }
 
-  TempDir dir_;
   std::unique_ptr<OidcProviderProcess> provider_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<OAuthDriver> driver_;
-  RegisteredClient client_;
-  PkcePair pkce_;
 };
 
 TEST_F(OidcProviderLogin, SignsInWithGroupsAndGetsATokenForTheProvidersSubject) {

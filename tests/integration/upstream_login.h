@@ -4,11 +4,50 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
+#include "fakes/broker_process.h"
 #include "fakes/oauth_driver.h"
 
 namespace broker::testing {
+
+// A policy whose bare names mean users of `upstream`, with the server mcp:localhost:demo
+// (resource http://127.0.0.1:9000/mcp, the default scope) allowed by `demo_rule` (e.g.
+// "allowed_teams: [acme/platform]"), and `more_servers`: further servers of domain localhost,
+// indented by four spaces.
+inline std::string upstreamPolicy(const std::string& upstream, const std::string& demo_rule,
+                                  const std::string& more_servers = "") {
+  return "default_upstream: " + upstream +
+         "\ndefault_scopes: [mcp:localhost:demo]\nservers:\n  localhost:\n    demo:\n"
+         "      name: Demo server\n      resource: http://127.0.0.1:9000/mcp\n      " +
+         demo_rule + "\n" + more_servers;
+}
+
+// The broker with the upstreams of `cfg`, a browser and a registered public client.
+class UpstreamLoginTest : public ::testing::Test {
+ protected:
+  void startBroker(const BrokerConfig& cfg) {
+    broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
+    broker_->start();
+    driver_ = std::make_unique<OAuthDriver>(broker_->url());
+    client_ = driver_->registerClient();
+    ASSERT_FALSE(client_.client_id.empty());
+  }
+  std::string base() const { return broker_->url(); }
+  // The whole browser part through `upstream` (the client's state is "client-state-123").
+  AuthorizeOutcome loginAt(const std::string& upstream, const std::string& scope) {
+    AuthorizeRequest req;
+    req.scope = scope;
+    return driver_->authorizeVia(client_, req, upstream, &pkce_);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<OAuthDriver> driver_;
+  RegisteredClient client_;
+  PkcePair pkce_;
+};
 
 // A failed login: an HTML page with status `status` whose text contains `says`, escapes whatever
 // `raw` is (e.g. a username with markup), and links back to the client with `error`, the client's
