@@ -8,6 +8,7 @@
 #include <string>
 
 #include "fakes/broker_process.h"
+#include "fakes/jwks_verify.h"
 #include "fakes/oauth_driver.h"
 
 namespace broker::testing {
@@ -48,6 +49,19 @@ class UpstreamLoginTest : public ::testing::Test {
   RegisteredClient client_;
   PkcePair pkce_;
 };
+
+// The access token verifies against the broker's JWKS and names this identity.
+inline void expectTokenFor(const std::string& issuer, const std::string& access_token,
+                           const std::string& sub, const std::string& username,
+                           const std::string& email, const std::string& idp) {
+  HttpClient http;
+  nlohmann::json claims;
+  ASSERT_EQ(verifyWithJwks(http, issuer, access_token, &claims), token::JwtStatus::kOk);
+  EXPECT_EQ(claims["sub"], sub);
+  EXPECT_EQ(claims["preferred_username"], username);
+  EXPECT_EQ(claims["email"], email);
+  EXPECT_EQ(claims["idp"], idp);
+}
 
 // A failed login: an HTML page with status `status` whose text contains `says`, escapes whatever
 // `raw` is (e.g. a username with markup), and links back to the client with `error`, the client's
