@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -331,6 +332,30 @@ TEST_F(GitHubLogin, TamperedStateIsRefusedBeforeGitHubIsAsked) {
   EXPECT_EQ(missing.status, 400);
   EXPECT_TRUE(missing.redirect.empty());
   EXPECT_EQ(tokenRequests(), 0);  // GitHub's code was never spent on a forged state
+}
+
+TEST_F(GitHubLogin, ForgedErrorInTheCallbackIsNeitherShownNorAbleToBreakTheLog) {
+  start();
+  auto state = queryParam(callbackFromGitHub(), "state");
+  ASSERT_FALSE(state.empty());
+  auto a = driver_->follow(
+      client_, base() + "/auth/github/callback?" +
+                   formEncode({{"state", state},
+                               {"error", "<script>alert(1)</script>"},
+                               {"error_description", "x\n{\"level\":\"error\"}<img src=x>"}}));
+  expectFailedLogin(a, base(), 400, "server_error", "GitHub", "<img");
+  EXPECT_EQ(tokenRequests(), 0);
+  // Every log line stays one JSON object: the forged text is escaped, not a line of its own.
+  std::istringstream lines(broker_->logs());
+  std::string line;
+  int failures = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("login_failed") == std::string::npos) continue;
+    ++failures;
+    EXPECT_FALSE(json::parse(line, nullptr, false).is_discarded()) << line;
+  }
+  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(broker_->logs().find("\n{\"level\":\"error\"}<img"), std::string::npos);
 }
 
 TEST_F(GitHubLogin, ReplayedCallbackIsRefusedAndTheCodeStaysSingleUse) {

@@ -104,6 +104,14 @@ TEST_F(FakeOidcLogin, ProviderDownGivesTemporarilyUnavailable) {
   EXPECT_EQ(a.iss, base());
 }
 
+TEST_F(FakeOidcLogin, DiscoveryForAnotherIssuerIsRefused) {
+  idp_.patchDiscovery({{"issuer", "https://elsewhere.example"}});
+  auto a = driver_->startLogin(client_, {}, "corp", &pkce_);
+  EXPECT_TRUE(a.next.empty()) << a.next;  // the browser is never sent to that provider
+  EXPECT_EQ(a.error, "server_error");
+  EXPECT_EQ(a.iss, base());
+}
+
 TEST_F(FakeOidcLogin, TokenEndpointErrorJsonIsACleanFailure) {
   idp_.setTokenError("invalid_client");
   expectFailedLogin(login(), base(), 400, "server_error", "misconfigured");
