@@ -330,22 +330,41 @@ static http::Response beginUpstream(AuthorizationServer::Impl& impl, const Authz
   return resp;
 }
 
-// The upstream this request signs in with: the client's `idp=`, or the only one configured.
-// Empty when several are enabled and the user picks on the consent page.
-static std::string chooseUpstream(const Dependencies& d, const AuthzRequest& a) {
-  if (!a.idp.empty()) return a.idp;
-  auto all = d.upstreams->all();
-  if (all.size() == 1) return all.front()->id();
-  return {};
+using Upstreams = std::vector<std::shared_ptr<upstream::UpstreamProvider>>;
+
+// The upstreams enabled for this request, default_upstream first: those whose sign-ins may reach
+// at least one requested server (a server's `upstreams:` list in the policy excludes the others),
+// or every one when the policy excludes them all (the login then ends in the policy's denial).
+static Upstreams upstreamsFor(const Dependencies& d, const AuthzRequest& a) {
+  auto policy = d.policy->current();
+  Upstreams all = d.upstreams->all(), usable;
+  for (const auto& p : all) {
+    Identity probe;
+    probe.upstream_id = p->id();
+    probe.upstream_type = p->type();
+    for (const auto& scope : a.scopes) {
+      const std::string rule = policy->evaluate(probe, scope).rule;
+      const std::string excluded = ".upstreams";
+      if (rule.size() < excluded.size() ||
+          rule.compare(rule.size() - excluded.size(), excluded.size(), excluded) != 0) {
+        usable.push_back(p);
+        break;
+      }
+    }
+  }
+  if (usable.empty()) usable = all;
+  std::stable_partition(usable.begin(), usable.end(),
+                        [&](const auto& p) { return p->id() == d.config->default_upstream; });
+  return usable;
 }
 
-// The chooser's order: the configured default_upstream first, then the others as configured.
-static std::vector<std::shared_ptr<upstream::UpstreamProvider>> chooserOrder(
-    const Dependencies& d) {
-  auto all = d.upstreams->all();
-  std::stable_partition(all.begin(), all.end(),
-                        [&](const auto& p) { return p->id() == d.config->default_upstream; });
-  return all;
+// The upstream this request signs in with: the client's `idp=`, or the only one enabled for the
+// request. Empty when the user picks on the consent page.
+static std::string chooseUpstream(const Dependencies& d, const AuthzRequest& a) {
+  if (!a.idp.empty()) return a.idp;
+  auto usable = upstreamsFor(d, a);
+  if (usable.size() == 1) return usable.front()->id();
+  return {};
 }
 
 http::Response AuthorizationServer::authorize(const http::Request& req) {
@@ -381,11 +400,11 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
     servers_html += "</li>";
   }
   // One button when the upstream is settled; otherwise the chooser, one button per upstream.
-  std::vector<std::shared_ptr<upstream::UpstreamProvider>> choices;
+  Upstreams choices;
   if (!upstream_id.empty()) {
     if (auto p = d.upstreams->find(upstream_id)) choices.push_back(p);
   } else {
-    choices = chooserOrder(d);
+    choices = upstreamsFor(d, a);
   }
   std::string buttons;
   for (const auto& p : choices) {

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "broker/core/encoding.h"
+
 #include "fakes/broker_process.h"
 #include "fakes/fake_github.h"
 #include "fakes/jwks_verify.h"
@@ -34,6 +36,7 @@ struct GitHubSetup {
   FakeGitHubOptions github;
   std::string settings;        // more keys of the github upstream (indented by four spaces)
   std::string more_upstreams;  // more entries of `upstreams:`
+  std::string policy;          // empty: kPolicy
 };
 
 class GitHubLogin : public UpstreamLoginTest {
@@ -60,7 +63,7 @@ class GitHubLogin : public UpstreamLoginTest {
     }
     if (setup.settings.find("timeout") == std::string::npos) setup.settings += "    timeout: 1s\n";
     BrokerConfig cfg;
-    cfg.policy_yaml = kPolicy;
+    cfg.policy_yaml = setup.policy.empty() ? kPolicy : setup.policy;
     cfg.upstreams_yaml = "  github:\n    type: github\n    client_id: " + gh_->options().client_id +
                          "\n    client_secret: " + gh_->options().client_secret +
                          "\n    web_url: " + gh_->webUrl() + "\n" + setup.settings +
@@ -140,7 +143,7 @@ TEST_F(GitHubLogin, TeamMembershipsBecomeScopes) {
 TEST_F(GitHubLogin, MembershipsOnLaterPagesCount) {
   FakeGitHubOptions paged;
   paged.max_per_page = 1;  // every org and team on its own page, linked by Link headers
-  start({paged, "", ""});
+  start({paged, "", "", ""});
   gh_->signIn("bob");
   auto t = loginAndExchange(kBothScopes);
   ASSERT_EQ(t.status, 200) << t.body;
@@ -149,7 +152,7 @@ TEST_F(GitHubLogin, MembershipsOnLaterPagesCount) {
 }
 
 TEST_F(GitHubLogin, SlowGitHubDoesNotHoldUpOtherRequests) {
-  start({{}, "    timeout: 4s\n", ""});
+  start({{}, "    timeout: 4s\n", "", ""});
   auto callback = callbackFromGitHub();
   gh_->setSlow(2000);
   AuthorizeOutcome slow;
@@ -203,7 +206,7 @@ TEST_F(GitHubLogin, RemovalFromATeamTakesEffectOnTheNextRefresh) {
 }
 
 TEST_F(GitHubLogin, MembershipReadAtRefreshIsCachedForTheConfiguredTtl) {
-  start({{}, "    membership_cache_ttl: 10m\n", ""});
+  start({{}, "    membership_cache_ttl: 10m\n", "", ""});
   gh_->signIn("bob");
   auto t = loginAndExchange(kBothScopes);
   ASSERT_EQ(t.status, 200) << t.body;
@@ -221,7 +224,7 @@ TEST_F(GitHubLogin, GitHubAppUserTokensAreRenewedWithTheirSingleUseRefreshTokens
   FakeGitHubOptions app;
   app.expiring_tokens = true;
   app.token_ttl = 30;  // inside the broker's renewal margin: every refresh renews it
-  start({app, "", ""});
+  start({app, "", "", ""});
   auto t = loginAndExchange();
   ASSERT_EQ(t.status, 200) << t.body;
   EXPECT_EQ(gh_->refreshGrants(), 0);
@@ -372,7 +375,7 @@ TEST_F(GitHubLogin, ReplayedCallbackIsRefusedAndTheCodeStaysSingleUse) {
 }
 
 TEST_F(GitHubLogin, CallbackAtAnotherUpstreamIsRefusedAndEndsThatLogin) {
-  start({{}, "", "  dev:\n    type: dev\n"});
+  start({{}, "", "  dev:\n    type: dev\n", ""});
   auto callback = callbackFromGitHub();
   std::string wrong = callback;
   auto at = wrong.find("/auth/github/callback");
@@ -389,7 +392,7 @@ TEST_F(GitHubLogin, CallbackAtAnotherUpstreamIsRefusedAndEndsThatLogin) {
 
 class UpstreamChooser : public GitHubLogin {
  protected:
-  void SetUp() override { start({{}, "", "  dev:\n    type: dev\n"}); }
+  void SetUp() override { start({{}, "", "  dev:\n    type: dev\n", ""}); }
   HttpResult authorizePage(const std::string& extra_query = "") {
     std::string url = base() + "/authorize?" +
                       formEncode({{"response_type", "code"},
@@ -444,6 +447,36 @@ TEST_F(UpstreamChooser, RememberedConsentSkipsThePageOnlyWhenTheUpstreamIsKnown)
   EXPECT_EQ(choose.status, 200);
   EXPECT_TRUE(offers(choose, "github"));
   EXPECT_TRUE(offers(choose, "dev"));
+}
+
+// A server the policy limits to one upstream (`upstreams: [github]`) is not offered elsewhere.
+class RestrictedChooser : public UpstreamChooser {
+ protected:
+  void SetUp() override {
+    GitHubSetup setup;
+    setup.more_upstreams = "  dev:\n    type: dev\n";
+    setup.policy =
+        upstreamPolicy("github", "allowed_teams: [acme/platform]\n      upstreams: [github]",
+                       "    open:\n      name: Open tools\n"
+                       "      resource: http://127.0.0.1:9003/mcp\n"
+                       "      allowed_users: [bob, dev:bob]\n");
+    start(setup);
+  }
+};
+
+TEST_F(RestrictedChooser, OnlyTheUpstreamsThatCanReachTheServersAreOffered) {
+  auto github_only = authorizePage("&scope=mcp:localhost:demo");
+  ASSERT_EQ(github_only.status, 200) << github_only.body;
+  EXPECT_TRUE(offers(github_only, "github"));
+  EXPECT_FALSE(offers(github_only, "dev"));
+  EXPECT_EQ(github_only.body.find("Sign in with"), std::string::npos);
+
+  auto both = authorizePage("&scope=mcp:localhost:open");
+  EXPECT_TRUE(offers(both, "github"));
+  EXPECT_TRUE(offers(both, "dev"));
+  auto mixed = authorizePage("&scope=" + urlEncode("mcp:localhost:demo mcp:localhost:open"));
+  EXPECT_TRUE(offers(mixed, "github"));
+  EXPECT_TRUE(offers(mixed, "dev"));
 }
 
 TEST_F(UpstreamChooser, UnknownIdpIsAnInvalidRequestForTheClient) {
