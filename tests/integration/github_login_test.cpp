@@ -154,7 +154,7 @@ TEST_F(GitHubLogin, MembershipsOnLaterPagesCount) {
 TEST_F(GitHubLogin, SlowGitHubDoesNotHoldUpOtherRequests) {
   start({{}, "    timeout: 4s\n", "", ""});
   auto callback = callbackFromGitHub();
-  gh_->setSlow(2000);
+  gh_->setSlow(2500);
   AuthorizeOutcome slow;
   std::thread login([&] { slow = driver_->follow(client_, callback); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the callback waits on GitHub
@@ -167,8 +167,8 @@ TEST_F(GitHubLogin, SlowGitHubDoesNotHoldUpOtherRequests) {
   login.join();
   EXPECT_EQ(meta.status, 200);
   EXPECT_EQ(health.status, 200);
-  EXPECT_LT(took, std::chrono::milliseconds(1000));
-  EXPECT_FALSE(slow.code.empty()) << slow.page;  // slow, but within the timeout
+  EXPECT_LT(took, std::chrono::milliseconds(1500));  // GitHub holds the login for 2.5 s
+  EXPECT_FALSE(slow.code.empty()) << slow.page;      // slow, but within the timeout
 }
 
 TEST_F(GitHubLogin, UserOutsideTheOrgIsDeniedOnAnEscapedPageAndTheClientGetsAccessDenied) {
