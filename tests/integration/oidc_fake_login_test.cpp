@@ -124,6 +124,11 @@ struct BadToken {
   long status;
 };
 
+// Test names and failure messages show the reason, not the bytes of the struct.
+void PrintTo(const BadToken& t, std::ostream* os) {
+  *os << t.logged;
+}
+
 class FakeOidcBadIdToken : public FakeOidcLogin, public ::testing::WithParamInterface<BadToken> {};
 
 TEST_P(FakeOidcBadIdToken, EndsTheLoginWithAPageAndNoCode) {
