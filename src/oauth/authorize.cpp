@@ -7,6 +7,9 @@
 // random single-use state -> /auth/<id>/callback finishes it, applies policy and redirects to the
 // client with a code.
 
+#include <algorithm>
+#include <memory>
+
 #include <nlohmann/json.hpp>
 
 #include "broker/core/crypto.h"
@@ -327,11 +330,40 @@ static http::Response beginUpstream(AuthorizationServer::Impl& impl, const Authz
   return resp;
 }
 
+using Upstreams = std::vector<std::shared_ptr<upstream::UpstreamProvider>>;
+
+// The upstreams enabled for this request, default_upstream first: those whose sign-ins may reach
+// at least one requested server (a server's `upstreams:` list in the policy excludes the others),
+// or every one when the policy excludes them all (the login then ends in the policy's denial).
+static Upstreams upstreamsFor(const Dependencies& d, const AuthzRequest& a) {
+  auto policy = d.policy->current();
+  Upstreams all = d.upstreams->all(), usable;
+  for (const auto& p : all) {
+    Identity probe;
+    probe.upstream_id = p->id();
+    probe.upstream_type = p->type();
+    for (const auto& scope : a.scopes) {
+      const std::string rule = policy->evaluate(probe, scope).rule;
+      const std::string excluded = ".upstreams";
+      if (rule.size() < excluded.size() ||
+          rule.compare(rule.size() - excluded.size(), excluded.size(), excluded) != 0) {
+        usable.push_back(p);
+        break;
+      }
+    }
+  }
+  if (usable.empty()) usable = all;
+  std::stable_partition(usable.begin(), usable.end(),
+                        [&](const auto& p) { return p->id() == d.config->default_upstream; });
+  return usable;
+}
+
+// The upstream this request signs in with: the client's `idp=`, or the only one enabled for the
+// request. Empty when the user picks on the consent page.
 static std::string chooseUpstream(const Dependencies& d, const AuthzRequest& a) {
   if (!a.idp.empty()) return a.idp;
-  auto all = d.upstreams->all();
-  if (all.size() == 1) return all.front()->id();
-  if (!d.config->default_upstream.empty()) return d.config->default_upstream;
+  auto usable = upstreamsFor(d, a);
+  if (usable.size() == 1) return usable.front()->id();
   return {};
 }
 
@@ -367,19 +399,20 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
     }
     servers_html += "</li>";
   }
-  std::string buttons;
+  // One button when the upstream is settled; otherwise the chooser, one button per upstream.
+  Upstreams choices;
   if (!upstream_id.empty()) {
-    auto p = d.upstreams->find(upstream_id);
-    buttons += "<button class=\"primary\" type=\"submit\" name=\"upstream\" value=\"" +
-               htmlEscape(upstream_id) + "\">Continue with " +
-               htmlEscape(p ? p->displayName() : upstream_id) + "</button> ";
+    if (auto p = d.upstreams->find(upstream_id)) choices.push_back(p);
   } else {
-    for (const auto& p : d.upstreams->all()) {
-      buttons += "<button class=\"primary\" type=\"submit\" name=\"upstream\" value=\"" +
-                 htmlEscape(p->id()) + "\">Continue with " + htmlEscape(p->displayName()) +
-                 "</button> ";
-    }
+    choices = upstreamsFor(d, a);
   }
+  std::string buttons;
+  for (const auto& p : choices) {
+    buttons += std::string("<button class=\"") + (buttons.empty() ? "primary" : "choice") +
+               "\" type=\"submit\" name=\"upstream\" value=\"" + htmlEscape(p->id()) +
+               "\">Continue with " + htmlEscape(p->displayName()) + "</button> ";
+  }
+  if (choices.size() > 1) buttons = "</p><p class=\"muted\">Sign in with:</p><p>" + buttons;
   std::string body =
       "<h1>Authorize " + htmlEscape(a.client_name) + "</h1><div class=\"box\"><p><strong>" +
       htmlEscape(a.client_name) +
@@ -434,9 +467,10 @@ http::Response AuthorizationServer::consent(const http::Request& req) {
     return http::Response::redirect(errorRedirectUrl(
         d.config->issuer, *a, {OAuthCode::kAccessDenied, "the user denied the request"}));
   }
-  std::string upstream_id = form["upstream"];
-  if (upstream_id.empty()) upstream_id = chooseUpstream(d, *a);
-  if (!a->idp.empty() && upstream_id != a->idp) upstream_id = a->idp;
+  // The client's idp= wins over the button; a form without a button gets the default upstream.
+  std::string upstream_id = chooseUpstream(d, *a);
+  if (upstream_id.empty()) upstream_id = form["upstream"];
+  if (upstream_id.empty()) upstream_id = d.config->default_upstream;
   auto resp = beginUpstream(impl, *a, upstream_id);
 
   // Remember the approval for this client.

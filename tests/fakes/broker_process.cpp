@@ -99,10 +99,12 @@ void BrokerProcess::rewriteConfig(const BrokerConfig& config) {
       config_.storage.empty() ? "sqlite:" + dir_.file("broker.db") : config_.storage;
   std::string keys;
   for (const auto& k : config_.master_keys) keys += "    - \"" + k + "\"\n";
-  std::string yaml = "issuer: " + url() + "\nlisten: 127.0.0.1:" + std::to_string(port_) +
-                     "\nstorage: \"" + storage + "\"\npolicy: " + policy_path_ +
-                     "\ndev_mode: true\nlog_level: info\nsecrets:\n  master_keys:\n" + keys +
-                     "upstreams:\n  dev:\n    type: dev\n" + config_.extra_yaml;
+  std::string yaml =
+      "issuer: " + url() + "\nlisten: 127.0.0.1:" + std::to_string(port_) + "\nstorage: \"" +
+      storage + "\"\npolicy: " + policy_path_ +
+      "\ndev_mode: true\nlog_level: info\nsecrets:\n  master_keys:\n" + keys + "upstreams:\n" +
+      (config_.upstreams_yaml.empty() ? "  dev:\n    type: dev\n" : config_.upstreams_yaml) +
+      config_.extra_yaml;
   writeFile(config_path_, yaml);
 }
 

@@ -30,7 +30,9 @@ struct BrokerConfig {
   std::vector<std::string> master_keys = {"integration-master-key-0123456789abcdefABCDEF"};
   std::string policy_yaml;  // empty: a default test policy (see broker_process.cpp)
   std::string extra_yaml;   // appended to the config (e.g. "tokens:\n  refresh_grace: 2s\n")
-  uint16_t port = 0;        // 0: pick a free port
+  // The `upstreams:` mapping's entries (indented by two spaces); empty: the dev upstream only.
+  std::string upstreams_yaml;
+  uint16_t port = 0;  // 0: pick a free port
 };
 
 struct CommandResult {

@@ -49,8 +49,51 @@ RegisteredClient OAuthDriver::registerClient(const std::string& auth_method,
   return c;
 }
 
-AuthorizeOutcome OAuthDriver::authorize(const RegisteredClient& client, const AuthorizeRequest& req,
-                                        PkcePair* pkce) {
+namespace {
+
+// Records `r` in `out` when it ends the browser's part: a redirect to the client, or a page.
+// False for a redirect elsewhere (the browser goes on).
+bool finishOutcome(const RegisteredClient& client, const HttpResult& r, AuthorizeOutcome& out) {
+  out.status = r.status;
+  out.content_type = r.header("content-type");
+  std::string loc = r.header("location");
+  if (r.status >= 300 && r.status < 400 && loc.rfind(client.redirect_uri, 0) == 0) {
+    out.redirect = loc;
+    out.code = queryParam(loc, "code");
+    out.error = queryParam(loc, "error");
+    out.iss = queryParam(loc, "iss");
+    out.state = queryParam(loc, "state");
+    return true;
+  }
+  if (r.status < 300 || r.status >= 400 || loc.empty()) {
+    out.page = r.body;
+    // Error pages carry a link back to the client with the OAuth error.
+    std::string href = linkHref(out.page, "continue");
+    if (!href.empty()) {
+      out.redirect = href;
+      out.error = queryParam(href, "error");
+      out.iss = queryParam(href, "iss");
+      out.state = queryParam(href, "state");
+    }
+    return true;
+  }
+  return false;
+}
+
+// A Location relative to the request's origin ("/interaction/..."), made absolute.
+std::string resolveLocation(const std::string& from, const std::string& location) {
+  if (location.empty() || location[0] != '/') return location;
+  auto scheme_end = from.find("://");
+  auto path_start =
+      scheme_end == std::string::npos ? std::string::npos : from.find('/', scheme_end + 3);
+  return from.substr(0, path_start) + location;
+}
+
+}  // namespace
+
+AuthorizeOutcome OAuthDriver::startLogin(const RegisteredClient& client,
+                                         const AuthorizeRequest& req, const std::string& upstream,
+                                         PkcePair* pkce) {
   AuthorizeOutcome out;
   PkcePair pair = makePkce();
   std::string challenge = req.challenge.empty() ? pair.challenge : req.challenge;
@@ -65,58 +108,69 @@ AuthorizeOutcome OAuthDriver::authorize(const RegisteredClient& client, const Au
   if (!req.resource.empty()) q.emplace_back("resource", req.resource);
   std::string url = base_ + "/authorize?" + formEncode(q) + req.extra_query;
 
-  auto finish = [&](const HttpResult& r) {
-    out.status = r.status;
-    std::string loc = r.header("location");
-    if (r.status >= 300 && r.status < 400 && loc.rfind(client.redirect_uri, 0) == 0) {
-      out.redirect = loc;
-      out.code = queryParam(loc, "code");
-      out.error = queryParam(loc, "error");
-      out.iss = queryParam(loc, "iss");
-      out.state = queryParam(loc, "state");
-      return true;
-    }
-    if (r.status < 300 || r.status >= 400) {
-      out.page = r.body;
-      return true;
-    }
-    return false;
-  };
-
   auto r = browser_.get(url);
-  if (finish(r) && (r.status != 200 || inputValue(r.body, "request").empty())) return out;
-  std::string next;
-  if (r.status == 200) {
-    // Consent page: approve with the dev upstream.
-    auto consent = browser_.post(base_ + "/authorize/consent",
-                                 formEncode({{"request", inputValue(r.body, "request")},
-                                             {"csrf", inputValue(r.body, "csrf")},
-                                             {"upstream", "dev"}}));
-    if (finish(consent)) return out;
-    next = consent.header("location");
-  } else {
-    next = r.header("location");  // consent remembered: straight to the upstream
+  if (r.status == 200 && !inputValue(r.body, "request").empty()) {
+    // Consent page: approve, choosing `upstream`.
+    std::vector<std::pair<std::string, std::string>> f = {
+        {"request", inputValue(r.body, "request")}, {"csrf", inputValue(r.body, "csrf")}};
+    if (!upstream.empty()) f.emplace_back("upstream", upstream);
+    r = browser_.post(base_ + "/authorize/consent", formEncode(f));
   }
-  auto login_page = browser_.get(next);
-  if (login_page.status != 200) {
-    finish(login_page);
-    return out;
+  // Otherwise consent was remembered: straight to the upstream.
+  if (finishOutcome(client, r, out)) return out;
+  out.status = r.status;
+  out.next = r.header("location");
+  return out;
+}
+
+AuthorizeOutcome OAuthDriver::follow(const RegisteredClient& client, const std::string& url,
+                                     int max_hops) {
+  AuthorizeOutcome out;
+  std::string next = url;
+  for (int hop = 0; hop < max_hops; ++hop) {
+    auto r = browser_.get(next);
+    if (finishOutcome(client, r, out)) return out;
+    next = resolveLocation(next, r.header("location"));
   }
+  out.page = "too many redirects";
+  return out;
+}
+
+AuthorizeOutcome OAuthDriver::authorizeVia(const RegisteredClient& client,
+                                           const AuthorizeRequest& req, const std::string& upstream,
+                                           PkcePair* pkce) {
+  auto started = startLogin(client, req, upstream, pkce);
+  if (started.next.empty()) return started;
+  return follow(client, started.next);
+}
+
+TokenResponse OAuthDriver::loginVia(const RegisteredClient& client, const std::string& upstream,
+                                    const std::string& scope) {
+  AuthorizeRequest req;
+  req.scope = scope;
+  PkcePair pkce;
+  auto a = authorizeVia(client, req, upstream, &pkce);
+  if (a.code.empty()) {
+    TokenResponse t;
+    t.error = a.error.empty() ? "no_code" : a.error;
+    return t;
+  }
+  return exchange(client, a.code, pkce.verifier);
+}
+
+AuthorizeOutcome OAuthDriver::authorize(const RegisteredClient& client, const AuthorizeRequest& req,
+                                        PkcePair* pkce) {
+  auto out = startLogin(client, req, "dev", pkce);
+  if (out.next.empty()) return out;
+  auto login_page = browser_.get(out.next);
+  out.next.clear();
+  if (finishOutcome(client, login_page, out) && login_page.status != 200) return out;
   auto state = inputValue(login_page.body, "state");
   auto cb =
       browser_.post(base_ + "/auth/dev/callback",
                     formEncode({{"state", state}, {"username", req.user}, {"groups", req.groups}}));
-  finish(cb);
-  if (!out.page.empty()) {
-    // Error pages carry a link back to the client with the OAuth error.
-    std::string href = linkHref(out.page, "continue");
-    if (!href.empty()) {
-      out.redirect = href;
-      out.error = queryParam(href, "error");
-      out.iss = queryParam(href, "iss");
-      out.state = queryParam(href, "state");
-    }
-  }
+  out = AuthorizeOutcome{};
+  finishOutcome(client, cb, out);
   return out;
 }
 

@@ -28,13 +28,15 @@ struct TokenResponse {
 };
 
 struct AuthorizeOutcome {
-  long status = 0;       // of the last response
-  std::string redirect;  // Location sent to the client's redirect URI ("" if none)
-  std::string page;      // last HTML page
-  std::string code;      // from the redirect
-  std::string error;     // from the redirect
-  std::string iss;       // from the redirect
-  std::string state;     // from the redirect
+  long status = 0;           // of the last response
+  std::string redirect;      // Location sent to the client's redirect URI ("" if none)
+  std::string page;          // last HTML page
+  std::string code;          // from the redirect
+  std::string error;         // from the redirect
+  std::string iss;           // from the redirect
+  std::string state;         // from the redirect
+  std::string next;          // startLogin: the upstream authorization URL the browser goes to next
+  std::string content_type;  // of the last response
 };
 
 struct PkcePair {
@@ -60,7 +62,25 @@ class OAuthDriver {
   RegisteredClient registerClient(
       const std::string& auth_method = "none",
       const std::string& redirect_uri = "http://127.0.0.1:7777/callback", bool refresh = true);
-  // Runs the browser part. `pkce` receives the verifier that matches the challenge sent.
+  // The browser up to the upstream hop: GET /authorize and, on the consent page, the button of
+  // `upstream` ("" = submit without choosing). On success `next` is where the broker sent the
+  // browser (the upstream's authorization URL); otherwise the outcome is final.
+  AuthorizeOutcome startLogin(const RegisteredClient& client, const AuthorizeRequest& req,
+                              const std::string& upstream, PkcePair* pkce);
+  // The browser follows redirects from `url` (across hosts) until it reaches the client's
+  // redirect URI or a page. An error page's "continue" link is read as the client's redirect.
+  AuthorizeOutcome follow(const RegisteredClient& client, const std::string& url,
+                          int max_hops = 10);
+  // startLogin + follow: a login at an upstream that signs the browser in without a form (the
+  // fake GitHub and the fake OIDC provider).
+  AuthorizeOutcome authorizeVia(const RegisteredClient& client, const AuthorizeRequest& req,
+                                const std::string& upstream, PkcePair* pkce);
+  // authorizeVia + the code exchange.
+  TokenResponse loginVia(const RegisteredClient& client, const std::string& upstream,
+                         const std::string& scope = "");
+
+  // Runs the browser part with the dev upstream. `pkce` receives the verifier that matches the
+  // challenge sent.
   AuthorizeOutcome authorize(const RegisteredClient& client, const AuthorizeRequest& req,
                              PkcePair* pkce);
   TokenResponse exchange(const RegisteredClient& client, const std::string& code,

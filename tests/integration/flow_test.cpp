@@ -8,6 +8,7 @@
 #include "broker/core/encoding.h"
 #include "broker/token/access_token.h"
 #include "fakes/broker_process.h"
+#include "fakes/jwks_verify.h"
 #include "fakes/oauth_driver.h"
 #include "fakes/pg_database.h"
 
@@ -18,28 +19,6 @@ using nlohmann::json;
 
 json parse(const std::string& s) {
   return json::parse(s, nullptr, false);
-}
-
-// Verifies an access token against the JWKS the broker serves.
-token::JwtStatus verifyWithJwks(HttpClient& http, const std::string& base, const std::string& jwt,
-                                json* claims = nullptr) {
-  auto jwks = parse(http.get(base + "/.well-known/jwks.json").body);
-  token::KeyLookup lookup = [&](const std::string& kid) -> std::shared_ptr<const token::RsaKey> {
-    for (const auto& k : jwks["keys"]) {
-      if (k.value("kid", "") == kid) {
-        auto key = token::RsaKey::fromJwk(k.value("n", ""), k.value("e", ""));
-        return key.ok() ? key.value() : nullptr;
-      }
-    }
-    return nullptr;
-  };
-  token::VerifyOptions opts;
-  opts.issuer = base;
-  opts.now = time(nullptr);
-  auto v = token::verifyAccessToken(jwt, lookup, opts);
-  if (!v.ok()) return v.error();
-  if (claims) *claims = parse(v->payload_json);
-  return token::JwtStatus::kOk;
 }
 
 class BrokerFlow : public ::testing::Test {
