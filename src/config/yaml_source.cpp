@@ -60,13 +60,22 @@ YAML::Node Source::load(const std::string& text) const {
     throw SourceError(file_ + ": expected one YAML document, found " +
                       std::to_string(documents.size()));
   }
-  rejectDuplicateKeys(documents[0]);
+  size_t budget = kMaxNodes;
+  rejectDuplicateKeys(documents[0], budget, 0);
   return documents[0];
 }
 
-void Source::rejectDuplicateKeys(const YAML::Node& node) const {
+void Source::rejectDuplicateKeys(const YAML::Node& node, size_t& budget, size_t depth) const {
+  // Aliases let a few lines stand for an exponential tree ("billion laughs") or for a node that
+  // contains itself (`a: &x {b: *x}`); no hand-written config or policy comes near these limits.
+  if (budget-- == 0) {
+    fail(node, "", "the document has too many nodes (aliases nested too deeply?)");
+  }
+  if (depth > kMaxDepth) {
+    fail(node, "", "the document nests too deeply (an alias that contains itself?)");
+  }
   if (node.IsSequence()) {
-    for (const auto& child : node) rejectDuplicateKeys(child);
+    for (const auto& child : node) rejectDuplicateKeys(child, budget, depth + 1);
     return;
   }
   if (!node.IsMap()) return;
@@ -79,7 +88,7 @@ void Source::rejectDuplicateKeys(const YAML::Node& node) const {
            "duplicate key (first defined at line " + std::to_string(it->second.Mark().line + 1) +
                ")");
     }
-    rejectDuplicateKeys(entry.second);
+    rejectDuplicateKeys(entry.second, budget, depth + 1);
   }
 }
 
