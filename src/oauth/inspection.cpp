@@ -22,7 +22,22 @@ struct Inspection {
   std::string family_id;
   std::string jti;
   int64_t exp = 0;
+  Identity who;       // as the token carries it, for the policy explanation
+  std::string scope;  // space-separated
 };
+
+// For each scope of the token: the rule of the CURRENT policy that grants it, or, when the
+// policy no longer grants it, the rule that denies it (the next refresh drops that scope).
+// Evaluated against the identity the token carries, so it is what the policy said at the last
+// login or refresh unless the policy or the upstream identity has changed since.
+json policyExplanation(const policy::Policy& policy, const Inspection& seen) {
+  json out = json::object();
+  for (const auto& scope : splitScopes(seen.scope)) {
+    auto d = policy.evaluate(seen.who, scope);
+    out[scope] = {{"allowed", d.allowed}, {"rule", d.rule}};
+  }
+  return out;
+}
 
 const char* jwtError(token::JwtStatus s) {
   switch (s) {
@@ -82,8 +97,9 @@ Inspection inspectRefresh(AuthorizationServer::Impl& impl, const std::string& to
   } else {
     out.active = true;
   }
-  Identity who;
+  Identity& who = out.who;
   Identity::fromJson(row->identity_json, who);
+  out.scope = row->scope;
   out.claims = {{"iss", d.config->issuer},     {"sub", row->subject},
                 {"client_id", row->client_id}, {"scope", row->scope},
                 {"exp", row->expires_at},      {"iat", row->created_at},
@@ -115,6 +131,15 @@ Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& tok
   out.family_id = c.family_id;
   out.jti = c.jti;
   out.exp = c.exp;
+  out.scope = c.scope;
+  out.who.upstream_id = c.idp;
+  const std::string upstream_prefix = c.idp + ":";
+  out.who.subject =
+      c.sub.rfind(upstream_prefix, 0) == 0 ? c.sub.substr(upstream_prefix.size()) : c.sub;
+  out.who.username = c.preferred_username;
+  out.who.email = c.email;
+  out.who.email_verified = !c.email.empty();  // the claim is present only when verified
+  out.who.groups = c.groups;
   auto revoked = d.store->isAccessTokenRevoked(c.jti);
   if (!revoked.ok()) {
     out.error = "storage_unavailable";
@@ -194,6 +219,7 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   if (seen.active && may_see) {
     out = seen.claims;
     out["active"] = true;
+    out["policy"] = policyExplanation(*d.policy->current(), seen);
     if (seen.kind == "access_token") {
       out["token_type"] = "Bearer";
       if (out.contains("preferred_username")) out["username"] = out["preferred_username"];
@@ -231,6 +257,7 @@ http::Response AuthorizationServer::validate(const http::Request& req) {
   out["token_type"] = seen.kind;
   if (seen.active) {
     out["payload"] = seen.claims;
+    out["policy"] = policyExplanation(*impl_->deps.policy->current(), seen);
   } else {
     out["error"] = seen.error;
     if (seen.error != "malformed" && !seen.claims.empty()) out["payload"] = seen.claims;
