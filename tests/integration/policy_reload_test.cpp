@@ -233,6 +233,35 @@ TEST(PolicyReload, ValidateAndIntrospectNameTheRuleBehindEachScope) {
   EXPECT_EQ(a["policy"]["mcp:localhost:demo"]["allowed"], true);
 }
 
+TEST(PolicyReload, RefreshAfterAnEditGetsTheNarrowerSetOrInvalidGrant) {
+  TempDir dir;
+  BrokerProcess broker(dir, {});
+  broker.start();
+  OAuthDriver driver(broker.url());
+  auto client = driver.registerClient();
+  auto bob = driver.login(client, "bob", "mcp:localhost:demo mcp:localhost:admin");
+  auto alice = driver.login(client, "alice", "mcp:localhost:demo");
+  ASSERT_EQ(bob.scope, "mcp:localhost:demo mcp:localhost:admin") << bob.body;
+  ASSERT_EQ(alice.scope, "mcp:localhost:demo") << alice.body;
+
+  // demo is now bob's only; admin nobody's.
+  std::string v3 = defaultTestPolicy();
+  v3.replace(v3.find("allowed_users: [alice, bob]"), 27, "allowed_users: [bob]");
+  v3.replace(v3.find("allowed_users: [bob]\n", v3.find("admin:")), 21, "allowed_users: [carol]\n");
+  replaceFile(broker.policyPath(), v3);
+  ASSERT_TRUE(eventually([&] {
+    return broker.logs().find("policy_reloaded") != std::string::npos;
+  })) << broker.logs();
+
+  auto narrowed = driver.refresh(client, bob.refresh_token);
+  EXPECT_EQ(narrowed.status, 200) << narrowed.body;
+  EXPECT_EQ(narrowed.scope, "mcp:localhost:demo");
+  auto refused = driver.refresh(client, alice.refresh_token);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.error, "invalid_grant");
+  EXPECT_NE(broker.logs().find("refresh_denied_by_policy"), std::string::npos);
+}
+
 TEST(PolicyReload, PolicyCommandsCheckExplainAndMigrate) {
   TempDir dir;
   writeFile(dir.file("policy.yaml"), kPolicyV2);
