@@ -197,12 +197,21 @@ TEST(PolicyReload, EditsUnderARunningBrokerTakeEffectWithNoFailedRequests) {
   EXPECT_EQ(broker.stop(), 0);
 }
 
-TEST(PolicyReload, ValidateAndIntrospectNameTheRuleBehindEachScope) {
+// A running broker on the default test policy, with a registered public client.
+class PolicyReloadBroker : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker.start();
+    client = driver.registerClient();
+  }
+
   TempDir dir;
-  BrokerProcess broker(dir, {});
-  broker.start();
-  OAuthDriver driver(broker.url());
-  auto client = driver.registerClient();
+  BrokerProcess broker{dir, {}};
+  OAuthDriver driver{broker.url()};
+  RegisteredClient client;
+};
+
+TEST_F(PolicyReloadBroker, ValidateAndIntrospectNameTheRuleBehindEachScope) {
   auto rs = driver.registerClient("client_secret_basic");
   auto t = driver.login(client, "bob", "mcp:localhost:demo mcp:localhost:admin");
   ASSERT_EQ(t.status, 200) << t.body;
@@ -233,12 +242,7 @@ TEST(PolicyReload, ValidateAndIntrospectNameTheRuleBehindEachScope) {
   EXPECT_EQ(a["policy"]["mcp:localhost:demo"]["allowed"], true);
 }
 
-TEST(PolicyReload, RefreshAfterAnEditGetsTheNarrowerSetOrInvalidGrant) {
-  TempDir dir;
-  BrokerProcess broker(dir, {});
-  broker.start();
-  OAuthDriver driver(broker.url());
-  auto client = driver.registerClient();
+TEST_F(PolicyReloadBroker, RefreshAfterAnEditGetsTheNarrowerSetOrInvalidGrant) {
   auto bob = driver.login(client, "bob", "mcp:localhost:demo mcp:localhost:admin");
   auto alice = driver.login(client, "alice", "mcp:localhost:demo");
   ASSERT_EQ(bob.scope, "mcp:localhost:demo mcp:localhost:admin") << bob.body;

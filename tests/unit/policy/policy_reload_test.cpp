@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -52,117 +53,97 @@ class Calls {
   int count_ = 0;
 };
 
-FileWatcher::Options fast() {
-  FileWatcher::Options o;
-  o.settle = 30ms;
-  o.max_wait = 500ms;
-  return o;
-}
+// A watched policy.yaml in a fresh directory, with short settle times.
+class PolicyFileWatcher : public ::testing::Test {
+ protected:
+  // Writes `content` to the file and starts watching it; `on_change` runs before the count.
+  void watch(const std::string& content, std::function<void()> on_change = {}) {
+    writeFile(path_, content);
+    FileWatcher::Options o;
+    o.settle = 30ms;
+    o.max_wait = 500ms;
+    watcher_ = FileWatcher::start(
+        path_,
+        [this, on_change] {
+          if (on_change) on_change();
+          calls_.hit();
+        },
+        o);
+    ASSERT_NE(watcher_, nullptr);
+  }
 
-TEST(PolicyFileWatcher, RenameReplaceIsSeen) {
-  TempDir dir;
-  const std::string path = dir.file("policy.yaml");
-  writeFile(path, "one\n");
-  Calls calls;
-  auto watcher = FileWatcher::start(
-      path, [&] { calls.hit(); }, fast());
-  ASSERT_NE(watcher, nullptr);
-  writeFile(dir.file(".policy.yaml.tmp"), "two\n");
-  ASSERT_EQ(std::rename(dir.file(".policy.yaml.tmp").c_str(), path.c_str()), 0);
-  EXPECT_TRUE(calls.waitFor(1));
+  TempDir dir_;
+  const std::string path_ = dir_.file("policy.yaml");
+  Calls calls_;
+  std::unique_ptr<FileWatcher> watcher_;
+};
+
+TEST_F(PolicyFileWatcher, RenameReplaceIsSeen) {
+  watch("one\n");
+  writeFile(dir_.file(".policy.yaml.tmp"), "two\n");
+  ASSERT_EQ(std::rename(dir_.file(".policy.yaml.tmp").c_str(), path_.c_str()), 0);
+  EXPECT_TRUE(calls_.waitFor(1));
   std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(calls.count(), 1);  // one edit, one callback
+  EXPECT_EQ(calls_.count(), 1);  // one edit, one callback
 }
 
-TEST(PolicyFileWatcher, InPlaceRewriteIsSeen) {
-  TempDir dir;
-  const std::string path = dir.file("policy.yaml");
-  writeFile(path, "one\n");
-  Calls calls;
-  auto watcher = FileWatcher::start(
-      path, [&] { calls.hit(); }, fast());
-  ASSERT_NE(watcher, nullptr);
-  writeFile(path, "two\n");
-  EXPECT_TRUE(calls.waitFor(1));
-  writeFile(path, "three\n");
-  EXPECT_TRUE(calls.waitFor(2));
+TEST_F(PolicyFileWatcher, InPlaceRewriteIsSeen) {
+  watch("one\n");
+  writeFile(path_, "two\n");
+  EXPECT_TRUE(calls_.waitFor(1));
+  writeFile(path_, "three\n");
+  EXPECT_TRUE(calls_.waitFor(2));
 }
 
-TEST(PolicyFileWatcher, UnchangedContentAndOtherFilesCauseNoCallback) {
-  TempDir dir;
-  const std::string path = dir.file("policy.yaml");
-  writeFile(path, "same\n");
-  Calls calls;
-  auto watcher = FileWatcher::start(
-      path, [&] { calls.hit(); }, fast());
-  ASSERT_NE(watcher, nullptr);
-  writeFile(dir.file(".policy.yaml.swp"), "editor state");  // an editor's swap file
-  writeFile(dir.file("other.yaml"), "x");
-  writeFile(path, "same\n");  // saved without a change
+TEST_F(PolicyFileWatcher, UnchangedContentAndOtherFilesCauseNoCallback) {
+  watch("same\n");
+  writeFile(dir_.file(".policy.yaml.swp"), "editor state");  // an editor's swap file
+  writeFile(dir_.file("other.yaml"), "x");
+  writeFile(path_, "same\n");  // saved without a change
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(calls.count(), 0);
-  writeFile(path, "changed\n");
-  EXPECT_TRUE(calls.waitFor(1));
+  EXPECT_EQ(calls_.count(), 0);
+  writeFile(path_, "changed\n");
+  EXPECT_TRUE(calls_.waitFor(1));
 }
 
-TEST(PolicyFileWatcher, BusyNeighboursNeitherTriggerNorHoldBackACallback) {
-  TempDir dir;
-  const std::string path = dir.file("policy.yaml");
-  writeFile(path, "one\n");
-  Calls calls;
-  auto watcher = FileWatcher::start(
-      path, [&] { calls.hit(); }, fast());
-  ASSERT_NE(watcher, nullptr);
+TEST_F(PolicyFileWatcher, BusyNeighboursNeitherTriggerNorHoldBackACallback) {
+  watch("one\n");
   // A database next to the policy that is written without pause.
   std::atomic<bool> stop{false};
   std::thread busy([&] {
-    std::ofstream db(dir.file("broker.db-wal"));
+    std::ofstream db(dir_.file("broker.db-wal"));
     for (int i = 0; i < 20000 && !stop; ++i) {
       db << i << std::flush;
       std::this_thread::sleep_for(1ms);
     }
   });
   std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(calls.count(), 0);
-  writeFile(path, "two\n");
-  EXPECT_TRUE(calls.waitFor(1));
+  EXPECT_EQ(calls_.count(), 0);
+  writeFile(path_, "two\n");
+  EXPECT_TRUE(calls_.waitFor(1));
   stop = true;
   busy.join();
 }
 
-TEST(PolicyFileWatcher, AnOpenWriteIsWaitedFor) {
-  TempDir dir;
-  const std::string path = dir.file("policy.yaml");
-  writeFile(path, "v1\n");
-  Calls calls;
+TEST_F(PolicyFileWatcher, AnOpenWriteIsWaitedFor) {
   std::string seen;
-  auto watcher = FileWatcher::start(
-      path,
-      [&] {
-        seen = testing::readFile(path);
-        calls.hit();
-      },
-      fast());
-  ASSERT_NE(watcher, nullptr);
+  watch("v1\n", [&] { seen = testing::readFile(path_); });
   {
-    std::ofstream out(path, std::ios::trunc);
+    std::ofstream out(path_, std::ios::trunc);
     out << "first half\n" << std::flush;
     std::this_thread::sleep_for(150ms);  // longer than settle, shorter than max_wait
     out << "second half\n";
   }
-  ASSERT_TRUE(calls.waitFor(1));
+  ASSERT_TRUE(calls_.waitFor(1));
   EXPECT_EQ(seen, "first half\nsecond half\n");
 }
 
-TEST(PolicyFileWatcher, StopsPromptlyAndReportsAMissingDirectory) {
-  TempDir dir;
-  writeFile(dir.file("policy.yaml"), "x");
+TEST_F(PolicyFileWatcher, StopsPromptlyAndReportsAMissingDirectory) {
+  watch("x");
   auto started = std::chrono::steady_clock::now();
-  {
-    auto watcher = FileWatcher::start(dir.file("policy.yaml"), [] {});
-  }
+  watcher_.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
-  EXPECT_EQ(FileWatcher::start(dir.file("absent/policy.yaml"), [] {}), nullptr);
+  EXPECT_EQ(FileWatcher::start(dir_.file("absent/policy.yaml"), [] {}), nullptr);
 }
 
 // ---- property: random edits of a valid file load whole or are rejected, old policy kept -------
