@@ -62,12 +62,12 @@ class InotifyWatcher final : public FileWatcher {
 
  private:
   void run() {
-    bool pending = false;     // something changed in the directory since the last check
+    bool pending = false;     // an event that counts arrived since the last check
     bool write_open = false;  // the file was modified and that write has not been closed yet
     Clock::time_point last_event{}, first_event{};
     alignas(inotify_event) char buffer[8192];
-    // Answers only once per quiet directory; an open write (IN_MODIFY without IN_CLOSE_WRITE)
-    // holds the answer back for up to max_wait.
+    // Answers once the events that count have been quiet; an open write (IN_MODIFY without
+    // IN_CLOSE_WRITE) holds the answer back for up to max_wait.
     for (;;) {
       int timeout = -1;
       if (pending) {
@@ -93,7 +93,10 @@ class InotifyWatcher final : public FileWatcher {
           // temp files) neither trigger a check nor hold one back. Kubernetes' atomic writer
           // swaps the "..data" symlink that the file points through.
           const bool k8s = ev->len > 0 && std::strncmp(ev->name, "..", 2) == 0;
-          if (!ours && !k8s && !(ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))) continue;
+          // A queue overflow lost events, possibly ours: check.
+          if (!ours && !k8s && !(ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW))) {
+            continue;
+          }
           if (ours && (ev->mask & (IN_MODIFY | IN_CREATE))) write_open = true;
           if (ours && (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM))) {
             write_open = false;
