@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -264,6 +265,25 @@ TEST_F(PolicyReloadBroker, RefreshAfterAnEditGetsTheNarrowerSetOrInvalidGrant) {
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_EQ(refused.error, "invalid_grant");
   EXPECT_NE(broker.logs().find("refresh_denied_by_policy"), std::string::npos);
+}
+
+TEST_F(PolicyReloadBroker, SighupReloadsToo) {
+  broker.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return broker.logs().find(R"("trigger":"SIGHUP")") != std::string::npos;
+  })) << broker.logs();
+  EXPECT_NE(broker.logs().find("policy_reloaded"), std::string::npos);
+  // An invalid file: SIGHUP reports it and keeps the policy (the watcher may report it first).
+  writeFile(broker.policyPath(), "servers: {}\n");
+  broker.signal(SIGHUP);
+  HttpClient http;
+  ASSERT_TRUE(eventually([&] {
+    const std::string logs = broker.logs();
+    return logs.find(R"("event":"policy_reload_failed")") != std::string::npos &&
+           logs.rfind(R"("trigger":"SIGHUP")") > logs.find("policy_reload_failed");
+  })) << broker.logs();
+  EXPECT_EQ(getJson(http, broker.url() + "/health")["policy"], "stale");
+  EXPECT_EQ(driver.login(client, "alice").scope, "mcp:localhost:demo");
 }
 
 TEST(PolicyReload, PolicyCommandsCheckExplainAndMigrate) {
