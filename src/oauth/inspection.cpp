@@ -107,6 +107,19 @@ Inspection inspectRefresh(AuthorizationServer::Impl& impl, const std::string& to
   return out;
 }
 
+// The identity an access token carries, as the policy sees it.
+Identity identityFromClaims(const token::AccessTokenClaims& c) {
+  Identity who;
+  who.upstream_id = c.idp;
+  const std::string upstream_prefix = c.idp + ":";
+  who.subject = c.sub.rfind(upstream_prefix, 0) == 0 ? c.sub.substr(upstream_prefix.size()) : c.sub;
+  who.username = c.preferred_username;
+  who.email = c.email;
+  who.email_verified = !c.email.empty();  // the claim is present only when verified
+  who.groups = c.groups;
+  return who;
+}
+
 // `check_time`: false for revocation, where an expired token may still be named.
 Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& token,
                          bool check_time) {
@@ -127,19 +140,12 @@ Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& tok
   auto parsed = json::parse(verified->payload_json, nullptr, false);
   if (!parsed.is_discarded()) out.claims = parsed;
   const auto& c = verified->claims;
+  out.who = identityFromClaims(c);
+  out.scope = c.scope;
   out.client_id = c.client_id;
   out.family_id = c.family_id;
   out.jti = c.jti;
   out.exp = c.exp;
-  out.scope = c.scope;
-  out.who.upstream_id = c.idp;
-  const std::string upstream_prefix = c.idp + ":";
-  out.who.subject =
-      c.sub.rfind(upstream_prefix, 0) == 0 ? c.sub.substr(upstream_prefix.size()) : c.sub;
-  out.who.username = c.preferred_username;
-  out.who.email = c.email;
-  out.who.email_verified = !c.email.empty();  // the claim is present only when verified
-  out.who.groups = c.groups;
   auto revoked = d.store->isAccessTokenRevoked(c.jti);
   if (!revoked.ok()) {
     out.error = "storage_unavailable";
