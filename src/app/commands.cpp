@@ -18,6 +18,7 @@
 #include "broker/core/log.h"
 #include "broker/http/server.h"
 #include "broker/oauth/broker.h"
+#include "broker/policy/file_watcher.h"
 #include "broker/policy/policy.h"
 #include "broker/store/store.h"
 #include "broker/token/key_manager.h"
@@ -128,14 +129,27 @@ class Housekeeper {
   std::thread thread_;
 };
 
-void reloadPolicy(const config::Config& config, oauth::PolicySource& source) {
-  try {
-    source.replace(policy::Policy::loadFile(config.policy_path));
+policy::LoadOptions policyOptions(const config::Config& config) {
+  policy::LoadOptions options;
+  for (const auto& [id, settings] : config.upstreams) options.known_upstreams.push_back(id);
+  return options;
+}
+
+// Called from the signal loop (SIGHUP) and from the file watcher's thread. A new policy replaces
+// the old one in one atomic store; an invalid file leaves the old one in place and is reported
+// on /health until a later reload succeeds.
+void reloadPolicy(const config::Config& config, oauth::PolicySource& source, const char* trigger) {
+  static std::mutex reload_mu;
+  std::lock_guard<std::mutex> lock(reload_mu);
+  auto loaded = policy::Policy::tryLoadFile(config.policy_path, policyOptions(config));
+  if (loaded.policy) {
+    source.replace(std::move(loaded.policy));
     source.setLastError("");
-    log::info("policy_reloaded", {{"file", config.policy_path}});
-  } catch (const std::exception& e) {
-    source.setLastError(e.what());
-    log::error("policy_reload_failed", {{"error", e.what()}});
+    log::info("policy_reloaded", {{"file", config.policy_path}, {"trigger", trigger}});
+  } else {
+    source.setLastError(loaded.error);
+    log::error("policy_reload_failed",
+               {{"error", loaded.error}, {"trigger", trigger}, {"kept", "previous policy"}});
   }
 }
 
@@ -153,7 +167,8 @@ int runServe(const GlobalOptions& g) {
 
   return guarded([&] {
     Runtime rt(g, true);
-    oauth::PolicySource policy(policy::Policy::loadFile(rt.config.policy_path));
+    oauth::PolicySource policy(
+        policy::Policy::loadFile(rt.config.policy_path, policyOptions(rt.config)));
     upstream::UpstreamRegistry upstreams;
     upstream::buildUpstreams(rt.config, upstreams);
 
@@ -190,11 +205,13 @@ int runServe(const GlobalOptions& g) {
                             {"kid", rt.keys->currentSigner().kid}});
     {
       Housekeeper housekeeper(rt);
+      auto watcher = policy::FileWatcher::start(
+          rt.config.policy_path, [&] { reloadPolicy(rt.config, policy, "file_changed"); });
       for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig == SIGHUP) {
-          reloadPolicy(rt.config, policy);
+          reloadPolicy(rt.config, policy, "SIGHUP");
           continue;
         }
         log::info("shutting_down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
@@ -337,14 +354,6 @@ int runRevoke(const GlobalOptions& g, const std::string& subject, const std::str
     log::security("admin_revoke",
                   {{"subject", subject}, {"client_id", client_id}, {"families", n.value()}});
     std::cout << "revoked " << n.value() << " token families\n";
-    return 0;
-  });
-}
-
-int runPolicyCheck(const std::string& file) {
-  return guarded([&] {
-    auto p = policy::Policy::loadFile(file);
-    std::cout << file << ": OK\n" << p->summary();
     return 0;
   });
 }

@@ -21,6 +21,20 @@ int runClientRegister(const GlobalOptions& g, const std::string& name,
 int runClientList(const GlobalOptions& g);
 int runClientDelete(const GlobalOptions& g, const std::string& client_id);
 int runRevoke(const GlobalOptions& g, const std::string& subject, const std::string& client_id);
-int runPolicyCheck(const std::string& file);
+
+// Policy commands (policy_commands.cpp). `upstreams`: ids the broker is configured with; when
+// given, references to any other upstream are errors.
+int runPolicyCheck(const std::string& file, const std::vector<std::string>& upstreams);
+struct ExplainOptions {
+  std::string file;
+  std::vector<std::string> known_upstreams;
+  std::string user;
+  std::string upstream;
+  std::vector<std::string> orgs, teams, groups, emails, scopes;
+  bool email_unverified = false;
+};
+// Prints each scope's decision and the rule that made it; 0 all allowed, 1 any denied, 2 error.
+int runPolicyExplain(const ExplainOptions& options);
+int runPolicyMigrate(const std::string& json_file, const std::string& out_file);
 
 }  // namespace broker::app

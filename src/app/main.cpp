@@ -56,9 +56,41 @@ int main(int argc, char** argv) {
 
   auto* policy = app.add_subcommand("policy", "Work with policy files");
   policy->require_subcommand(1);
-  auto* policy_check = policy->add_subcommand("check", "Validate a policy file and summarise it");
+  auto* policy_check = policy->add_subcommand(
+      "check", "Validate a policy file and print its servers and who can reach each");
   std::string policy_file;
+  std::vector<std::string> policy_upstreams;
   policy_check->add_option("file", policy_file, "Policy YAML file")->required();
+  policy_check
+      ->add_option("--known-upstreams", policy_upstreams,
+                   "Upstream ids the broker is configured with; others are errors")
+      ->delimiter(',');
+  auto* policy_explain = policy->add_subcommand(
+      "explain",
+      "Decide an identity against a policy and print the rule (exit 0 allowed, 1 denied)");
+  ExplainOptions explain;
+  policy_explain->add_option("file", explain.file, "Policy YAML file")->required();
+  policy_explain->add_option("--user", explain.user, "Username at the upstream")->required();
+  policy_explain->add_option("--upstream", explain.upstream, "Upstream id, e.g. github")
+      ->required();
+  policy_explain->add_option("--orgs", explain.orgs, "GitHub orgs (comma-separated)")
+      ->delimiter(',');
+  policy_explain->add_option("--teams", explain.teams, "GitHub teams as org/team")->delimiter(',');
+  policy_explain->add_option("--groups", explain.groups, "OIDC groups")->delimiter(',');
+  policy_explain->add_option("--emails,--email", explain.emails, "Verified email address");
+  policy_explain->add_flag("--email-unverified", explain.email_unverified,
+                           "Treat the email as unverified");
+  policy_explain->add_option("--scope", explain.scopes,
+                             "Scope to decide (repeatable; default: every scope of the policy)");
+  policy_explain
+      ->add_option("--known-upstreams", explain.known_upstreams,
+                   "Upstream ids the broker is configured with; others are errors")
+      ->delimiter(',');
+  auto* policy_migrate = policy->add_subcommand(
+      "migrate", "Convert a JSON server list {\"servers\": {domain: {server: {...}}}} to YAML");
+  std::string migrate_in, migrate_out;
+  policy_migrate->add_option("file", migrate_in, "JSON file")->required();
+  policy_migrate->add_option("-o,--output", migrate_out, "Write the YAML here (default: stdout)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -79,6 +111,8 @@ int main(int argc, char** argv) {
     }
     return runRevoke(g, subject, revoke_client);
   }
-  if (*policy_check) return runPolicyCheck(policy_file);
+  if (*policy_check) return runPolicyCheck(policy_file, policy_upstreams);
+  if (*policy_explain) return runPolicyExplain(explain);
+  if (*policy_migrate) return runPolicyMigrate(migrate_in, migrate_out);
   return 2;
 }

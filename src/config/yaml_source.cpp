@@ -1,7 +1,10 @@
 #include "config/yaml_source.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <map>
+#include <sstream>
 
 namespace broker::yamlsrc {
 namespace {
@@ -37,6 +40,23 @@ std::string unknownKeyMessage(const std::string& key, const std::vector<std::str
   return "unknown key (expected one of: " + list + ")";
 }
 
+// Records where each document starts and ignores everything else.
+struct DocumentStarts final : YAML::EventHandler {
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 bool hasPosition(const YAML::Node& node) {
   return node.IsDefined() && node.Mark().line >= 0;
 }
@@ -48,25 +68,46 @@ std::string joinKey(const std::string& parent, const std::string& child) {
 }
 
 YAML::Node Source::load(const std::string& text) const {
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(text);
+    // Not YAML::LoadAll: in yaml-cpp 0.7 it loops forever, allocating, on input such as a lone
+    // "," (a parser that reports a document without consuming anything). Count at most two
+    // documents with the event parser instead, noticing a document that makes no progress.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    while (starts.marks.size() < 2 && parser.HandleNextDocument(starts)) {
+    }
+    if (starts.marks.size() == 2 && starts.marks[1].pos == starts.marks[0].pos) {
+      const YAML::Mark& m = starts.marks[0];
+      throw SourceError(file_ + ":" + std::to_string(m.line + 1) + ":" +
+                        std::to_string(m.column + 1) + ": not valid YAML here");
+    }
+    if (starts.marks.size() > 1) {
+      throw SourceError(file_ + ": expected one YAML document, found more than one");
+    }
+    if (starts.marks.empty()) return YAML::Node(YAML::NodeType::Null);
+    document = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw SourceError(file_ + ":" + std::to_string(e.mark.line + 1) + ":" +
                       std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  if (documents.empty()) return YAML::Node(YAML::NodeType::Null);
-  if (documents.size() > 1) {
-    throw SourceError(file_ + ": expected one YAML document, found " +
-                      std::to_string(documents.size()));
-  }
-  rejectDuplicateKeys(documents[0]);
-  return documents[0];
+  size_t budget = kMaxNodes;
+  rejectDuplicateKeys(document, budget, 0);
+  return document;
 }
 
-void Source::rejectDuplicateKeys(const YAML::Node& node) const {
+void Source::rejectDuplicateKeys(const YAML::Node& node, size_t& budget, size_t depth) const {
+  // Aliases let a few lines stand for an exponential tree ("billion laughs") or for a node that
+  // contains itself (`a: &x {b: *x}`); no hand-written config or policy comes near these limits.
+  if (budget-- == 0) {
+    fail(node, "", "the document has too many nodes (aliases nested too deeply?)");
+  }
+  if (depth > kMaxDepth) {
+    fail(node, "", "the document nests too deeply (an alias that contains itself?)");
+  }
   if (node.IsSequence()) {
-    for (const auto& child : node) rejectDuplicateKeys(child);
+    for (const auto& child : node) rejectDuplicateKeys(child, budget, depth + 1);
     return;
   }
   if (!node.IsMap()) return;
@@ -79,7 +120,7 @@ void Source::rejectDuplicateKeys(const YAML::Node& node) const {
            "duplicate key (first defined at line " + std::to_string(it->second.Mark().line + 1) +
                ")");
     }
-    rejectDuplicateKeys(entry.second);
+    rejectDuplicateKeys(entry.second, budget, depth + 1);
   }
 }
 

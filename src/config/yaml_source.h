@@ -60,7 +60,9 @@ class Source {
   std::vector<Item> scalarList(const Entry& e, bool allow_single = false) const;
 
  private:
-  void rejectDuplicateKeys(const YAML::Node& node) const;
+  static constexpr size_t kMaxNodes = 1000000;
+  static constexpr size_t kMaxDepth = 64;
+  void rejectDuplicateKeys(const YAML::Node& node, size_t& budget, size_t depth) const;
 
   std::string file_;
 };

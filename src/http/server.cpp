@@ -241,7 +241,10 @@ bool isFramingHeader(std::string_view name) {
 void addHeaders(P::Http::Header::Collection& out,
                 const std::vector<std::pair<std::string, std::string>>& in) {
   std::vector<std::pair<std::string, std::vector<std::string>>> grouped;
-  for (const auto& [name, value] : in) {
+  for (const auto& header : in) {
+    // Not a structured binding: C++17 does not let a lambda capture one (clang refuses).
+    const std::string& name = header.first;
+    const std::string& value = header.second;
     if (isFramingHeader(name)) continue;
     auto it = std::find_if(grouped.begin(), grouped.end(),
                            [&](const auto& g) { return equalsIgnoreCase(g.first, name); });

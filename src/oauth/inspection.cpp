@@ -22,7 +22,22 @@ struct Inspection {
   std::string family_id;
   std::string jti;
   int64_t exp = 0;
+  Identity who;       // as the token carries it, for the policy explanation
+  std::string scope;  // space-separated
 };
+
+// For each scope of the token: the rule of the CURRENT policy that grants it, or, when the
+// policy no longer grants it, the rule that denies it (the next refresh drops that scope).
+// Evaluated against the identity the token carries, so it is what the policy said at the last
+// login or refresh unless the policy or the upstream identity has changed since.
+json policyExplanation(const policy::Policy& policy, const Inspection& seen) {
+  json out = json::object();
+  for (const auto& scope : splitScopes(seen.scope)) {
+    auto d = policy.evaluate(seen.who, scope);
+    out[scope] = {{"allowed", d.allowed}, {"rule", d.rule}};
+  }
+  return out;
+}
 
 const char* jwtError(token::JwtStatus s) {
   switch (s) {
@@ -82,13 +97,27 @@ Inspection inspectRefresh(AuthorizationServer::Impl& impl, const std::string& to
   } else {
     out.active = true;
   }
-  Identity who;
+  Identity& who = out.who;
   Identity::fromJson(row->identity_json, who);
+  out.scope = row->scope;
   out.claims = {{"iss", d.config->issuer},     {"sub", row->subject},
                 {"client_id", row->client_id}, {"scope", row->scope},
                 {"exp", row->expires_at},      {"iat", row->created_at},
                 {"username", who.username},    {"token_type", "refresh_token"}};
   return out;
+}
+
+// The identity an access token carries, as the policy sees it.
+Identity identityFromClaims(const token::AccessTokenClaims& c) {
+  Identity who;
+  who.upstream_id = c.idp;
+  const std::string upstream_prefix = c.idp + ":";
+  who.subject = c.sub.rfind(upstream_prefix, 0) == 0 ? c.sub.substr(upstream_prefix.size()) : c.sub;
+  who.username = c.preferred_username;
+  who.email = c.email;
+  who.email_verified = !c.email.empty();  // the claim is present only when verified
+  who.groups = c.groups;
+  return who;
 }
 
 // `check_time`: false for revocation, where an expired token may still be named.
@@ -111,6 +140,8 @@ Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& tok
   auto parsed = json::parse(verified->payload_json, nullptr, false);
   if (!parsed.is_discarded()) out.claims = parsed;
   const auto& c = verified->claims;
+  out.who = identityFromClaims(c);
+  out.scope = c.scope;
   out.client_id = c.client_id;
   out.family_id = c.family_id;
   out.jti = c.jti;
@@ -183,6 +214,7 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   if (seen.active && may_see) {
     out = seen.claims;
     out["active"] = true;
+    out["policy"] = policyExplanation(*d.policy->current(), seen);
     if (seen.kind == "access_token") {
       out["token_type"] = "Bearer";
       if (out.contains("preferred_username")) out["username"] = out["preferred_username"];
@@ -220,6 +252,7 @@ http::Response AuthorizationServer::validate(const http::Request& req) {
   out["token_type"] = seen.kind;
   if (seen.active) {
     out["payload"] = seen.claims;
+    out["policy"] = policyExplanation(*impl_->deps.policy->current(), seen);
   } else {
     out["error"] = seen.error;
     if (seen.error != "malformed" && !seen.claims.empty()) out["payload"] = seen.claims;

@@ -116,7 +116,7 @@ bool ruleKey(const std::string& key, bool& allow, RuleKind& kind) {
 
 class Loader {
  public:
-  explicit Loader(const std::string& file) : src_(file) {}
+  Loader(const std::string& file, const LoadOptions& options) : src_(file), options_(options) {}
 
   std::shared_ptr<const Policy> load(const std::string& text);
 
@@ -132,12 +132,27 @@ class Loader {
   void addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const std::string& label,
                 const std::string& used_by);
 
+  // Why a well-formed upstream id is not acceptable (the broker does not know it), or "".
+  std::string unknownUpstream(const std::string& id) const;
+  void checkKnownUpstream(const YAML::Node& at, const std::string& key, const std::string& id) {
+    if (auto why = unknownUpstream(id); !why.empty()) src_.fail(at, key, why);
+  }
+
   yamlsrc::Source src_;
+  const LoadOptions& options_;
   CompiledPolicy::Parts parts_;
   std::map<std::string, std::vector<Item>> groups_;
   std::set<std::string> scopes_;
   std::map<std::string, std::string> resource_owner_;
 };
+
+std::string Loader::unknownUpstream(const std::string& id) const {
+  const auto& known = options_.known_upstreams;
+  if (known.empty() || std::find(known.begin(), known.end(), id) != known.end()) return "";
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  return "upstream '" + id + "' is not configured (the broker knows: " + list + ")";
+}
 
 std::shared_ptr<const Policy> Loader::load(const std::string& text) {
   parts_.source = src_.file();
@@ -156,6 +171,7 @@ std::shared_ptr<const Policy> Loader::load(const std::string& text) {
       src_.fail(it->second.at, it->second.key,
                 "expected an upstream id ([a-z0-9][a-z0-9_-]*, as in the broker config)");
     }
+    checkKnownUpstream(it->second.at, it->second.key, parts_.default_upstream);
   }
   if (auto it = top.find("groups"); it != top.end()) readGroups(it->second);
   auto servers = top.find("servers");
@@ -251,6 +267,7 @@ std::unique_ptr<CompiledServer> Loader::readServer(const Entry& e, const std::st
         if (!config::isValidUpstreamId(id)) {
           src_.fail(item.node, item.key, "'" + id + "' is not an upstream id");
         }
+        checkKnownUpstream(item.node, item.key, id);
         if (server->upstream_set.insert(id).second) server->upstreams.push_back(id);
       }
     } else if (f.name == "scopes") {
@@ -339,8 +356,12 @@ void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const 
     if (!config::isValidUpstreamId(upstream)) {
       reject("'" + upstream + "' is not an upstream id (write upstream:name)");
     }
+    if (auto why = unknownUpstream(upstream); !why.empty()) reject(why);
   }
   if (name.empty()) reject("empty name");
+  // A bare "*" is every signed-in user of the upstreams that may reach the server (its
+  // `upstreams:` list), not only of the default upstream; "corp:*" narrows it to one upstream.
+  if (text == "*") upstream = kAnyUpstream;
   if (name == "*" && kind != RuleKind::kUsers) {
     reject("'*' is only allowed in allowed_users and denied_users");
   }
@@ -395,20 +416,44 @@ void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const 
 }  // namespace
 
 std::shared_ptr<const Policy> Policy::loadString(const std::string& yaml,
-                                                 const std::string& filename) {
+                                                 const std::string& filename,
+                                                 const LoadOptions& options) {
   try {
-    return Loader(filename).load(yaml);
+    return Loader(filename, options).load(yaml);
   } catch (const SourceError& e) {
     throw PolicyError(e.what());
   }
 }
 
-std::shared_ptr<const Policy> Policy::loadFile(const std::string& path) {
+std::shared_ptr<const Policy> Policy::loadFile(const std::string& path,
+                                               const LoadOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw PolicyError(path + ": cannot read the policy file");
   std::stringstream text;
   text << in.rdbuf();
-  return loadString(text.str(), path);
+  return loadString(text.str(), path, options);
+}
+
+namespace {
+
+template <class Load>
+LoadOutcome outcome(Load&& load) {
+  try {
+    return {load(), ""};
+  } catch (const std::exception& e) {
+    return {nullptr, e.what()};
+  }
+}
+
+}  // namespace
+
+LoadOutcome Policy::tryLoadFile(const std::string& path, const LoadOptions& options) {
+  return outcome([&] { return loadFile(path, options); });
+}
+
+LoadOutcome Policy::tryLoadString(const std::string& yaml, const std::string& filename,
+                                  const LoadOptions& options) {
+  return outcome([&] { return loadString(yaml, filename, options); });
 }
 
 }  // namespace broker::policy

@@ -12,10 +12,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string entryKey(const std::string& upstream, const std::string& value) {
-  return upstream + '\n' + value;
-}
-
 const std::string* findAny(const PrincipalSet& set, const std::string& upstream,
                            const std::vector<std::string>& values) {
   for (const auto& v : values) {
@@ -46,14 +42,24 @@ const char* kindName(RuleKind kind) {
 
 void PrincipalSet::add(const std::string& upstream, const std::string& value,
                        const std::string& label) {
-  entries_.emplace(entryKey(upstream, value), label);
+  auto& holders = entries_[value];
+  // The first entry written for one (upstream, value) names the rule.
+  if (std::none_of(holders.begin(), holders.end(),
+                   [&](const Holder& h) { return h.upstream == upstream; })) {
+    holders.push_back({upstream, label});
+  }
   if (std::find(labels_.begin(), labels_.end(), label) == labels_.end()) labels_.push_back(label);
 }
 
 const std::string* PrincipalSet::find(const std::string& upstream, const std::string& value) const {
-  auto it = entries_.find(entryKey(upstream, value));
-  if (it == entries_.end()) it = entries_.find(entryKey(kAnyUpstream, value));
-  return it == entries_.end() ? nullptr : &it->second;
+  auto it = entries_.find(value);
+  if (it == entries_.end()) return nullptr;
+  const std::string* any = nullptr;
+  for (const Holder& h : it->second) {
+    if (h.upstream == upstream) return &h.label;  // an entry for this upstream wins
+    if (h.upstream == kAnyUpstream && !any) any = &h.label;
+  }
+  return any;
 }
 
 Subject::Subject(const Identity& identity) : who(identity), username(lower(identity.username)) {

@@ -36,7 +36,13 @@ class PrincipalSet {
   const std::vector<std::string>& labels() const { return labels_; }
 
  private:
-  std::unordered_map<std::string, std::string> entries_;
+  struct Holder {
+    std::string upstream;  // or kAnyUpstream
+    std::string label;
+  };
+  // Keyed by the value alone so a lookup needs no new string; a value rarely has more than one
+  // or two holders (the same name qualified with different upstreams).
+  std::unordered_map<std::string, std::vector<Holder>> entries_;
   std::vector<std::string> labels_;
 };
 

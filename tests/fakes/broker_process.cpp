@@ -112,6 +112,10 @@ BrokerProcess::~BrokerProcess() {
   if (pid_ > 0) stop();
 }
 
+void BrokerProcess::signal(int sig) const {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
 std::string BrokerProcess::logs() const {
   return readFile(log_path_);
 }

@@ -50,6 +50,8 @@ class BrokerProcess {
   // SIGTERM, waits, returns the exit status (-1 if it had to be killed).
   int stop();
   bool running() const { return pid_ > 0; }
+  // Sends `sig` (e.g. SIGHUP) to the running broker.
+  void signal(int sig) const;
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   uint16_t port() const { return port_; }

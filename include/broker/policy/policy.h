@@ -8,7 +8,9 @@
 //   upstream:name   that upstream only ("corp:alice", "github:acme/platform")
 //   group:NAME      the entries of the top-level `groups: {NAME: [...]}` list, read as entries of
 //                   the list that references it (so a group can hold users, teams, emails...)
-//   "*"             (users lists only) any signed-in user; "corp:*" any user of upstream corp
+//   "*"             (users lists only) any signed-in user of the upstreams that may reach the
+//                   server (its `upstreams:` list; every upstream without one), whatever
+//                   `default_upstream` says; "corp:*" any user of upstream corp
 // A name from one upstream never matches an entry qualified with another. Usernames, orgs, teams,
 // emails and email domains compare case-insensitively; groups (OIDC claim values) compare exactly.
 // Emails and email domains match only a verified email; a domain matches exactly, not subdomains.
@@ -56,12 +58,34 @@ struct PolicyError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct LoadOptions {
+  // The upstream ids the broker is configured with. When set, `default_upstream`, every
+  // `upstreams:` entry and every `upstream:` qualifier must name one of them (a typo such as
+  // "gihtub:alice" would otherwise silently match nobody). Empty: any well-formed id.
+  std::vector<std::string> known_upstreams;
+};
+
+class Policy;
+
+// What trying a new policy gives: a fully loaded policy, or the error and no policy at all.
+struct LoadOutcome {
+  std::shared_ptr<const Policy> policy;
+  std::string error;  // file:line:column: key: message
+};
+
 class Policy {
  public:
+  // Never throws: what a reload uses, so a bad file can only ever be reported, not installed.
+  static LoadOutcome tryLoadFile(const std::string& path, const LoadOptions& options = {});
+  static LoadOutcome tryLoadString(const std::string& yaml, const std::string& filename,
+                                   const LoadOptions& options = {});
+
   // Throws PolicyError.
-  static std::shared_ptr<const Policy> loadFile(const std::string& path);
+  static std::shared_ptr<const Policy> loadFile(const std::string& path,
+                                                const LoadOptions& options = {});
   static std::shared_ptr<const Policy> loadString(const std::string& yaml,
-                                                  const std::string& filename = "<policy>");
+                                                  const std::string& filename = "<policy>",
+                                                  const LoadOptions& options = {});
   virtual ~Policy() = default;
 
   // A sub-scope resolves to its server (same resources and audience).

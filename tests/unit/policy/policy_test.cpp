@@ -169,6 +169,37 @@ TEST(PolicyEval, StarAllowsEverySignedInUser) {
       {{person("corp", "anyone"), "allowed_users[corp:*]"}, {person("github", "anyone"), ""}});
 }
 
+TEST(PolicyEval, BareStarIgnoresTheDefaultUpstreamButNotTheServersUpstreams) {
+  expectDecisions("      upstreams: [github, corp]\n      allowed_users: [\"*\", alice]\n",
+                  {{person("github", "anyone"), "allowed_users[*]"},
+                   {person("corp", "anyone"), "allowed_users[*]"},
+                   {person("dev", "alice"), ""}},
+                  "default_upstream: github\n");
+  // Bare names still mean the default upstream only.
+  expectDecisions("      allowed_users: [alice]\n      denied_users: [\"*\"]\n",
+                  {{person("github", "alice"), ""}, {person("corp", "alice"), ""}},
+                  "default_upstream: github\n");
+}
+
+TEST(PolicyEval, CoreIssueAllowedUsersFilesKeepWorking) {
+  auto p = load(R"(servers:
+  example.com:              # <domain>
+    github-tools:           # <server>  -> scope mcp:example.com:github-tools
+      name: GitHub Tools
+      description: Tools for ...
+      resource: https://example.com/mcp      # optional RFC 8707 URI of this MCP server
+      allowed_users: [alice, bob]
+)");
+  const std::string scope = "mcp:example.com:github-tools";
+  EXPECT_EQ(p->findResource("https://example.com/mcp"), p->findScope(scope));
+  EXPECT_EQ(p->findScope(scope)->description, "Tools for ...");
+  for (const char* upstream : {"dev", "github", "corp"}) {
+    EXPECT_TRUE(p->evaluate(person(upstream, "alice"), scope).allowed) << upstream;
+    EXPECT_TRUE(p->evaluate(person(upstream, "bob"), scope).allowed) << upstream;
+    EXPECT_FALSE(p->evaluate(person(upstream, "carol"), scope).allowed) << upstream;
+  }
+}
+
 TEST(PolicyEval, AllowedGroupsMatchExactly) {
   expectDecisions("      allowed_groups: [admins, Domain Admins]\n",
                   {{person("corp", "a", {"staff", "admins"}), "allowed_groups[admins]"},
@@ -371,6 +402,21 @@ TEST(PolicyErrors, FileLevelProblems) {
   std::string syntax = error("servers:\n  example.com: [unclosed\n");
   EXPECT_EQ(syntax.rfind("test.yaml:", 0), 0u) << syntax;
   EXPECT_NE(error("servers: {}\n---\nservers: {}\n").find("one YAML document"), std::string::npos);
+  // yaml-cpp 0.7's LoadAll never returns on these; the loader must answer.
+  EXPECT_EQ(error(",\n"), "test.yaml:1:1: not valid YAML here");
+  EXPECT_EQ(error("servers:\n  example.com: {}\n,\n").rfind("test.yaml:", 0), 0u);
+}
+
+TEST(PolicyErrors, SelfContainingAndExplodingAliasesAreRefused) {
+  EXPECT_NE(error("servers: &x {example.com: *x}\n").find("nests too deeply"), std::string::npos);
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 7; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) laughs += (j ? ", " : "") + prev;
+    laughs += "]\n";
+  }
+  EXPECT_NE(error(laughs + "servers: *a7\n").find("too many nodes"), std::string::npos);
 }
 
 TEST(PolicyErrors, UnknownKeysAnywhere) {
@@ -517,6 +563,47 @@ TEST(PolicyErrors, DefaultUpstreamMustBeAnId) {
               "default_upstream", "expected an upstream id");
 }
 
+TEST(PolicyErrors, UpstreamsMustBeKnownWhenTheBrokerSaysWhichItHas) {
+  LoadOptions known;
+  known.known_upstreams = {"github", "corp"};
+  auto expectUnknown = [&](const std::string& yaml, int line, const std::string& key,
+                           const std::string& id) {
+    SCOPED_TRACE(yaml);
+    EXPECT_NO_THROW(Policy::loadString(yaml, "test.yaml"));  // without the list: any id
+    auto loaded = Policy::tryLoadString(yaml, "test.yaml", known);
+    EXPECT_EQ(loaded.policy, nullptr);
+    EXPECT_EQ(loaded.error.rfind("test.yaml:" + std::to_string(line) + ":", 0), 0u) << loaded.error;
+    EXPECT_NE(loaded.error.find(" " + key + ": upstream '" + id + "' is not configured"),
+              std::string::npos)
+        << loaded.error;
+    EXPECT_NE(loaded.error.find("github, corp"), std::string::npos) << loaded.error;
+  };
+  expectUnknown(serverWith("      allowed_users: [a]\n", "default_upstream: gihtub\n"), 1,
+                "default_upstream", "gihtub");
+  expectUnknown(serverWith("      upstreams: [github, okta]\n      allowed_users: [a]\n"), 4,
+                "servers.example.com.tools.upstreams[1]", "okta");
+  expectUnknown(serverWith("      allowed_users: [corp:a, okta:b]\n"), 4,
+                "servers.example.com.tools.allowed_users[1]", "okta");
+  expectUnknown(serverWith("      allowed_teams: [group:ops]\n", "groups:\n  ops: [gh:acme/ops]\n"),
+                2, "groups.ops[0]", "gh");
+  EXPECT_NE(load(serverWith("      allowed_users: [a]\n"))->findScope(kScope), nullptr);
+  auto fine = Policy::tryLoadString(
+      serverWith("      upstreams: [corp]\n      allowed_users: [corp:a, \"github:*\"]\n",
+                 "default_upstream: github\n"),
+      "test.yaml", known);
+  EXPECT_NE(fine.policy, nullptr) << fine.error;
+  EXPECT_EQ(fine.error, "");
+}
+
+TEST(PolicyErrors, TryLoadNeverThrowsAndNeverHalfLoads) {
+  auto bad = Policy::tryLoadString(serverWith("      allowed_teams: [platform]\n"), "test.yaml");
+  EXPECT_EQ(bad.policy, nullptr);
+  EXPECT_NE(bad.error.find("test.yaml:4:"), std::string::npos) << bad.error;
+  auto missing = Policy::tryLoadFile((fs::temp_directory_path() / "no-such-policy.yaml").string());
+  EXPECT_EQ(missing.policy, nullptr);
+  EXPECT_NE(missing.error.find("cannot read"), std::string::npos);
+}
+
 TEST(PolicySummary, ListsServersAndWhoCanReachThem) {
   auto p =
       load(serverWith("      name: Tools\n      resource: https://a.example/mcp\n"
@@ -610,6 +697,21 @@ TEST(PolicyExamples, EmailDomainPolicyNeedsVerifiedEmail) {
   EXPECT_FALSE(
       p->evaluate(person("corp", "a", {}, "former.employee@example.com"), support).allowed);
   EXPECT_FALSE(p->evaluate(person("github", "a", {}, "a@example.org"), support).allowed);
+  const std::string demo = "mcp:example.com:public-demo";
+  EXPECT_TRUE(p->evaluate(person("corp", "anyone"), demo).allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "anyone"), demo).allowed);
+  EXPECT_FALSE(p->evaluate(person("corp", "x", {}, "x@competitor.example"), demo).allowed);
+}
+
+TEST(PolicyExamples, SingleTeamPolicyAdmitsTheTeamOnlyThroughGithub) {
+  auto p = Policy::loadFile((policiesDir() / "single-team.yaml").string());
+  const std::string tools = "mcp:example.com:github-tools";
+  EXPECT_TRUE(p->evaluate(person("github", "a", {"acme", "acme/platform"}), tools).allowed);
+  EXPECT_FALSE(
+      p->evaluate(person("github", "a", {"acme/platform", "acme/contractors"}), tools).allowed);
+  EXPECT_FALSE(p->evaluate(person("corp", "a", {"acme/platform"}), tools).allowed);
+  EXPECT_FALSE(p->evaluate(person("github", "a", {"acme"}), tools).allowed);
+  EXPECT_EQ(p->findScope(tools)->access_ttl, 900);
 }
 
 TEST(PolicyExamples, LoadFileReportsAMissingFile) {
