@@ -6,6 +6,7 @@
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
 #include "internal.h"
+#include "resource_server.h"
 
 namespace broker::oauth {
 
@@ -135,6 +136,7 @@ void AuthorizationServer::registerRoutes(http::Router& router) {
   router.add("GET", prefix + "/auth/:upstream/login", bind(&AuthorizationServer::devLoginPage),
              RouteFlags::kInline | RouteFlags::kNoStore);
   router.add("GET", prefix + "/health", bind(&AuthorizationServer::health), RouteFlags::kNoStore);
+  registerResourceServerRoutes(router, *impl_, prefix);
 }
 
 }  // namespace broker::oauth
