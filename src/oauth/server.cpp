@@ -5,6 +5,7 @@
 
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
+#include "client_metadata.h"
 #include "internal.h"
 #include "resource_server.h"
 
@@ -17,6 +18,10 @@ AuthorizationServer::AuthorizationServer(Dependencies deps)
   auto& d = impl_->deps;
   impl_->cookie_key = d.master->deriveKey("consent-cookie");
   impl_->secure_cookies = d.config->issuer.rfind("https://", 0) == 0;
+  ClientMetadataOptions cimd;
+  // Development and tests serve metadata documents from loopback over plain HTTP.
+  cimd.allow_loopback = d.config->dev_mode;
+  impl_->cimd = std::make_shared<ClientMetadataResolver>(cimd, *d.clock);
 }
 
 AuthorizationServer::~AuthorizationServer() = default;
@@ -46,6 +51,7 @@ std::string buildMetadata(const Dependencies& d, const policy::Policy& policy) {
       {"revocation_endpoint_auth_methods_supported", auth_methods},
       {"introspection_endpoint_auth_methods_supported", auth_methods},
       {"authorization_response_iss_parameter_supported", true},
+      {"client_id_metadata_document_supported", true},
       {"subject_types_supported", {"public"}},
       {"access_token_signing_alg_values_supported", {"RS256"}},
   };
