@@ -16,8 +16,11 @@
 // Access-token revocation (a store lookup) is therefore not consulted here; access tokens are
 // short-lived and refresh re-applies policy.
 
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
+#include "broker/core/crypto.h"
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
 #include "broker/token/access_token.h"
@@ -64,6 +67,36 @@ std::string originalUrl(const http::Request& req) {
   return proto + "://" + h + uri;
 }
 
+// Tokens that verified, by SHA-256 of their exact bytes: an MCP client sends the same access token
+// on every request for its whole lifetime, so the signature is checked once, not per request.
+// Only successes are kept (any other byte string misses and is verified in full), an entry is
+// used only until the token's exp, and audience and scope are still checked per request. The
+// size is bounded; when full the cache starts over.
+class VerifiedTokens {
+ public:
+  std::shared_ptr<const token::AccessTokenClaims> find(const std::string& key, int64_t now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return nullptr;
+    if (token::checkTimes(it->second->exp, it->second->iat, 0, now, kForwardAuthLeeway) !=
+        token::JwtStatus::kOk) {
+      entries_.erase(it);
+      return nullptr;
+    }
+    return it->second;
+  }
+  void add(const std::string& key, std::shared_ptr<const token::AccessTokenClaims> claims) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_.emplace(key, std::move(claims));
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 4096;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const token::AccessTokenClaims>> entries_;
+};
+
 // The policy server whose resource is the URL or a path prefix of it (segment-wise), preferring
 // the longest: https://h/mcp matches https://h/mcp, https://h/mcp/ and https://h/mcp/messages.
 const policy::ServerInfo* serverForUrl(const policy::Policy& policy, const std::string& url) {
@@ -90,6 +123,7 @@ std::string metadataUrlFor(const std::string& resource) {
 
 struct ResourceRoutes {
   AuthorizationServer::Impl& impl;
+  std::unique_ptr<VerifiedTokens> verified = std::make_unique<VerifiedTokens>();
 
   http::Response challenge(int status, const policy::ServerInfo& server, const std::string& error,
                            const std::string& description) const {
@@ -131,19 +165,26 @@ struct ResourceRoutes {
     auto bearer = mcp_auth::bearerToken(authorization);
     if (!bearer) return challenge(401, *server, "invalid_token", "not a bearer token");
 
-    token::VerifyOptions opts;
-    opts.issuer = d.config->issuer;
-    opts.now = d.clock->now();
-    // The broker minted the token itself; only the clocks of its instances can differ.
-    opts.leeway = kForwardAuthLeeway;
-    auto* keys = d.keys;
-    auto verified = token::verifyAccessToken(
-        *bearer, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
-    if (!verified.ok()) {
-      return challenge(401, *server, "invalid_token",
-                       std::string("token ") + token::toString(verified.error()));
+    const int64_t now = d.clock->now();
+    const std::string cache_key = sha256(*bearer);
+    auto claims = verified->find(cache_key, now);
+    if (!claims) {
+      token::VerifyOptions opts;
+      opts.issuer = d.config->issuer;
+      opts.now = now;
+      // The broker minted the token itself; only the clocks of its instances can differ.
+      opts.leeway = kForwardAuthLeeway;
+      auto* keys = d.keys;
+      auto result = token::verifyAccessToken(
+          *bearer, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
+      if (!result.ok()) {
+        return challenge(401, *server, "invalid_token",
+                         std::string("token ") + token::toString(result.error()));
+      }
+      claims = std::make_shared<const token::AccessTokenClaims>(std::move(result->claims));
+      verified->add(cache_key, claims);
     }
-    const auto& c = verified->claims;
+    const auto& c = *claims;
     // The audience names this server: its resource (RFC 8707, trailing slash tolerated) or, for
     // a token requested without a resource, its mcp:<domain>:<server> identifier.
     bool audience_ok = mcp_auth::checkAudience(c.aud, server->scope) == token::JwtStatus::kOk;
@@ -231,7 +272,8 @@ struct ResourceRoutes {
 void registerResourceServerRoutes(http::Router& router, AuthorizationServer::Impl& impl,
                                   const std::string& prefix) {
   using http::RouteFlags;
-  auto routes = std::make_shared<ResourceRoutes>(ResourceRoutes{impl});
+  auto routes =
+      std::make_shared<ResourceRoutes>(ResourceRoutes{impl, std::make_unique<VerifiedTokens>()});
   auto fa = [routes](const http::Request& r) { return routes->forwardAuth(r); };
   router.add("GET", prefix + "/forward-auth", fa, RouteFlags::kInline | RouteFlags::kNoStore);
   router.add("HEAD", prefix + "/forward-auth", fa, RouteFlags::kInline | RouteFlags::kNoStore);

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "fakes/broker_process.h"
 #include "fakes/oauth_driver.h"
@@ -100,6 +102,49 @@ TEST_F(ResourceServer, ForwardAuthRefusesATamperedTokenAsInvalid) {
                          {"X-Original-URL: " + std::string(kDemo), "Authorization: Basic YTpi"});
   EXPECT_EQ(basic.status, 401);
   EXPECT_NE(basic.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+}
+
+TEST_F(ResourceServer, ForwardAuthRefusesEveryBitFlipOfAnAcceptedTokensSignature) {
+  const std::string token = tokenFor(kDemo);
+  ASSERT_EQ(forwardAuth(kDemo, token).status, 200);  // now in the verified-token cache
+  const size_t dot = token.rfind('.');
+  const std::string input = token.substr(0, dot + 1);
+  int accepted = 0;
+  forEachBitFlip(*mcp_auth::base64urlDecode(token.substr(dot + 1)),
+                 [&](const std::string& sig, size_t, int) {
+                   if (forwardAuth(kDemo, input + mcp_auth::base64urlEncode(sig)).status != 401) {
+                     ++accepted;
+                   }
+                 });
+  EXPECT_EQ(accepted, 0);
+  EXPECT_EQ(forwardAuth(kDemo, token).status, 200);
+}
+
+TEST(ForwardAuthCache, AnAcceptedTokenIsRefusedOnceItExpires) {
+  TempDir dir;
+  BrokerConfig cfg;
+  cfg.extra_yaml = "tokens:\n  access_ttl: 1s\n";
+  BrokerProcess broker(dir, cfg);
+  broker.start();
+  OAuthDriver driver(broker.url());
+  auto client = driver.registerClient();
+  AuthorizeRequest req;
+  req.resource = kDemo;
+  PkcePair pkce;
+  auto a = driver.authorize(client, req, &pkce);
+  auto t = driver.exchange(client, a.code, pkce.verifier, kDemo);
+  ASSERT_EQ(t.status, 200) << t.body;
+  HttpClient http;
+  auto ask = [&] {
+    return http.get(broker.url() + "/forward-auth", {"X-Original-URL: " + std::string(kDemo),
+                                                     "Authorization: Bearer " + t.access_token});
+  };
+  ASSERT_EQ(ask().status, 200);
+  // exp (1 s) plus the forward-auth leeway (5 s), and a second of margin.
+  std::this_thread::sleep_for(std::chrono::seconds(7));
+  auto r = ask();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
 }
 
 TEST_F(ResourceServer, ForwardAuthRefusesATokenForAnotherServer) {
