@@ -37,6 +37,7 @@ int64_t systemNow();
 
 // Splits a space-separated scope string (any run of spaces/tabs separates).
 std::vector<std::string> splitScopes(std::string_view scope);
+std::string joinScopes(const std::vector<std::string>& scopes);  // space-separated
 // A granted scope satisfies a required one when equal, or when it is a prefix ending at a ':'
 // boundary: "mcp:d:s" satisfies "mcp:d:s:read", but not "mcp:d:s2" nor "mcp:d".
 bool scopeSatisfies(std::string_view granted, std::string_view required);

@@ -31,15 +31,6 @@ bool isToken68Char(char c) {
          c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
 }
 
-std::string joinScopes(const std::vector<std::string>& scopes) {
-  std::string out;
-  for (const auto& s : scopes) {
-    if (!out.empty()) out += ' ';
-    out += s;
-  }
-  return out;
-}
-
 class VerifierImpl final : public Verifier {
  public:
   using Keys = std::function<std::shared_ptr<const RsaPublicKey>(const std::string&)>;
@@ -117,6 +108,15 @@ std::vector<std::string> splitScopes(std::string_view scope) {
     while (j < scope.size() && !isSpace(scope[j])) ++j;
     if (j > i) out.emplace_back(scope.substr(i, j - i));
     i = j;
+  }
+  return out;
+}
+
+std::string joinScopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const auto& s : scopes) {
+    if (!out.empty()) out += ' ';
+    out += s;
   }
   return out;
 }
