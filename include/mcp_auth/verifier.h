@@ -84,6 +84,7 @@ struct HttpGetOptions {
   // between a check and the connection cannot get around it.
   std::function<bool(const std::string& ip)> allow_address;
   std::vector<std::string> headers;  // extra request header lines ("Accept: application/json")
+  std::string ca_file;  // trust anchors instead of the system's (tests with a private CA)
   // CURLOPT_RESOLVE entries ("host:port:addr[,addr]") that pin the addresses a caller checked.
   std::vector<std::string> resolve;
 };

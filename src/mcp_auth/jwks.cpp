@@ -144,6 +144,7 @@ HttpGet curlHttpGet(HttpGetOptions options) {
     }
     CURL* c = curl.get();
     if (pinned) curl_easy_setopt(c, CURLOPT_RESOLVE, pinned.get());
+    if (!options.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, options.allow_http ? "https,http" : "https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);

@@ -188,6 +188,7 @@ Result<store::ClientRecord, OAuthError> ClientMetadataResolver::fetch(const std:
     o.timeout_ms = options_.timeout_ms;
     o.max_bytes = options_.max_bytes;
     o.allow_http = options_.allow_loopback;
+    o.ca_file = options_.ca_file;
     o.headers = {"Accept: application/json"};
     o.resolve = {u->host + ":" + port + ":" + pinned};
     const bool allow_loopback = options_.allow_loopback;

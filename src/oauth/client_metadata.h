@@ -20,6 +20,7 @@ namespace broker::oauth {
 struct ClientMetadataOptions {
   // Development and tests only (dev_mode): http:// documents and loopback addresses are allowed.
   bool allow_loopback = false;
+  std::string ca_file;  // development and tests only: trust this CA for HTTPS documents
   long timeout_ms = 5000;
   size_t max_bytes = 5 * 1024;
   int64_t default_ttl = 300;  // when the response says nothing about caching

@@ -1,6 +1,7 @@
 // Wiring of the authorization server: discovery (RFC 8414 §3, OpenID Connect Discovery §4), JWKS
 // (RFC 7517), health, and the route table.
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "broker/core/log.h"
@@ -21,6 +22,10 @@ AuthorizationServer::AuthorizationServer(Dependencies deps)
   ClientMetadataOptions cimd;
   // Development and tests serve metadata documents from loopback over plain HTTP.
   cimd.allow_loopback = d.config->dev_mode;
+  // ...and over HTTPS with a private CA (the interop tests' MCP SDK client insists on https).
+  if (const char* ca = std::getenv("BROKER_DEV_CA_FILE"); ca && d.config->dev_mode) {
+    cimd.ca_file = ca;
+  }
   impl_->cimd = std::make_shared<ClientMetadataResolver>(cimd, *d.clock);
 }
 

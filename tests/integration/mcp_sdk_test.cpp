@@ -38,8 +38,18 @@ class McpSdkBehindNginx : public ::testing::Test {
                       mcpUrl(other_port_) + "\n      allowed_users: [alice]\n";
     // Short-lived access tokens, so that the client has to refresh within the test.
     cfg.extra_yaml = "tokens:\n  access_ttl: 2s\n";
+    // A private CA for the client's HTTPS metadata document (the SDK requires https); the broker
+    // trusts it only in dev_mode, through BROKER_DEV_CA_FILE.
+    cert_ = dir_.file("cimd-cert.pem");
+    key_ = dir_.file("cimd-key.pem");
+    auto made = runCommand({findProgram("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key_, "-out", cert_, "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"});
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    setenv("BROKER_DEV_CA_FILE", cert_.c_str(), 1);
     broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
     broker_->start();
+    unsetenv("BROKER_DEV_CA_FILE");
 
     mcp_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{"node", kSdkDir + "/server.mjs", std::to_string(mcp_port)},
@@ -110,6 +120,7 @@ class McpSdkBehindNginx : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::string cert_, key_;
   uint16_t nginx_port_ = 0, other_port_ = 0;
   std::unique_ptr<BrokerProcess> broker_;
   std::unique_ptr<ChildProcess> mcp_;
@@ -148,6 +159,16 @@ TEST_F(McpSdkBehindNginx, SdkClientRegistersLogsInListsToolsRefreshesAndIsRefuse
   EXPECT_EQ(report["tools_after_expiry"], json::array({"whoami"}));
   EXPECT_EQ(report["refreshed"], true);
   EXPECT_EQ(report["other_status"], 401);
+}
+
+TEST_F(McpSdkBehindNginx, SdkClientWithAClientIdMetadataDocumentLogsInWithoutRegistering) {
+  auto r = client({mcpUrl(nginx_port_), "alice", "--cimd", cert_, key_});
+  auto report = lastJsonLine(r.output);
+  ASSERT_EQ(r.exit_code, 0) << r.output << "\n" << broker_->logs();
+  EXPECT_EQ(report["registrations"], 0) << "no dynamic registration with a metadata document";
+  EXPECT_EQ(report["client_id"].get<std::string>().rfind("https://127.0.0.1:", 0), 0u);
+  EXPECT_EQ(report["document_fetches"], 1) << "the broker fetched it once (max-age=300)";
+  EXPECT_EQ(report["tools"], json::array({"whoami"}));
 }
 
 TEST_F(McpSdkBehindNginx, UserThePolicyDoesNotAllowEndsInAccessDenied) {

@@ -4,7 +4,13 @@
 // through nginx. Prints one JSON line with what happened; exits 0 when the expectations hold.
 //
 //   node client.mjs MCP_URL USER [--expect-denied] [--refresh-after SECONDS] [--other-url URL]
+//                   [--cimd CERT.pem KEY.pem]
+//
+// With --cimd the client does not register: it serves its own Client ID Metadata Document over
+// HTTPS on loopback (with the given certificate) and uses that document's URL as its client_id.
 
+import fs from 'node:fs';
+import https from 'node:https';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -106,7 +112,9 @@ class HeadlessProvider {
   }
   saveClientInformation(info) {
     this.client = info;
-    this.registrations++;
+    // Dynamic registration answers with the broker's client_id_issued_at; a metadata-document
+    // client_id is saved as it is.
+    if (info.client_id_issued_at !== undefined) this.registrations++;
   }
   tokens() {
     return this.saved;
@@ -142,12 +150,41 @@ async function connect(provider) {
   }
 }
 
+// Serves this client's metadata document; resolves to its URL.
+async function serveMetadataDocument(certFile, keyFile, metadata) {
+  let url;
+  const server = https.createServer(
+    { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) },
+    (req, res) => {
+      documentFetches++;
+      if (req.url !== '/oauth/client.json') return res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
+      res.end(JSON.stringify({ ...metadata, client_id: url }));
+    },
+  );
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  url = `https://127.0.0.1:${server.address().port}/oauth/client.json`;
+  return url;
+}
+let documentFetches = 0;
+
 const report = {};
 let ok = true;
 const provider = new HeadlessProvider(user);
+const cimd = rest.indexOf('--cimd');
+if (cimd >= 0) {
+  provider.clientMetadataUrl = await serveMetadataDocument(
+    rest[cimd + 1],
+    rest[cimd + 2],
+    provider.clientMetadata,
+  );
+}
 try {
   const client = await connect(provider);
   report.registrations = provider.registrations;
+  report.client_id = provider.client?.client_id;
+  report.document_fetches = documentFetches;
   report.tools = (await client.listTools()).tools.map((t) => t.name);
   const who = await client.callTool({ name: 'whoami', arguments: {} });
   report.whoami = who.content[0].text;
