@@ -159,6 +159,9 @@ TEST_F(McpSdkBehindNginx, SdkClientRegistersLogsInListsToolsRefreshesAndIsRefuse
   EXPECT_EQ(report["tools_after_expiry"], json::array({"whoami"}));
   EXPECT_EQ(report["refreshed"], true);
   EXPECT_EQ(report["other_status"], 401);
+  // Streamable HTTP answers as an event stream, which nginx passes through unbuffered.
+  EXPECT_EQ(report["raw_content_type"], "text/event-stream");
+  EXPECT_EQ(report["raw_has_event"], true);
 }
 
 TEST_F(McpSdkBehindNginx, SdkClientWithAClientIdMetadataDocumentLogsInWithoutRegistering) {

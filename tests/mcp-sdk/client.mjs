@@ -196,6 +196,19 @@ try {
     report.refreshed = provider.saved.access_token !== first && provider.tokenSaves >= 2;
     ok = ok && report.refreshed;
   }
+  // The same call by hand, to see how the answer crosses nginx (SSE, unbuffered).
+  const raw = await fetch(mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${provider.saved.access_token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
+  });
+  report.raw_content_type = raw.headers.get('content-type');
+  report.raw_has_event = /^event: message$/m.test(await raw.text());
   const other = option('--other-url');
   if (other) {
     const res = await fetch(other, {

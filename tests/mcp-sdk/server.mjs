@@ -1,5 +1,5 @@
-// An MCP server built with the official TypeScript SDK (streamable HTTP, stateless, JSON
-// responses). It does no OAuth itself: nginx in front of it asks mcp-auth-broker's forward-auth
+// An MCP server built with the official TypeScript SDK (streamable HTTP, stateless; answers
+// arrive as text/event-stream, so they cross nginx as SSE). It does no OAuth itself: nginx in front of it asks mcp-auth-broker's forward-auth
 // and passes the identity in X-Auth-* headers, which the "whoami" tool reports.
 //
 //   node server.mjs PORT
@@ -33,7 +33,7 @@ http
     }));
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
-      enableJsonResponse: true,
+      enableJsonResponse: false,
     });
     res.on('close', () => {
       transport.close();
