@@ -97,10 +97,38 @@ class VerifiedTokens {
   std::unordered_map<std::string, std::shared_ptr<const token::AccessTokenClaims>> entries_;
 };
 
+// A proxy routes on the normalised path but sends the URI as the client wrote it, so
+// /mcp/../admin would reach the admin location while looking like /mcp here. Paths with dot
+// segments or encoded dots, slashes or backslashes are therefore no server's.
+bool ambiguousPath(std::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t start = url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
+  if (start == std::string_view::npos) return false;
+  const std::string_view path = url.substr(start);
+  if (path.find('\\') != std::string_view::npos) return true;
+  for (size_t i = 0; i + 2 < path.size(); ++i) {
+    if (path[i] != '%') continue;
+    const char a = path[i + 1], b = static_cast<char>(path[i + 2] | 0x20);
+    if ((a == '2' && (b == 'e' || b == 'f')) || (a == '5' && b == 'c')) return true;
+  }
+  size_t pos = 0;
+  while (pos < path.size()) {
+    const size_t next = path.find('/', pos + 1);
+    const std::string_view segment = path.substr(
+        pos + 1, next == std::string_view::npos ? std::string_view::npos : next - pos - 1);
+    if (segment == "." || segment == "..") return true;
+    if (next == std::string_view::npos) break;
+    pos = next;
+  }
+  return false;
+}
+
 // The policy server whose resource is the URL or a path prefix of it (segment-wise), preferring
 // the longest: https://h/mcp matches https://h/mcp, https://h/mcp/ and https://h/mcp/messages.
 const policy::ServerInfo* serverForUrl(const policy::Policy& policy, const std::string& url) {
-  auto canonical = canonicalResource(stripQuery(url));
+  const std::string without_query = stripQuery(url);
+  if (ambiguousPath(without_query)) return nullptr;
+  auto canonical = canonicalResource(without_query);
   if (!canonical) return nullptr;
   std::string candidate = *canonical;
   const size_t origin_end = candidate.find('/', candidate.find("://") + 3);

@@ -177,6 +177,12 @@ TEST_F(ResourceServer, ForwardAuthRefusesUrlsThatAreNoServerOfThePolicy) {
   EXPECT_EQ(forwardAuth("http://127.0.0.1:9000/other", token).status, 403);
   EXPECT_EQ(forwardAuth("http://127.0.0.1:9000/mcpx", token).status, 403);
   EXPECT_EQ(forwardAuth("", token).status, 400);
+  // The proxy routes on the normalised path: a token for /mcp must not open /admin through it.
+  for (const char* path : {"/mcp/../admin", "/mcp/./x/../../admin", "/mcp/%2e%2e/admin",
+                           "/mcp/..%2Fadmin", "/mcp/%2E./admin", "/mcp\\..\\admin", "/mcp/.."}) {
+    EXPECT_EQ(forwardAuth(std::string("http://127.0.0.1:9000") + path, token).status, 403) << path;
+  }
+  EXPECT_EQ(forwardAuth("http://127.0.0.1:9000/mcp/a.b/..c/x", token).status, 200);
 }
 
 TEST_F(ResourceServer, ProtectedResourceMetadataNamesTheIssuerByteForByte) {
