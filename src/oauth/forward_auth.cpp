@@ -257,9 +257,16 @@ struct ResourceRoutes {
     std::string proto = req.header("x-forwarded-proto").value_or("");
     proto = proto.substr(0, proto.find(','));
     if (proto.empty()) proto = d.config->issuer.rfind("https://", 0) == 0 ? "https" : "http";
+    std::string origin = proto + "://" + host;
+    // nginx names the origin it serves in X-Original-URL (see config/nginx/mcp-locations.conf).
+    if (auto original = req.header("x-original-url"); original && !original->empty()) {
+      const size_t scheme = original->find("://");
+      const size_t path = scheme == std::string::npos ? scheme : original->find('/', scheme + 3);
+      origin = original->substr(0, path);
+    }
     auto policy = d.policy->current();
     const policy::ServerInfo* server = nullptr;
-    auto canonical = canonicalResource(proto + "://" + host + suffix);
+    auto canonical = canonicalResource(origin + suffix);
     if (canonical) server = policy->findResource(*canonical);
     if (!server && suffix.empty() && canonical) {
       // The root form names the origin; it identifies a server when exactly one lives there.

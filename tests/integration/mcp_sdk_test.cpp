@@ -87,13 +87,8 @@ class McpSdkBehindNginx : public ::testing::Test {
                        std::to_string(broker_->port()) +
                        "; keepalive 8; }\n"
                        "  upstream mcp_server { server 127.0.0.1:" +
-                       std::to_string(mcp_port) +
-                       "; keepalive 8; }\n"
-                       "  server { listen 127.0.0.1:" +
-                       std::to_string(nginx_port_) + "; include " + locations +
-                       "; }\n"
-                       "  server { listen 127.0.0.1:" +
-                       std::to_string(other_port_) + "; include " + locations + "; }\n}\n";
+                       std::to_string(mcp_port) + "; keepalive 8; }\n" +
+                       site(nginx_port_, locations) + site(other_port_, locations) + "}\n";
     writeFile(prefix + "/nginx.conf", conf);
     nginx_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{"nginx", "-p", prefix, "-e", prefix + "/logs/error.log", "-c",
@@ -101,6 +96,12 @@ class McpSdkBehindNginx : public ::testing::Test {
         dir_.file("nginx.out"));
     ASSERT_TRUE(nginx_->waitForHttp(mcpUrl(nginx_port_)))
         << nginx_->log() << readFile(prefix + "/logs/error.log");
+  }
+
+  static std::string site(uint16_t port, const std::string& locations) {
+    const std::string p = std::to_string(port);
+    return "  server { listen 127.0.0.1:" + p + "; set $mcp_origin http://127.0.0.1:" + p +
+           "; include " + locations + "; }\n";
   }
 
   static std::string mcpUrl(uint16_t port) {
@@ -145,6 +146,12 @@ TEST_F(McpSdkBehindNginx, UnauthenticatedRequestGetsTheBrokersChallengeThroughNg
   auto spoofed = http.post(mcpUrl(nginx_port_), "{}", "application/json",
                            {"X-Auth-Subject: dev:root", "Authorization: Bearer forged"});
   EXPECT_EQ(spoofed.status, 401);
+  // The Host header does not choose the server: the challenge still names this origin's.
+  auto other_host = http.post(mcpUrl(nginx_port_), "{}", "application/json",
+                              {"Host: 127.0.0.1:" + std::to_string(other_port_)});
+  EXPECT_EQ(other_host.status, 401);
+  EXPECT_NE(other_host.header("www-authenticate").find("scope=\"mcp:localhost:demo\""),
+            std::string::npos);
 }
 
 TEST_F(McpSdkBehindNginx, SdkClientRegistersLogsInListsToolsRefreshesAndIsRefusedElsewhere) {
