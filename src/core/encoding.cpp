@@ -2,63 +2,22 @@
 
 #include <array>
 
+#include "mcp_auth/jwt.h"
+
 namespace broker {
 namespace {
 
-constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-constexpr char kB64Std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string encode(std::string_view data, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  while (i + 2 < data.size()) {
-    uint32_t v = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8) | uint8_t(data[i + 2]);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-    i += 3;
-  }
-  size_t rest = data.size() - i;
-  if (rest == 1) {
-    uint32_t v = uint8_t(data[i]) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    if (pad) out += "==";
-  } else if (rest == 2) {
-    uint32_t v = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    if (pad) out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> decode(std::string_view in, const char* alphabet) {
-  std::array<int, 256> map;
-  map.fill(-1);
-  for (int i = 0; i < 64; ++i) map[uint8_t(alphabet[i])] = i;
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = map[uint8_t(c)];
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += char((acc >> bits) & 0xFF);
+// One base64 implementation: the verification library's base64url (mcp_auth/jwt.h). Standard
+// base64 differs only in two characters of the alphabet and in padding.
+std::string swapAlphabet(std::string s, char from62, char from63, char to62, char to63) {
+  for (char& c : s) {
+    if (c == from62) {
+      c = to62;
+    } else if (c == from63) {
+      c = to63;
     }
   }
-  // Non-canonical encodings (leftover bits set) are rejected so one value has one spelling.
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
+  return s;
 }
 
 int hexValue(char c) {
@@ -71,20 +30,24 @@ int hexValue(char c) {
 }  // namespace
 
 std::string base64urlEncode(std::string_view data) {
-  return encode(data, kB64Url, false);
+  return mcp_auth::base64urlEncode(data);
 }
 std::string base64urlEncode(const std::vector<uint8_t>& data) {
-  return encode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), kB64Url,
-                false);
+  return mcp_auth::base64urlEncode(
+      std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
 }
 std::optional<std::string> base64urlDecode(std::string_view in) {
-  return decode(in, kB64Url);
+  return mcp_auth::base64urlDecode(in);
 }
 std::string base64Encode(std::string_view data) {
-  return encode(data, kB64Std, true);
+  std::string out = swapAlphabet(mcp_auth::base64urlEncode(data), '-', '_', '+', '/');
+  while (out.size() % 4 != 0) out += '=';
+  return out;
 }
 std::optional<std::string> base64Decode(std::string_view in) {
-  return decode(in, kB64Std);
+  // The URL-safe characters are not part of the standard alphabet.
+  if (in.find_first_of("-_") != std::string_view::npos) return std::nullopt;
+  return mcp_auth::base64urlDecode(swapAlphabet(std::string(in), '+', '/', '-', '_'));
 }
 
 std::string hexEncode(std::string_view data) {

@@ -16,6 +16,7 @@
 #include "broker/core/encoding.h"
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
+#include "client_metadata.h"
 #include "internal.h"
 
 namespace broker::oauth {
@@ -37,6 +38,9 @@ struct AuthzRequest {
   std::vector<std::string> scopes;
   std::string resource;
   std::string idp;
+  // Shown on the consent page only (not carried through the form): the client is a metadata
+  // document URL all of whose redirect URIs are loopback, so any local program could be it.
+  bool loopback_only_metadata_client = false;
 
   json toJson() const {
     return {{"c", client_id}, {"n", client_name},    {"r", redirect_uri}, {"x", redirect_explicit},
@@ -157,8 +161,42 @@ std::vector<std::string> rememberedClients(const AuthorizationServer::Impl& impl
 
 namespace {
 
-Result<AuthzRequest, AuthorizeFailure> parseAuthorize(const Dependencies& d,
+// A metadata-document client is fetched (or taken from the cache) and kept in the store, where
+// the token endpoint and the foreign keys of codes and refresh families find it.
+Result<store::ClientRecord, OAuthError> lookupClient(const AuthorizationServer::Impl& impl,
+                                                     const std::string& client_id) {
+  const auto& d = impl.deps;
+  if (!isClientMetadataUrl(client_id, d.config->dev_mode)) {
+    auto client = d.store->getClient(client_id);
+    if (client.ok()) return std::move(client).value();
+    if (client.error().code == ErrorCode::kNotFound) {
+      return OAuthError{OAuthCode::kInvalidClient, "this application is not registered"};
+    }
+    return OAuthError{OAuthCode::kTemporarilyUnavailable, "storage unavailable",
+                      client.error().message};
+  }
+  auto resolved = impl.cimd->resolve(client_id);
+  if (!resolved.ok()) return resolved;
+  auto stored = d.store->getClient(client_id);
+  if (!stored.ok() && stored.error().code == ErrorCode::kNotFound) {
+    store::ClientRecord row = *resolved;
+    row.created_at = row.last_used_at = d.clock->now();
+    auto created = d.store->createClient(row);
+    if (!created.ok() && created.error().code != ErrorCode::kAlreadyExists) {
+      return OAuthError{OAuthCode::kTemporarilyUnavailable, "storage unavailable",
+                        created.error().message};
+    }
+  } else if (!stored.ok()) {
+    return OAuthError{OAuthCode::kTemporarilyUnavailable, "storage unavailable",
+                      stored.error().message};
+  }
+  // The document as fetched now decides redirect URIs and grants, not an older stored copy.
+  return resolved;
+}
+
+Result<AuthzRequest, AuthorizeFailure> parseAuthorize(const AuthorizationServer::Impl& impl,
                                                       const http::Request& req) {
+  const auto& d = impl.deps;
   std::map<std::string, std::string> q;
   std::vector<std::string> dups;
   if (!parseUrlEncoded(req.raw_query, q, &dups)) {
@@ -173,13 +211,14 @@ Result<AuthzRequest, AuthorizeFailure> parseAuthorize(const Dependencies& d,
   if (a.client_id.empty()) {
     return pageFailure({OAuthCode::kInvalidRequest, "client_id is missing"});
   }
-  auto client = d.store->getClient(a.client_id);
-  if (!client.ok()) {
-    if (client.error().code == ErrorCode::kNotFound) {
-      return pageFailure({OAuthCode::kInvalidClient, "this application is not registered"});
-    }
-    return pageFailure(
-        {OAuthCode::kTemporarilyUnavailable, "storage unavailable", client.error().message});
+  auto client = lookupClient(impl, a.client_id);
+  if (!client.ok()) return pageFailure(client.error());
+  if (isClientMetadataUrl(a.client_id, d.config->dev_mode)) {
+    a.loopback_only_metadata_client = std::all_of(
+        client->redirect_uris.begin(), client->redirect_uris.end(), [](const std::string& r) {
+          auto u = parseUri(r);
+          return u && u->has_authority && isLoopbackHost(u->host);
+        });
   }
   a.client_name = client->client_name.empty() ? a.client_id : client->client_name;
   const auto& registered = client->redirect_uris;
@@ -370,7 +409,7 @@ static std::string chooseUpstream(const Dependencies& d, const AuthzRequest& a) 
 http::Response AuthorizationServer::authorize(const http::Request& req) {
   auto& impl = *impl_;
   const auto& d = impl.deps;
-  auto parsed = parseAuthorize(d, req);
+  auto parsed = parseAuthorize(impl, req);
   if (!parsed.ok()) return failureResponse(d, parsed.error());
   const AuthzRequest& a = parsed.value();
   const int64_t now = d.clock->now();
@@ -413,13 +452,22 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
                "\">Continue with " + htmlEscape(p->displayName()) + "</button> ";
   }
   if (choices.size() > 1) buttons = "</p><p class=\"muted\">Sign in with:</p><p>" + buttons;
+  std::string loopback_warning;
+  if (a.loopback_only_metadata_client) {
+    loopback_warning =
+        "<p class=\"warning\"><strong>Warning:</strong> this application identifies itself by " +
+        htmlEscape(a.client_id) +
+        " but only ever returns to this computer (a loopback address). Any program running "
+        "here could claim to be it. Continue only if you just started it yourself.</p>";
+  }
   std::string body =
       "<h1>Authorize " + htmlEscape(a.client_name) + "</h1><div class=\"box\"><p><strong>" +
       htmlEscape(a.client_name) +
       "</strong> wants to access these MCP servers on your behalf:</p><ul>" + servers_html +
       "</ul><p class=\"muted\">After you sign in you will be sent to <strong>" +
       htmlEscape(redirectHost(a.redirect_uri)) +
-      "</strong>.</p></div><form method=\"post\" action=\"authorize/consent\">"
+      "</strong>.</p>" + loopback_warning +
+      "</div><form method=\"post\" action=\"authorize/consent\">"
       "<input type=\"hidden\" name=\"request\" value=\"" +
       htmlEscape(blob) + "\"><input type=\"hidden\" name=\"csrf\" value=\"" + htmlEscape(csrf) +
       "\"><p>" + buttons +

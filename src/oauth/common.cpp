@@ -7,6 +7,7 @@
 #include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
 #include "internal.h"
+#include "mcp_auth/verifier.h"
 
 namespace broker::oauth {
 
@@ -43,12 +44,7 @@ std::vector<std::string> splitScopes(const std::string& s) {
 }
 
 std::string joinScopes(const std::vector<std::string>& scopes) {
-  std::string out;
-  for (const auto& s : scopes) {
-    if (!out.empty()) out += ' ';
-    out += s;
-  }
-  return out;
+  return mcp_auth::joinScopes(scopes);
 }
 
 bool isSubset(const std::vector<std::string>& a, const std::vector<std::string>& of) {
@@ -87,7 +83,8 @@ std::string renderPage(const std::string& title, const std::string& body_html) {
          "</title><style>"
          "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;"
          "color:#1f2328}h1{font-size:1.4rem}.box{border:1px solid #d0d7de;border-radius:8px;"
-         "padding:1rem 1.25rem;margin:1rem 0}.muted{color:#59636e;font-size:.9rem}"
+         "padding:1rem 1.25rem;margin:1rem "
+         "0}.muted{color:#59636e;font-size:.9rem}.warning{color:#9a3412}"
          "button,.button{font-size:1rem;padding:.5rem 1.1rem;border-radius:6px;border:1px solid "
          "#d0d7de;background:#f6f8fa;cursor:pointer;text-decoration:none;color:inherit}"
          "button.primary{background:#1f883d;color:#fff;border-color:#1f883d}"

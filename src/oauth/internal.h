@@ -86,6 +86,8 @@ constexpr const char* kRefreshPrefix = "mcpr_";
 
 namespace broker::oauth {
 
+class ClientMetadataResolver;
+
 struct AuthorizationServer::Impl {
   explicit Impl(Dependencies d) : deps(std::move(d)), minter(deps) {}
   Dependencies deps;
@@ -93,6 +95,7 @@ struct AuthorizationServer::Impl {
   std::string metadata_json;
   std::string cookie_key;  // HMAC key for the remembered-consent cookie
   bool secure_cookies = false;
+  std::shared_ptr<ClientMetadataResolver> cimd;  // client_id URLs (metadata documents)
 };
 
 }  // namespace broker::oauth

@@ -1,11 +1,14 @@
 // Wiring of the authorization server: discovery (RFC 8414 §3, OpenID Connect Discovery §4), JWKS
 // (RFC 7517), health, and the route table.
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
+#include "client_metadata.h"
 #include "internal.h"
+#include "resource_server.h"
 
 namespace broker::oauth {
 
@@ -16,6 +19,14 @@ AuthorizationServer::AuthorizationServer(Dependencies deps)
   auto& d = impl_->deps;
   impl_->cookie_key = d.master->deriveKey("consent-cookie");
   impl_->secure_cookies = d.config->issuer.rfind("https://", 0) == 0;
+  ClientMetadataOptions cimd;
+  // Development and tests serve metadata documents from loopback over plain HTTP.
+  cimd.allow_loopback = d.config->dev_mode;
+  // ...and over HTTPS with a private CA (the interop tests' MCP SDK client insists on https).
+  if (const char* ca = std::getenv("BROKER_DEV_CA_FILE"); ca && d.config->dev_mode) {
+    cimd.ca_file = ca;
+  }
+  impl_->cimd = std::make_shared<ClientMetadataResolver>(cimd, *d.clock);
 }
 
 AuthorizationServer::~AuthorizationServer() = default;
@@ -45,6 +56,7 @@ std::string buildMetadata(const Dependencies& d, const policy::Policy& policy) {
       {"revocation_endpoint_auth_methods_supported", auth_methods},
       {"introspection_endpoint_auth_methods_supported", auth_methods},
       {"authorization_response_iss_parameter_supported", true},
+      {"client_id_metadata_document_supported", true},
       {"subject_types_supported", {"public"}},
       {"access_token_signing_alg_values_supported", {"RS256"}},
   };
@@ -135,6 +147,7 @@ void AuthorizationServer::registerRoutes(http::Router& router) {
   router.add("GET", prefix + "/auth/:upstream/login", bind(&AuthorizationServer::devLoginPage),
              RouteFlags::kInline | RouteFlags::kNoStore);
   router.add("GET", prefix + "/health", bind(&AuthorizationServer::health), RouteFlags::kNoStore);
+  registerResourceServerRoutes(router, *impl_, prefix);
 }
 
 }  // namespace broker::oauth

@@ -3,8 +3,6 @@
 
 #include "broker/token/access_token.h"
 
-#include <limits>
-
 #include "token/strict_json.h"
 
 namespace broker::token {
@@ -13,69 +11,35 @@ namespace {
 using nlohmann::json;
 
 constexpr char kType[] = "at+jwt";
-constexpr char kMediaType[] = "application/at+jwt";
 
-bool readString(const json& obj, const char* name, std::string& out) {
-  auto it = obj.find(name);
-  if (it == obj.end()) return true;
-  if (!it->is_string()) return false;
-  out = it->get<std::string>();
-  return true;
-}
-
-bool readStringList(const json& obj, const char* name, bool allow_single,
-                    std::vector<std::string>& out) {
-  auto it = obj.find(name);
-  if (it == obj.end()) return true;
-  if (allow_single && it->is_string()) {
-    out = {it->get<std::string>()};
-    return true;
-  }
-  if (!it->is_array()) return false;
-  out.clear();
-  for (const auto& v : *it) {
-    if (!v.is_string()) return false;
-    out.push_back(v.get<std::string>());
-  }
-  return true;
-}
-
-// NumericDate (RFC 7519 §2). This broker only mints whole seconds, so fractions are refused.
-bool readTime(const json& obj, const char* name, int64_t& out) {
-  auto it = obj.find(name);
-  if (it == obj.end()) return true;
-  if (it->is_number_unsigned()) {
-    auto v = it->get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-    out = static_cast<int64_t>(v);
-    return true;
-  }
-  if (!it->is_number_integer()) return false;
-  out = it->get<int64_t>();
-  return true;
-}
-
+// The registered and identity claims are read by the verification library; only "fid" is the
+// broker's own.
 Result<AccessTokenClaims> claimsFromObject(const json& obj) {
-  AccessTokenClaims c;
-  bool ok = readString(obj, "iss", c.iss) && readString(obj, "sub", c.sub) &&
-            readStringList(obj, "aud", /*allow_single=*/true, c.aud) &&
-            readString(obj, "scope", c.scope) && readString(obj, "client_id", c.client_id) &&
-            readTime(obj, "iat", c.iat) && readTime(obj, "exp", c.exp) &&
-            readString(obj, "jti", c.jti) && readString(obj, "fid", c.family_id) &&
-            readString(obj, "preferred_username", c.preferred_username) &&
-            readString(obj, "email", c.email) && readString(obj, "idp", c.idp) &&
-            readStringList(obj, "groups", /*allow_single=*/false, c.groups);
-  if (!ok) return Error::invalid("access token claim has the wrong type");
-  return c;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
+  mcp_auth::AccessClaims read;
+  std::string fid;
+  auto it = obj.find("fid");
+  if (it != obj.end()) {
+    if (!it->is_string()) return Error::invalid("access token claim has the wrong type");
+    fid = it->get<std::string>();
   }
-  return true;
+  if (!mcp_auth::readAccessClaims(obj, read)) {
+    return Error::invalid("access token claim has the wrong type");
+  }
+  AccessTokenClaims c;
+  c.iss = std::move(read.iss);
+  c.sub = std::move(read.sub);
+  c.aud = std::move(read.aud);
+  c.scope = std::move(read.scope);
+  c.client_id = std::move(read.client_id);
+  c.iat = read.iat;
+  c.exp = read.exp;
+  c.jti = std::move(read.jti);
+  c.family_id = std::move(fid);
+  c.preferred_username = std::move(read.preferred_username);
+  c.email = std::move(read.email);
+  c.idp = std::move(read.idp);
+  c.groups = std::move(read.groups);
+  return c;
 }
 
 }  // namespace
@@ -113,14 +77,13 @@ Result<AccessTokenClaims> AccessTokenClaims::fromJson(const std::string& text) {
 }
 
 JwtStatus checkRequiredClaims(const AccessTokenClaims& c) {
-  bool present =
-      !c.iss.empty() && !c.sub.empty() && c.exp != 0 && !c.jti.empty() && !c.client_id.empty();
-  return present ? JwtStatus::kOk : JwtStatus::kMissingClaim;
-}
-
-JwtStatus checkAccessTokenType(std::string_view typ) {
-  return equalsIgnoreCase(typ, kType) || equalsIgnoreCase(typ, kMediaType) ? JwtStatus::kOk
-                                                                           : JwtStatus::kWrongType;
+  mcp_auth::AccessClaims required;
+  required.iss = c.iss;
+  required.sub = c.sub;
+  required.exp = c.exp;
+  required.jti = c.jti;
+  required.client_id = c.client_id;
+  return mcp_auth::checkRequiredClaims(required);
 }
 
 Result<std::string> signAccessToken(const RsaKey& key, std::string_view kid,
@@ -131,28 +94,24 @@ Result<std::string> signAccessToken(const RsaKey& key, std::string_view kid,
 Result<VerifiedAccessToken, JwtStatus> verifyAccessToken(std::string_view token,
                                                          const KeyLookup& keys,
                                                          const VerifyOptions& options) {
-  auto decoded = decodeJwt(token);
-  if (!decoded) return decoded.error();
-  const DecodedJwt& jwt = *decoded;
-  if (auto s = checkAlgorithm(jwt); s != JwtStatus::kOk) return s;
-  if (auto s = checkAccessTokenType(jwt.typ); s != JwtStatus::kOk) return s;
-  std::shared_ptr<const RsaKey> key = jwt.kid.empty() || !keys ? nullptr : keys(jwt.kid);
-  if (auto s = checkSignature(jwt, key.get()); s != JwtStatus::kOk) return s;
-
-  // Signed by us from here on; the claims are read only now.
-  auto obj = detail::parseJsonObject(jwt.payload_json);
-  if (!obj) return JwtStatus::kMalformed;
-  auto claims = claimsFromObject(*obj);
-  int64_t nbf = 0;
-  if (!claims || !readTime(*obj, "nbf", nbf)) return JwtStatus::kMalformed;
-  if (auto s = checkRequiredClaims(*claims); s != JwtStatus::kOk) return s;
-  if (auto s = checkIssuer(claims->iss, options.issuer); s != JwtStatus::kOk) return s;
-  if (auto s = checkTimes(claims->exp, claims->iat, nbf, options.now, options.leeway);
-      s != JwtStatus::kOk) {
-    return s;
-  }
-  if (auto s = checkAudience(claims->aud, options.audience); s != JwtStatus::kOk) return s;
-  return VerifiedAccessToken{std::move(claims).value(), jwt.payload_json, jwt.kid};
+  mcp_auth::AccessTokenRules rules;
+  rules.issuer = options.issuer;
+  rules.audience = options.audience;
+  rules.now = options.now;
+  rules.leeway = options.leeway;
+  mcp_auth::VerifiedJwt verified;
+  auto status = mcp_auth::verifyAccessToken(
+      token,
+      [&keys](const DecodedJwt& jwt) {
+        auto key = keys ? keys(jwt.kid) : nullptr;
+        return checkSignature(jwt, key.get());
+      },
+      rules, verified);
+  if (status != JwtStatus::kOk) return status;
+  auto claims = claimsFromObject(verified.payload);
+  if (!claims) return JwtStatus::kMalformed;
+  return VerifiedAccessToken{std::move(claims).value(), std::move(verified.jwt.payload_json),
+                             std::move(verified.jwt.kid)};
 }
 
 }  // namespace broker::token

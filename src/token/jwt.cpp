@@ -1,5 +1,7 @@
-// Compact JWS (RFC 7515 §3.1, §5) with RS256 = RSASSA-PKCS1-v1_5 over SHA-256 (RFC 7518 §3.3),
-// RSA JWKs (RFC 7518 §6.3.1) and JWK thumbprints (RFC 7638 §3), on OpenSSL 3 EVP.
+// Signing keys and JWS signing (RFC 7515 §5.1) with RS256 = RSASSA-PKCS1-v1_5 over SHA-256 (RFC
+// 7518 §3.3) and JWK thumbprints (RFC 7638 §3), on OpenSSL 3 EVP. Decoding, verification and the
+// claim checks are the resource servers' own code (mcp_auth/jwt.h), so both sides share one rule
+// set.
 //
 // Each RsaKey owns one EVP_PKEY parsed at construction; signing and verifying create only a
 // per-call EVP_MD_CTX, which is what makes one key safe to use from many threads at once.
@@ -15,21 +17,15 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include <algorithm>
-#include <limits>
-
 #include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
 #include "token/ossl_ptr.h"
-#include "token/strict_json.h"
 
 namespace broker::token {
 namespace {
 
-constexpr int kMinBits = 2048;
-constexpr int kMaxBits = 8192;
-// Far above any token this broker mints; bounds the work done on hostile input.
-constexpr size_t kMaxTokenSize = 64 * 1024;
+constexpr int kMinBits = mcp_auth::kMinRsaBits;
+constexpr int kMaxBits = mcp_auth::kMaxRsaBits;
 constexpr size_t kMaxPemSize = 64 * 1024;
 
 using detail::BioPtr;
@@ -118,17 +114,7 @@ class OpenSslRsaKey final : public RsaKey {
   }
 
   bool verifyRs256(std::string_view data, std::string_view signature) const override {
-    // RFC 8017 §8.2.2 step 1: a signature is exactly as long as the modulus.
-    if (signature.size() != static_cast<size_t>(EVP_PKEY_get_size(pkey_.get()))) return false;
-    detail::MdCtxPtr ctx(EVP_MD_CTX_new());
-    EVP_PKEY_CTX* pctx = nullptr;
-    bool ok = ctx &&
-              EVP_DigestVerifyInit_ex(ctx.get(), &pctx, "SHA256", nullptr, nullptr, pkey_.get(),
-                                      nullptr) == 1 &&
-              EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1 &&
-              EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(data),
-                               data.size()) == 1;
-    return ok ? true : failed(false);
+    return mcp_auth::verifyRs256(pkey_.get(), data, signature);
   }
 
  private:
@@ -158,15 +144,6 @@ Result<std::shared_ptr<const RsaKey>> wrap(PkeyPtr pkey, bool has_private) {
 
 bool fitsPem(std::string_view pem) {
   return !pem.empty() && pem.size() <= kMaxPemSize;
-}
-
-// Extracts an optional string member; a member of another type makes the header malformed.
-bool optionalString(const nlohmann::json& obj, const char* name, std::string& out) {
-  auto it = obj.find(name);
-  if (it == obj.end()) return true;
-  if (!it->is_string()) return false;
-  out = it->get<std::string>();
-  return true;
 }
 
 }  // namespace
@@ -200,29 +177,9 @@ Result<std::shared_ptr<const RsaKey>> RsaKey::fromPublicPem(std::string_view pem
 
 Result<std::shared_ptr<const RsaKey>> RsaKey::fromJwk(std::string_view n_b64url,
                                                       std::string_view e_b64url) {
-  auto n_raw = base64urlDecode(n_b64url);
-  auto e_raw = base64urlDecode(e_b64url);
-  if (!n_raw || !e_raw || n_raw->empty() || e_raw->empty() || e_raw->size() > 8) {
-    return Error::invalid("JWK n/e are not base64url integers");
-  }
-  BnPtr n(BN_bin2bn(bytes(*n_raw), static_cast<int>(n_raw->size()), nullptr));
-  BnPtr e(BN_bin2bn(bytes(*e_raw), static_cast<int>(e_raw->size()), nullptr));
-  if (!n || !e) return failed(Error::internal("BIGNUM allocation failed"));
-  // An even or unit exponent is not an RSA public key; OpenSSL would only notice at verify time.
-  if (!BN_is_odd(e.get()) || BN_is_one(e.get())) return Error::invalid("JWK e is not valid");
-
-  detail::ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
-      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
-    return failed(Error::internal("OSSL_PARAM_BLD failed"));
-  }
-  detail::ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  detail::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-  EVP_PKEY* raw = nullptr;
-  bool ok = params && ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
-            EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) == 1;
-  PkeyPtr pkey(raw);
-  if (!ok) return failed(Error::invalid("JWK is not a usable RSA public key"));
+  std::string why;
+  PkeyPtr pkey(mcp_auth::rsaPublicKeyFromJwk(n_b64url, e_b64url, &why));
+  if (!pkey) return Error::invalid(why);
   return wrap(std::move(pkey), /*has_private=*/false);
 }
 
@@ -235,104 +192,16 @@ Result<std::shared_ptr<const RsaKey>> RsaKey::generate(int bits) {
   return wrap(std::move(pkey), /*has_private=*/true);
 }
 
-const char* toString(JwtStatus s) {
-  switch (s) {
-    case JwtStatus::kOk:
-      return "ok";
-    case JwtStatus::kMalformed:
-      return "malformed";
-    case JwtStatus::kUnsupportedAlg:
-      return "unsupported_alg";
-    case JwtStatus::kWrongType:
-      return "wrong_type";
-    case JwtStatus::kUnknownKid:
-      return "unknown_kid";
-    case JwtStatus::kBadSignature:
-      return "bad_signature";
-    case JwtStatus::kExpired:
-      return "expired";
-    case JwtStatus::kNotYetValid:
-      return "not_yet_valid";
-    case JwtStatus::kWrongIssuer:
-      return "wrong_issuer";
-    case JwtStatus::kWrongAudience:
-      return "wrong_audience";
-    case JwtStatus::kMissingClaim:
-      return "missing_claim";
-    case JwtStatus::kRevoked:
-      return "revoked";
-  }
-  return "malformed";
-}
-
 Result<DecodedJwt, JwtStatus> decodeJwt(std::string_view token) {
-  if (token.size() > kMaxTokenSize) return JwtStatus::kMalformed;
-  // RFC 7515 §2 defines base64url without padding; accepting '=' would give one token two
-  // spellings.
-  if (token.find('=') != std::string_view::npos) return JwtStatus::kMalformed;
-  const size_t d1 = token.find('.');
-  if (d1 == std::string_view::npos) return JwtStatus::kMalformed;
-  const size_t d2 = token.find('.', d1 + 1);
-  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) {
-    return JwtStatus::kMalformed;
-  }
-  const std::string_view header_b64 = token.substr(0, d1);
-  const std::string_view payload_b64 = token.substr(d1 + 1, d2 - d1 - 1);
-  // An empty signature part is structurally valid (an unsecured JWS); checkAlgorithm refuses it.
-  auto header = base64urlDecode(header_b64);
-  auto payload = base64urlDecode(payload_b64);
-  auto signature = base64urlDecode(token.substr(d2 + 1));
-  if (!header || !payload || !signature) return JwtStatus::kMalformed;
-
-  auto header_obj = detail::parseJsonObject(*header);
-  if (!header_obj || !detail::parseJsonObject(*payload)) return JwtStatus::kMalformed;
   DecodedJwt out;
-  if (!optionalString(*header_obj, "alg", out.alg) ||
-      !optionalString(*header_obj, "typ", out.typ) ||
-      !optionalString(*header_obj, "kid", out.kid) || header_obj->contains("crit")) {
-    return JwtStatus::kMalformed;
-  }
-  out.header_json = std::move(*header);
-  out.payload_json = std::move(*payload);
-  out.signing_input = std::string(token.substr(0, d2));
-  out.signature = std::move(*signature);
+  if (auto s = mcp_auth::decodeJwt(token, out); s != JwtStatus::kOk) return s;
   return out;
-}
-
-JwtStatus checkAlgorithm(const DecodedJwt& jwt) {
-  // Pinned, not read from the token: "none", HS256 keyed with the public key and the other RSA
-  // variants are all refused here (RFC 8725 §2.1, §3.1).
-  return jwt.alg == "RS256" ? JwtStatus::kOk : JwtStatus::kUnsupportedAlg;
 }
 
 JwtStatus checkSignature(const DecodedJwt& jwt, const RsaKey* key) {
   if (!key) return JwtStatus::kUnknownKid;
   return key->verifyRs256(jwt.signing_input, jwt.signature) ? JwtStatus::kOk
                                                             : JwtStatus::kBadSignature;
-}
-
-JwtStatus checkIssuer(std::string_view iss, std::string_view expected) {
-  return iss == expected ? JwtStatus::kOk : JwtStatus::kWrongIssuer;
-}
-
-JwtStatus checkTimes(int64_t exp, int64_t iat, int64_t nbf, int64_t now, int64_t leeway) {
-  // Saturating: a hostile exp near INT64_MAX must not wrap into the past (or the future).
-  auto plus = [](int64_t a, int64_t b) {
-    if (b > 0 && a > std::numeric_limits<int64_t>::max() - b) {
-      return std::numeric_limits<int64_t>::max();
-    }
-    return a + b;
-  };
-  if (now >= plus(exp, leeway)) return JwtStatus::kExpired;
-  const int64_t latest_start = plus(now, leeway);
-  if (iat > latest_start || nbf > latest_start) return JwtStatus::kNotYetValid;
-  return JwtStatus::kOk;
-}
-
-JwtStatus checkAudience(const std::vector<std::string>& aud, std::string_view expected) {
-  if (expected.empty()) return JwtStatus::kOk;
-  return std::find(aud.begin(), aud.end(), expected) != aud.end() ? JwtStatus::kOk
-                                                                  : JwtStatus::kWrongAudience;
 }
 
 Result<std::string> signJwt(const RsaKey& key, std::string_view kid, std::string_view typ,

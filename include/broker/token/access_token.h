@@ -40,7 +40,7 @@ struct AccessTokenClaims {
 JwtStatus checkRequiredClaims(const AccessTokenClaims& claims);
 // RFC 9068 §2.1: "at+jwt", compared case-insensitively, with or without the "application/" prefix
 // (RFC 7515 §4.1.9). Anything else (including a missing typ) -> kWrongType.
-JwtStatus checkAccessTokenType(std::string_view typ);
+using mcp_auth::checkAccessTokenType;
 
 // Signs `claims` as an RFC 9068 access token (typ "at+jwt", RS256).
 Result<std::string> signAccessToken(const RsaKey& key, std::string_view kid,

@@ -1,8 +1,7 @@
 #pragma once
 // Compact JWS (RFC 7515) signing and verification with RS256 over OpenSSL EVP, with keys parsed
-// once. Verification is split into pure steps that take `now` as a parameter. This file depends
-// only on OpenSSL and the standard library so that the token-verification library for MCP servers
-// can share it.
+// once. Verification is split into pure steps that take `now` as a parameter; they live in the
+// token-verification library for MCP servers (mcp_auth/jwt.h), which this header re-exports.
 
 #include <cstdint>
 #include <map>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "broker/core/result.h"
+#include "mcp_auth/jwt.h"
 
 namespace broker::token {
 
@@ -39,47 +39,21 @@ class RsaKey {
   virtual bool verifyRs256(std::string_view data, std::string_view signature) const = 0;
 };
 
-enum class JwtStatus {
-  kOk,
-  kMalformed,       // not three base64url parts, bad JSON
-  kUnsupportedAlg,  // alg is not RS256 (none, HS*, ...)
-  kWrongType,       // typ is not at+jwt
-  kUnknownKid,      // no key with that kid
-  kBadSignature,
-  kExpired,
-  kNotYetValid,
-  kWrongIssuer,
-  kWrongAudience,
-  kMissingClaim,
-  kRevoked,
-};
-const char* toString(JwtStatus s);
+// Status, decoded form and the pure checks are the verification library's (mcp_auth/jwt.h): the
+// broker and the MCP servers that verify its tokens run the same code.
+using JwtStatus = mcp_auth::JwtStatus;
+using DecodedJwt = mcp_auth::DecodedJwt;
+using mcp_auth::checkAlgorithm;
+using mcp_auth::checkAudience;
+using mcp_auth::checkIssuer;
+using mcp_auth::checkTimes;
+using mcp_auth::toString;
 
-struct DecodedJwt {
-  std::string header_json;
-  std::string payload_json;
-  std::string signing_input;  // header.payload as sent
-  std::string signature;      // raw bytes
-  std::string alg, typ, kid;
-};
-
-// Splits and decodes; checks structure only (no signature). Never throws. kMalformed unless the
-// token is exactly three unpadded base64url parts whose first two are JSON objects without
-// duplicate members, alg/typ/kid (when present) are strings, and the header has no "crit" (RFC 7515
-// §4.1.11: no extension is understood here, so any critical one must be refused).
+// mcp_auth::decodeJwt as a Result: kMalformed unless the token is three unpadded base64url parts,
+// the first two JSON objects without duplicate members, alg/typ/kid strings, and no "crit".
 Result<DecodedJwt, JwtStatus> decodeJwt(std::string_view token);
-
-// Verification steps as pure functions: each returns kOk or the reason the token fails it. Callers
-// run them in this order so that no claim is read before the signature has been checked.
-JwtStatus checkAlgorithm(const DecodedJwt& jwt);  // exactly "RS256" -> else kUnsupportedAlg
 // nullptr (no key with the token's kid) -> kUnknownKid.
 JwtStatus checkSignature(const DecodedJwt& jwt, const RsaKey* key);
-JwtStatus checkIssuer(std::string_view iss, std::string_view expected);  // exact match
-// `exp` is required; `iat` and `nbf` are 0 when absent. A token is expired once
-// now >= exp + leeway (RFC 7519 §4.1.4), not yet valid while iat or nbf > now + leeway.
-JwtStatus checkTimes(int64_t exp, int64_t iat, int64_t nbf, int64_t now, int64_t leeway);
-// An empty `expected` means the caller does not check the audience.
-JwtStatus checkAudience(const std::vector<std::string>& aud, std::string_view expected);
 
 // Signs a payload (JSON object text) with header {"alg":"RS256","typ":typ,"kid":kid} (kid omitted
 // when empty). Safe to call from many threads on one key.

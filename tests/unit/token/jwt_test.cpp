@@ -224,7 +224,7 @@ TEST(JwtChecks, SignatureNeedsAKnownKeyThatSignedTheInput) {
   jwt.signing_input = "header.payload";
   jwt.signature = *tokenTestKey()->signRs256(jwt.signing_input);
   EXPECT_EQ(checkSignature(jwt, tokenTestKey().get()), JwtStatus::kOk);
-  EXPECT_EQ(checkSignature(jwt, nullptr), JwtStatus::kUnknownKid);
+  EXPECT_EQ(checkSignature(jwt, static_cast<const RsaKey*>(nullptr)), JwtStatus::kUnknownKid);
   EXPECT_EQ(checkSignature(jwt, otherTokenTestKey().get()), JwtStatus::kBadSignature);
 }
 

@@ -1,0 +1,221 @@
+// Client ID Metadata Documents: the SSRF guard, the document rules and the cache.
+
+#include "oauth/client_metadata.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace broker::oauth {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kUrl[] = "https://app.example/oauth/client.json";
+
+std::string document(json extra = json::object()) {
+  json d = {{"client_id", kUrl},
+            {"client_name", "Example App"},
+            {"redirect_uris", {"http://127.0.0.1:3000/callback", "https://app.example/cb"}},
+            {"grant_types", {"authorization_code", "refresh_token"}},
+            {"token_endpoint_auth_method", "none"}};
+  d.update(extra);
+  return d.dump();
+}
+
+TEST(ClientMetadataAddresses, RefusePrivateLoopbackLinkLocalAndMetadataRanges) {
+  for (const char* ip : {"10.0.0.1",
+                         "172.16.5.4",
+                         "172.31.255.255",
+                         "192.168.1.1",
+                         "127.0.0.1",
+                         "127.8.8.8",
+                         "169.254.169.254",
+                         "100.64.0.1",
+                         "0.0.0.0",
+                         "224.0.0.1",
+                         "255.255.255.255",
+                         "192.0.0.8",
+                         "198.18.0.1",
+                         "::1",
+                         "::",
+                         "fe80::1",
+                         "fc00::1",
+                         "fd00:ec2::254",
+                         "::ffff:10.0.0.1",
+                         "::ffff:127.0.0.1",
+                         "::ffff:169.254.169.254",
+                         "ff02::1",
+                         "2001:db8::1",
+                         "64:ff9b::a00:1",
+                         "2002:a00:1::1",
+                         "not-an-ip",
+                         ""}) {
+    EXPECT_FALSE(isFetchableAddress(ip, false)) << ip;
+  }
+  for (const char* ip :
+       {"93.184.215.14", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:93.184.215.14"}) {
+    EXPECT_TRUE(isFetchableAddress(ip, false)) << ip;
+  }
+  // The development/test exception is for loopback only.
+  EXPECT_TRUE(isFetchableAddress("127.0.0.1", true));
+  EXPECT_TRUE(isFetchableAddress("::1", true));
+  EXPECT_FALSE(isFetchableAddress("10.0.0.1", true));
+  EXPECT_FALSE(isFetchableAddress("169.254.169.254", true));
+}
+
+TEST(ClientMetadataUrls, AreHttpsOrLoopbackHttpWhenAllowed) {
+  EXPECT_TRUE(isClientMetadataUrl(kUrl, false));
+  EXPECT_FALSE(isClientMetadataUrl("http://127.0.0.1:5000/client.json", false));
+  EXPECT_TRUE(isClientMetadataUrl("http://127.0.0.1:5000/client.json", true));
+  EXPECT_FALSE(isClientMetadataUrl("http://app.example/client.json", true));
+  EXPECT_FALSE(isClientMetadataUrl("client-1234", true));
+  EXPECT_FALSE(isClientMetadataUrl("urn:example:client", true));
+}
+
+TEST(ClientMetadataDocument, BecomesAPublicClient) {
+  auto c = clientFromMetadataDocument(kUrl, document());
+  ASSERT_TRUE(c.ok()) << c.error().description;
+  EXPECT_EQ(c->client_id, kUrl);
+  EXPECT_EQ(c->client_name, "Example App");
+  EXPECT_EQ(c->token_endpoint_auth_method, "none");
+  EXPECT_TRUE(c->secret_hash.empty());
+  EXPECT_EQ(c->redirect_uris.size(), 2u);
+  EXPECT_EQ(c->grant_types, (std::vector<std::string>{"authorization_code", "refresh_token"}));
+  // token_endpoint_auth_method may be left out: a document can never hold a secret.
+  json d = json::parse(document());
+  d.erase("token_endpoint_auth_method");
+  EXPECT_TRUE(clientFromMetadataDocument(kUrl, d.dump()).ok());
+}
+
+TEST(ClientMetadataDocument, InvalidDocumentsAreInvalidClient) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"not json", "not a JSON object"},
+      {"[1]", "not a JSON object"},
+      {document({{"client_id", "https://app.example/other.json"}}), "name itself"},
+      {document({{"client_id", std::string(kUrl) + "/"}}), "name itself"},
+      {document({{"token_endpoint_auth_method", "client_secret_basic"}}), "\"none\""},
+      {document({{"token_endpoint_auth_method", "private_key_jwt"}}), "\"none\""},
+      {document({{"client_secret", "s3cret"}}), "client secret"},
+      {document({{"redirect_uris", json::array()}}), "no redirect_uris"},
+      {document({{"redirect_uris", "https://app.example/cb"}}), "no redirect_uris"},
+      {document({{"redirect_uris", {"javascript:alert(1)"}}}), "not allowed"},
+      {document({{"redirect_uris", {"http://app.example/cb"}}}), "not allowed"},
+      {document({{"redirect_uris", {"https://app.example/cb#x"}}}), "not allowed"},
+      {document({{"redirect_uris", {42}}}), "strings"},
+  };
+  for (const auto& [body, why] : bad) {
+    auto c = clientFromMetadataDocument(kUrl, body);
+    ASSERT_FALSE(c.ok()) << body;
+    EXPECT_EQ(c.error().code, OAuthCode::kInvalidClient) << body;
+    EXPECT_NE(c.error().description.find(why), std::string::npos)
+        << body << " -> " << c.error().description;
+  }
+}
+
+class ClientMetadataResolverTest : public ::testing::Test {
+ protected:
+  ClientMetadataResolver resolver(bool allow_loopback = false) {
+    ClientMetadataOptions o;
+    o.allow_loopback = allow_loopback;
+    return ClientMetadataResolver(o, clock_, [this](const std::string& url) {
+      ++fetches_;
+      last_url_ = url;
+      return response_;
+    });
+  }
+  void serve(std::string body, int64_t max_age = -1, long status = 200) {
+    response_ = {};
+    response_.ok = true;
+    response_.status = status;
+    response_.body = std::move(body);
+    response_.max_age = max_age;
+  }
+
+  FakeClock clock_;
+  mcp_auth::HttpResponse response_;
+  int fetches_ = 0;
+  std::string last_url_;
+};
+
+TEST_F(ClientMetadataResolverTest, CachesPerMaxAgeButAtMostADay) {
+  auto r = resolver();
+  serve(document(), 600);
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(last_url_, kUrl);
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 1);
+  clock_.advance(601);
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 2);
+
+  serve(document(), 10 * 86400);
+  clock_.advance(601);
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 3);
+  clock_.advance(86400 - 1);
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 3);
+  clock_.advance(1);
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 4) << "a document is cached for 24 hours at most";
+}
+
+TEST_F(ClientMetadataResolverTest, NoStoreIsRefetchedEveryTime) {
+  auto r = resolver();
+  serve(document(), 600);
+  response_.no_store = true;
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  ASSERT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 2);
+}
+
+TEST_F(ClientMetadataResolverTest, RedirectsErrorsAndLargeDocumentsAreRefused) {
+  auto r = resolver();
+  serve("", -1, 302);
+  auto c = r.resolve(kUrl);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, OAuthCode::kInvalidClient);
+  EXPECT_NE(c.error().description.find("HTTP 302"), std::string::npos);
+  serve(document({{"client_name", std::string(6000, 'x')}}));
+  EXPECT_FALSE(r.resolve(kUrl).ok());
+  response_ = {};
+  response_.error = "timeout";
+  EXPECT_FALSE(r.resolve(kUrl).ok());
+  // A refused document is not cached: a fixed one is picked up on the next attempt.
+  serve(document());
+  EXPECT_TRUE(r.resolve(kUrl).ok());
+}
+
+TEST_F(ClientMetadataResolverTest, UrlsWithoutAPathOrOverPlainHttpAreNotFetched) {
+  auto r = resolver();
+  serve(document());
+  EXPECT_FALSE(r.resolve("https://app.example").ok());
+  EXPECT_FALSE(r.resolve("https://app.example/").ok());
+  EXPECT_FALSE(r.resolve("http://app.example/client.json").ok());
+  EXPECT_FALSE(r.resolve("http://127.0.0.1:5000/client.json").ok());
+  EXPECT_FALSE(r.resolve("https://user@app.example/client.json").ok());
+  EXPECT_EQ(fetches_, 0);
+}
+
+TEST(ClientMetadataFetch, PrivateAndMetadataAddressesAreRefusedBeforeConnecting) {
+  FakeClock clock;
+  ClientMetadataOptions o;
+  o.allow_loopback = true;  // even the development exception stops at loopback
+  ClientMetadataResolver r(o, clock);
+  for (const char* url : {"https://10.1.2.3/client.json", "https://169.254.169.254/latest/x",
+                          "https://[fd00:ec2::254]/client.json", "https://192.168.0.10/c.json",
+                          "https://0.0.0.0/c.json"}) {
+    auto c = r.resolve(url);
+    ASSERT_FALSE(c.ok()) << url;
+    EXPECT_NE(c.error().description.find("not a public address"), std::string::npos)
+        << url << ": " << c.error().description;
+  }
+  ClientMetadataResolver strict({}, clock);
+  auto c = strict.resolve("https://127.0.0.1:1/client.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().description.find("not a public address"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace broker::oauth
