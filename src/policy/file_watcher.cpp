@@ -22,8 +22,12 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-                             IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+// The directory is watched for everything but IN_MODIFY: that one fires on every write to any
+// file there (a log or a database beside the policy would wake the thread once per write), so it
+// is asked of the policy file alone, on a second watch that follows the file to each new inode.
+constexpr uint32_t kDirEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t kFileEvents = IN_MODIFY;
 
 // The file's content hash, or nullopt when it cannot be read (deleted in the middle of a
 // rename-replace, for example).
@@ -46,6 +50,7 @@ class InotifyWatcher final : public FileWatcher {
         on_change_(std::move(on_change)),
         options_(options),
         last_hash_(contentHash(path_)) {
+    watchFile();
     thread_ = std::thread([this] { run(); });
   }
 
@@ -88,7 +93,11 @@ class InotifyWatcher final : public FileWatcher {
         for (ssize_t at = 0; at < len;) {
           const auto* ev = reinterpret_cast<const inotify_event*>(buffer + at);
           at += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-          const bool ours = ev->len > 0 && name_ == ev->name;
+          const bool file_event = ev->len == 0 && ev->wd == file_wd_;
+          const bool ours =
+              file_event ? !(ev->mask & IN_IGNORED) : (ev->len > 0 && name_ == ev->name);
+          // A new inode under the name (created, or renamed into place): follow it.
+          if (!file_event && ours && (ev->mask & (IN_CREATE | IN_MOVED_TO))) watchFile();
           // Other files in the directory (a database next to the policy, an editor's swap and
           // temp files) neither trigger a check nor hold one back. Kubernetes' atomic writer
           // swaps the "..data" symlink that the file points through.
@@ -122,9 +131,12 @@ class InotifyWatcher final : public FileWatcher {
     }
   }
 
+  void watchFile() { file_wd_ = inotify_add_watch(inotify_fd_, path_.c_str(), kFileEvents); }
+
   std::string path_;
   std::string name_;
   int inotify_fd_;
+  int file_wd_ = -1;  // the policy file's own watch (IN_MODIFY); -1 while it does not exist
   int stop_fd_;
   std::function<void()> on_change_;
   Options options_;
@@ -143,7 +155,7 @@ std::unique_ptr<FileWatcher> FileWatcher::start(const std::string& path,
     log::warn("policy_watch_unavailable", {{"file", path}, {"error", std::strerror(errno)}});
     return nullptr;
   }
-  if (inotify_add_watch(ifd, dir.c_str(), kEvents) < 0) {
+  if (inotify_add_watch(ifd, dir.c_str(), kDirEvents) < 0) {
     log::warn("policy_watch_unavailable",
               {{"file", path}, {"dir", dir}, {"error", std::strerror(errno)}});
     close(ifd);
