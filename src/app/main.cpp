@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   GlobalOptions g;
   app.add_option("-c,--config", g.config_path, "Configuration file (YAML)")->capture_default_str();
+  // `--config` may also follow the subcommand (`serve --config FILE`): subcommands created below
+  // inherit this and hand options they do not know to their parent.
+  app.fallthrough();
 
   auto* serve = app.add_subcommand("serve", "Run the authorization server");
   auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations and exit");

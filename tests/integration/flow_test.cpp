@@ -564,6 +564,18 @@ TEST_F(BrokerFlow, MasterKeyRotationKeepsRefreshTokensWorking) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// The README's run command puts --config after the subcommand; both orders name the same file.
+TEST_F(BrokerFlow, ConfigOptionWorksBeforeAndAfterTheSubcommand) {
+  auto after = runCommand({BROKER_BINARY, "keys", "list", "--config", broker_->configPath()});
+  ASSERT_EQ(after.exit_code, 0) << after.output;
+  auto before = broker_->cli({"keys", "list"});
+  ASSERT_EQ(before.exit_code, 0) << before.output;
+  EXPECT_NE(after.output.find("current"), std::string::npos) << after.output;
+  EXPECT_EQ(after.output, before.output);
+  auto unknown = runCommand({BROKER_BINARY, "keys", "list", "--no-such-option"});
+  EXPECT_NE(unknown.exit_code, 0);
+}
+
 TEST_F(BrokerFlow, AdminRevokeLogsASubjectOutEverywhere) {
   auto client = driver_->registerClient();
   auto a1 = driver_->login(client, "alice");
