@@ -2,9 +2,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <thread>
 
 #include "json_escape.h"
 
@@ -51,9 +54,84 @@ std::string timestamp() {
   return out;
 }
 
+void writeOut(const std::string& text) {
+  if (!text.empty()) std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+// Lines that may wait a moment (the access line of each request) gather here; one thread writes
+// them out in batches, so a busy server makes one write per millisecond instead of one per
+// request. The first line into an empty batch wakes the writer, which waits kGather for more.
+// Lock order: g_mutex (the stream), then the batch's own mutex.
+// Never destroyed: threads may still log while the process exits; an exit handler writes out
+// what is left.
+class Batch {
+ public:
+  static Batch& instance() {
+    static Batch* batch = [] {
+      auto* b = new Batch();
+      std::atexit([] { Batch::instance().flush(); });
+      return b;
+    }();
+    return *batch;
+  }
+
+  void add(const std::string& line) {
+    bool wake;
+    bool full;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      wake = pending_.empty();
+      pending_ += line;
+      full = pending_.size() >= kMaxPending;
+    }
+    if (full) {
+      flush();  // far behind: this caller writes
+    } else if (wake) {
+      cv_.notify_one();
+    }
+  }
+
+  void flush() {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    flushLocked();
+  }
+
+  // With g_mutex held.
+  void flushLocked() {
+    std::string out;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      out.swap(pending_);
+    }
+    writeOut(out);
+  }
+
+ private:
+  static constexpr size_t kMaxPending = 256 * 1024;
+  static constexpr std::chrono::milliseconds kGather{1};
+
+  Batch() {
+    std::thread([this] { run(); }).detach();
+  }
+
+  void run() {
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return !pending_.empty(); });
+      }
+      std::this_thread::sleep_for(kGather);
+      flush();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::string pending_;
+};
+
 template <class Fields>
-void emit(Level level, const std::string& event, const Fields& fields, bool security) {
-  if (!enabled(level)) return;
+std::string formatLine(Level level, const std::string& event, const Fields& fields, bool security) {
   std::string line;
   line.reserve(160);
   line += "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + levelName(level) + "\",\"event\":";
@@ -70,8 +148,17 @@ void emit(Level level, const std::string& event, const Fields& fields, bool secu
     }
   }
   line += "}\n";
+  return line;
+}
+
+template <class Fields>
+void emit(Level level, const std::string& event, const Fields& fields, bool security) {
+  if (!enabled(level)) return;
+  const std::string line = formatLine(level, event, fields, security);
+  Batch& batch = Batch::instance();
   std::lock_guard<std::mutex> lock(g_mutex);
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  batch.flushLocked();  // what is batched goes out first, so lines keep their order
+  writeOut(line);
 }
 }  // namespace
 
@@ -102,6 +189,13 @@ void write(Level level, const std::string& event, std::initializer_list<Field> f
 }
 void write(Level level, const std::string& event, const std::vector<Field>& fields) {
   emit(level, event, fields, false);
+}
+void deferred(Level level, const std::string& event, std::initializer_list<Field> fields) {
+  if (!enabled(level)) return;
+  Batch::instance().add(formatLine(level, event, fields, false));
+}
+void flush() {
+  Batch::instance().flush();
 }
 void security(const std::string& event, std::initializer_list<Field> fields) {
   emit(Level::kWarn, event, fields, true);

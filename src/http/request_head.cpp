@@ -114,6 +114,8 @@ Result<RequestHead> parseRequestHead(std::string_view head, Request& req) {
     if (!out.content_length) return bad("malformed Content-Length");
     if (req.headers.count("transfer-encoding")) return bad("Content-Length with Transfer-Encoding");
   }
+  out.has_body =
+      (out.content_length && *out.content_length > 0) || req.headers.count("transfer-encoding") > 0;
   auto connection = req.header("connection");
   out.keep_alive = keepAliveRequested(out.http10, connection.value_or(""));
   auto expect = req.header("expect");

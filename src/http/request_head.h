@@ -18,6 +18,7 @@ struct RequestHead {
   bool keep_alive = true;
   bool expect_continue = false;
   std::optional<uint64_t> content_length;
+  bool has_body = false;  // a non-zero Content-Length, or a Transfer-Encoding
 };
 
 // `head` runs from the request line up to and including the empty line. Fills method, path,

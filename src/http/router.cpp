@@ -64,6 +64,11 @@ bool matchRoute(const std::vector<std::string>& segments, const std::vector<std:
 
 void Router::add(const std::string& method, const std::string& path, Handler handler,
                  RouteFlags flags) {
+  add(method, path, std::move(handler), nullptr, flags);
+}
+
+void Router::add(const std::string& method, const std::string& path, Handler handler,
+                 FastHandler fast, RouteFlags flags) {
   if (path.empty() || path.front() != '/') {
     throw std::invalid_argument("route path must start with '/': " + path);
   }
@@ -74,7 +79,8 @@ void Router::add(const std::string& method, const std::string& path, Handler han
   std::string upper = method;
   std::transform(upper.begin(), upper.end(), upper.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  routes_.push_back(Route{std::move(upper), std::move(segments), std::move(handler), flags});
+  routes_.push_back(
+      Route{std::move(upper), std::move(segments), std::move(handler), std::move(fast), flags});
 }
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {
@@ -94,6 +100,7 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
     // Strictly better only, so among equals the route added first wins.
     if (result.handler == nullptr || ranks > best_ranks) {
       result.handler = &route.handler;
+      result.fast = route.fast ? &route.fast : nullptr;
       result.flags = route.flags;
       result.params = params;
       best_ranks = ranks;

@@ -27,6 +27,7 @@
 #include "broker/core/random.h"
 #include "http/header_policy.h"
 #include "http/request_head.h"
+#include "http/response_wire.h"
 #include "http/strings.h"
 #include "http/worker_pool.h"
 
@@ -40,27 +41,6 @@ constexpr const char* kConnectionKey = "broker.connection";
 
 // Inside a Pistache handler class, plain `Handler` names Pistache's base class.
 using RouteHandler = Handler;
-
-// Pistache keys response headers by name and knows only its typed headers; this one carries any
-// name, and several values go out as repeated lines (Set-Cookie cannot be folded).
-class DynamicHeader final : public P::Http::Header::Header {
- public:
-  DynamicHeader(std::string name, std::vector<std::string> values)
-      : name_(std::move(name)), values_(std::move(values)) {}
-  const char* name() const override { return name_.c_str(); }
-  void write(std::ostream& os) const override {
-    for (size_t i = 0; i < values_.size(); ++i) {
-      if (i > 0) os << "\r\n" << name_ << ": ";
-      os << values_[i];
-    }
-  }
-  uint64_t hash() const override { return kHash; }
-
- private:
-  static constexpr uint64_t kHash = P::Http::Header::detail::hash("x-broker-dynamic");
-  std::string name_;
-  std::vector<std::string> values_;
-};
 
 struct Connection;
 
@@ -116,6 +96,9 @@ struct Connection {
   bool closing = false;  // answered with Connection: close; later bytes are ignored
 
   std::shared_ptr<ConnectionRegistry> registry;
+  // Answers handed to Pistache's write queue and not yet written. While there are any, later
+  // answers queue behind them instead of being written directly.
+  std::shared_ptr<std::atomic<int>> queued = std::make_shared<std::atomic<int>>(0);
   uint64_t id = 0;
   std::weak_ptr<P::Tcp::Peer> peer;
   P::Tcp::Transport* transport = nullptr;
@@ -219,9 +202,6 @@ struct Shared {
 
 // One request and the means to answer it; moves to a worker for non-inline routes.
 struct Exchange {
-  explicit Exchange(P::Http::ResponseWriter w) : writer(std::move(w)) {}
-
-  P::Http::ResponseWriter writer;
   Request req;
   bool keep_alive = true;
   bool http10 = false;
@@ -230,34 +210,9 @@ struct Exchange {
   Clock::time_point start = Clock::now();
   std::weak_ptr<P::Tcp::Peer> peer;
   P::Tcp::Transport* transport = nullptr;
+  std::shared_ptr<std::atomic<int>> queued;  // the connection's (see Connection::queued)
   std::thread::id reactor = std::this_thread::get_id();
 };
-
-bool isFramingHeader(std::string_view name) {
-  return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "connection") ||
-         equalsIgnoreCase(name, "transfer-encoding") || equalsIgnoreCase(name, "keep-alive");
-}
-
-void addHeaders(P::Http::Header::Collection& out,
-                const std::vector<std::pair<std::string, std::string>>& in) {
-  std::vector<std::pair<std::string, std::vector<std::string>>> grouped;
-  for (const auto& header : in) {
-    // Not a structured binding: C++17 does not let a lambda capture one (clang refuses).
-    const std::string& name = header.first;
-    const std::string& value = header.second;
-    if (isFramingHeader(name)) continue;
-    auto it = std::find_if(grouped.begin(), grouped.end(),
-                           [&](const auto& g) { return equalsIgnoreCase(g.first, name); });
-    if (it == grouped.end()) {
-      grouped.emplace_back(name, std::vector<std::string>{value});
-    } else {
-      it->second.push_back(value);
-    }
-  }
-  for (auto& [name, values] : grouped) {
-    out.add(std::make_shared<DynamicHeader>(std::move(name), std::move(values)));
-  }
-}
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -265,9 +220,11 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-Response callHandler(const Handler& handler, const Request& req) {
+// Runs a handler; one that throws is logged and answered with `fallback()`.
+template <class Call, class Fallback>
+auto callLogged(const Request& req, Call&& call, Fallback&& fallback) -> decltype(call()) {
   try {
-    return handler(req);
+    return call();
   } catch (const std::exception& e) {
     log::error("http.handler_exception",
                {{"request_id", req.request_id}, {"path", req.path}, {"what", e.what()}});
@@ -275,7 +232,18 @@ Response callHandler(const Handler& handler, const Request& req) {
     log::error("http.handler_exception",
                {{"request_id", req.request_id}, {"path", req.path}, {"what", "unknown"}});
   }
-  return errorResponse(OAuthCode::kServerError);
+  return fallback();
+}
+
+Response callHandler(const Handler& handler, const Request& req) {
+  return callLogged(
+      req, [&] { return handler(req); }, [] { return errorResponse(OAuthCode::kServerError); });
+}
+
+// A fast handler that throws has no answer; the full handler gets its turn on a worker.
+std::optional<Response> callFastHandler(const Router::FastHandler& fast, const Request& req) {
+  return callLogged(
+      req, [&] { return fast(req); }, [] { return std::optional<Response>(); });
 }
 
 // Writes the answer. Runs on the reactor thread, or on a worker holding the shared gate.
@@ -285,38 +253,57 @@ void finish(const Shared& shared, Exchange& ex, Response r,
     log::error("http.bad_response", {{"request_id", ex.req.request_id}, {"path", ex.req.path}});
     r = errorResponse(OAuthCode::kServerError);
   }
-  // Pistache writes whatever body it is given; on these a body would be read as the start of the
-  // next response on the connection (RFC 9110 §6.4.1).
-  if (ex.req.method == "HEAD" || r.status < 200 || r.status == 204 || r.status == 304) {
-    r.body.clear();
-  }
   applyHeaderPolicy(r, ex.flags, ex.cors, ex.req.request_id);
-  auto& headers = ex.writer.headers();
-  if (!ex.keep_alive) {
-    headers.add<P::Http::Header::Connection>(P::Http::ConnectionControl::Close);
-  } else if (ex.http10) {
-    headers.add<P::Http::Header::Connection>(P::Http::ConnectionControl::KeepAlive);
-  }
-  addHeaders(headers, r.headers);
-
   if (shared.options.access_log) {
     auto us =
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.start).count();
-    // Never the query string: it can carry codes and tokens. Logged before the write so the line
-    // exists by the time the client has its answer.
-    log::info("http", {{"method", ex.req.method.empty() ? "-" : ex.req.method},
-                       {"path", ex.req.path.empty() ? "-" : ex.req.path},
-                       {"status", r.status},
-                       {"duration_us", static_cast<int64_t>(us)},
-                       {"request_id", ex.req.request_id},
-                       {"remote_ip", ex.req.remote_ip},
-                       {"bytes", static_cast<int64_t>(r.body.size())}});
+    // Never the query string: it can carry codes and tokens. Deferred: the access line of every
+    // request goes out in batches, within about a millisecond.
+    log::deferred(log::Level::kInfo, "http",
+                  {{"method", ex.req.method.empty() ? "-" : ex.req.method},
+                   {"path", ex.req.path.empty() ? "-" : ex.req.path},
+                   {"status", r.status},
+                   {"duration_us", static_cast<int64_t>(us)},
+                   {"request_id", ex.req.request_id},
+                   {"remote_ip", ex.req.remote_ip},
+                   {"bytes", static_cast<int64_t>(r.body.size())}});
   }
 
   const bool close = !ex.keep_alive;
-  ex.writer.send(static_cast<P::Http::Code>(r.status), r.body)
+  std::string wire = serializeResponse(r, WireFraming{close, ex.http10, ex.req.method == "HEAD"});
+  auto target = ex.peer.lock();
+  if (!target) {
+    if (token) token->release();
+    return;
+  }
+  // Answered: until its next request arrives, the connection is idle and Pistache's sweep holds
+  // it to the keep-alive timeout (as Pistache's own ResponseWriter marks it).
+  target->setIdle(true);
+  size_t written = 0;
+  // On the connection's own reactor thread, with nothing of ours in Pistache's queue, the answer
+  // goes straight to the socket: Pistache's queue costs an eventfd round trip and two epoll_ctl
+  // calls per answer. Whatever the socket does not take at once goes through the queue.
+  if (std::this_thread::get_id() == ex.reactor && ex.queued->load() == 0) {
+    ssize_t n = ::send(target->fd(), wire.data(), wire.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      // The peer is gone; Pistache sees the hang-up on its next read and drops the connection.
+      if (token) token->release();
+      return;
+    }
+    written = n > 0 ? static_cast<size_t>(n) : 0;
+    if (written == wire.size()) {
+      if (close) ::shutdown(target->fd(), SHUT_WR);
+      if (token) token->release();
+      return;
+    }
+  }
+  ex.queued->fetch_add(1);
+  const size_t size = wire.size() - written;
+  target->send(P::RawBuffer(written == 0 ? std::move(wire) : wire.substr(written), size))
       .then(
-          [token, close, peer = ex.peer, reactor = ex.reactor, transport = ex.transport](ssize_t) {
+          [token, close, queued = ex.queued, peer = ex.peer, reactor = ex.reactor,
+           transport = ex.transport](ssize_t) {
+            queued->fetch_sub(1);
             if (close) {
               auto end = [peer] {
                 if (auto p = peer.lock()) ::shutdown(p->fd(), SHUT_WR);
@@ -332,7 +319,8 @@ void finish(const Shared& shared, Exchange& ex, Response r,
             }
             if (token) token->release();
           },
-          [token](std::exception_ptr) {
+          [token, queued = ex.queued](std::exception_ptr) {
+            queued->fetch_sub(1);
             if (token) token->release();
           });
 }
@@ -363,7 +351,18 @@ class PistacheHandler final : public P::Http::Handler {
     auto conn = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionKey));
     if (!conn || conn->closing) return;
     try {
-      if (!conn->head_done && !captureHead(*conn, data, len, peer)) return;
+      if (!conn->head_done) {
+        const bool first_bytes = conn->head.empty();
+        if (!captureHead(*conn, data, len, peer)) return;
+        // The common case, a request without a body whose head came in one piece: it is
+        // complete, and Pistache's parser (which would parse the head a second time) is skipped.
+        // Anything else is framed by the parser from its first byte.
+        if (conn->head_done && first_bytes && conn->head.size() == len && !conn->info.has_body) {
+          dispatch(*conn, peer, false);
+          conn->nextRequest();
+          return;
+        }
+      }
       if (!conn->parser->feed(data, len)) {
         return reject(*conn, peer, OAuthCode::kPayloadTooLarge, "request too large");
       }
@@ -396,6 +395,10 @@ class PistacheHandler final : public P::Http::Handler {
       return false;
     }
     c.head.resize(end + 4);
+    if (c.head.size() > max) {
+      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
+      return false;
+    }
     c.head_done = true;
     auto info = parseRequestHead(c.head, c.request);
     if (!info) {
@@ -416,8 +419,7 @@ class PistacheHandler final : public P::Http::Handler {
   }
 
   std::shared_ptr<Exchange> newExchange(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
-    auto version = c.info.http10 ? P::Http::Version::Http10 : P::Http::Version::Http11;
-    auto ex = std::make_shared<Exchange>(P::Http::ResponseWriter(version, transport(), this, peer));
+    auto ex = std::make_shared<Exchange>();
     ex->req = std::move(c.request);
     ex->req.remote_ip = peer->address().host();
     ex->req.request_id = shared_->nextRequestId();
@@ -425,6 +427,7 @@ class PistacheHandler final : public P::Http::Handler {
     ex->keep_alive = c.info.keep_alive;
     ex->peer = peer;
     ex->transport = transport();
+    ex->queued = c.queued;
     return ex;
   }
 
@@ -439,10 +442,9 @@ class PistacheHandler final : public P::Http::Handler {
     finish(*shared_, *ex, errorResponse(code, description));
   }
 
-  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
+  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer, bool parsed = true) {
     auto ex = newExchange(c, peer);
-    const P::Http::Request& parsed = c.parser->request;
-    ex->req.body = parsed.body();
+    if (parsed) ex->req.body = c.parser->request.body();
     if (!ex->keep_alive) c.closing = true;
     peer->setIdle(false);
     route(ex, peer);
@@ -463,6 +465,11 @@ class PistacheHandler final : public P::Http::Handler {
       req.path_params = std::move(m.params);
       if (has(m.flags, RouteFlags::kInline)) {
         return finish(*shared_, *ex, callHandler(*m.handler, req));
+      }
+      if (m.fast) {
+        if (auto answer = callFastHandler(*m.fast, req)) {
+          return finish(*shared_, *ex, std::move(*answer));
+        }
       }
       return post(ex, m.handler, peer);
     }

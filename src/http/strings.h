@@ -8,8 +8,9 @@
 
 namespace broker::http {
 
+// ASCII only, whatever the C locale says (and without a call into it per character).
 inline char asciiLower(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 inline std::string toLower(std::string_view s) {
@@ -34,7 +35,8 @@ inline std::string_view trimOws(std::string_view s) {
 // tchar (RFC 9110 §5.6.2): methods and header names.
 inline bool isTokenChar(unsigned char c) {
   static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
-  return std::isalnum(c) || kExtra.find(static_cast<char>(c)) != std::string_view::npos;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return kExtra.find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 inline bool isToken(std::string_view s) {

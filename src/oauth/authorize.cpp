@@ -465,8 +465,7 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
       htmlEscape(a.client_name) +
       "</strong> wants to access these MCP servers on your behalf:</p><ul>" + servers_html +
       "</ul><p class=\"muted\">After you sign in you will be sent to <strong>" +
-      htmlEscape(redirectHost(a.redirect_uri)) +
-      "</strong>.</p>" + loopback_warning +
+      htmlEscape(redirectHost(a.redirect_uri)) + "</strong>.</p>" + loopback_warning +
       "</div><form method=\"post\" action=\"authorize/consent\">"
       "<input type=\"hidden\" name=\"request\" value=\"" +
       htmlEscape(blob) + "\"><input type=\"hidden\" name=\"csrf\" value=\"" + htmlEscape(csrf) +

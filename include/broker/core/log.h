@@ -44,6 +44,12 @@ inline void debug(const std::string& e, std::initializer_list<Field> f = {}) {
   write(Level::kDebug, e, f);
 }
 
+// For high-volume lines (the access line of each request): written within about a millisecond by
+// a background writer, in batches, instead of at once. Any immediate line writes out what is
+// batched first, so the order of lines is kept; flush() does the same, and runs at exit.
+void deferred(Level level, const std::string& event, std::initializer_list<Field> fields);
+void flush();
+
 // Security events (login, denial, code reuse, refresh reuse, revocation) carry "security":true.
 void security(const std::string& event, std::initializer_list<Field> fields);
 

@@ -6,8 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,9 +45,16 @@ class Router {
   // (bound as "*"). When several routes match, literal segments beat parameters, which beat "*".
   void add(const std::string& method, const std::string& path, Handler handler,
            RouteFlags flags = RouteFlags::kNone);
+  // `fast` runs on the reactor thread first and answers from memory when it can; when it returns
+  // nothing (the answer needs the database, a signature check or other slow work), `handler`
+  // runs on a worker as for any route.
+  using FastHandler = std::function<std::optional<Response>(const Request&)>;
+  void add(const std::string& method, const std::string& path, Handler handler, FastHandler fast,
+           RouteFlags flags);
 
   struct Match {
     const Handler* handler = nullptr;
+    const FastHandler* fast = nullptr;
     RouteFlags flags = RouteFlags::kNone;
     std::map<std::string, std::string> params;
     bool path_known = false;                    // path exists with another method -> 405
@@ -59,6 +68,7 @@ class Router {
     std::string method;
     std::vector<std::string> segments;
     Handler handler;
+    FastHandler fast;
     RouteFlags flags;
   };
   std::vector<Route> routes_;
