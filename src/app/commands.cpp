@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include "broker/oauth/broker.h"
 #include "broker/policy/file_watcher.h"
 #include "broker/policy/policy.h"
+#include "broker/store/revocation_list.h"
 #include "broker/store/store.h"
 #include "broker/token/key_manager.h"
 #include "broker/upstream/factory.h"
@@ -181,6 +183,19 @@ int runServe(const GlobalOptions& g) {
     deps.upstreams = &upstreams;
     deps.clock = &Clock::system();
     deps.random = &Random::system();
+    // Revocation answers from memory: the list covers every revoked jti until it expires and the
+    // families revoked within an access token's lifetime (plus a minute for clock skew).
+    std::unique_ptr<store::RevocationList> revocations;
+    if (rt.config.tokens.revocation_sync > 0) {
+      store::RevocationList::Options ro;
+      ro.horizon = rt.config.tokens.access_ttl + 60;
+      ro.interval = rt.config.tokens.revocation_sync;
+      ro.max_age = std::max<int64_t>(5, 5 * ro.interval);
+      revocations = std::make_unique<store::RevocationList>(*rt.store, Clock::system(), ro);
+      (void)revocations->sync();  // a failure is logged; the store answers until a load succeeds
+      revocations->start();
+      deps.revocations = revocations.get();
+    }
     oauth::AuthorizationServer as(deps);
     http::Router router;
     as.registerRoutes(router);
@@ -219,6 +234,7 @@ int runServe(const GlobalOptions& g) {
       }
     }
     server->stop(10000);
+    if (revocations) revocations->stop();
     log::info("stopped");
     return 0;
   });

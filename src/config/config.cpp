@@ -447,9 +447,9 @@ void Loader::readJwtKey() {
 }
 
 void Loader::readTokens(const std::map<std::string, Entry>& top) {
-  auto t = section(
-      top, "tokens",
-      {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace", "login_ttl"});
+  auto t = section(top, "tokens",
+                   {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace",
+                    "login_ttl", "revocation_sync"});
   TokenSettings& s = config_.tokens;
   s.access_ttl = duration(t, "access_ttl", s.access_ttl, 1, kDay);
   s.refresh_ttl = duration(t, "refresh_ttl", s.refresh_ttl, kMinute, 365 * kDay);
@@ -457,6 +457,7 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
   s.code_ttl = duration(t, "code_ttl", s.code_ttl, 1, 10 * kMinute);
   s.refresh_grace = duration(t, "refresh_grace", s.refresh_grace, 0, kHour);
   s.login_ttl = duration(t, "login_ttl", s.login_ttl, kMinute, kHour);
+  s.revocation_sync = duration(t, "revocation_sync", s.revocation_sync, 0, 5 * kMinute);
   requireBelow("tokens.refresh_grace", s.refresh_grace, "tokens.refresh_idle_ttl",
                s.refresh_idle_ttl, true);
   requireBelow("tokens.refresh_idle_ttl", s.refresh_idle_ttl, "tokens.refresh_ttl", s.refresh_ttl,

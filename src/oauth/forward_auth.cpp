@@ -11,10 +11,10 @@
 // A CORS preflight (X-Original-Method: OPTIONS) is answered 200: browsers never send credentials
 // on it, so it must reach the MCP server, which answers the CORS questions itself.
 //
-// The decision runs on the reactor thread: keys and policy are in memory and RS256 verification
-// costs tens of microseconds, so there is no database round-trip and no hand-off to a worker.
-// Access-token revocation (a store lookup) is therefore not consulted here; access tokens are
-// short-lived and refresh re-applies policy.
+// The decision runs on the reactor thread: keys, policy and the revocation list are in memory and
+// RS256 verification costs tens of microseconds (once per token: verified tokens are cached), so
+// there is no database round-trip and no hand-off to a worker. A revocation is seen within the
+// revocation list's reload interval (at once when made on this instance).
 
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -26,6 +26,7 @@
 #include "broker/token/access_token.h"
 #include "mcp_auth/verifier.h"
 #include "resource_server.h"
+#include "verified_tokens.h"
 
 namespace broker::oauth {
 namespace {
@@ -66,36 +67,6 @@ std::string originalUrl(const http::Request& req) {
   if (uri.empty() || uri.front() != '/') uri = "/" + uri;
   return proto + "://" + h + uri;
 }
-
-// Tokens that verified, by SHA-256 of their exact bytes: an MCP client sends the same access token
-// on every request for its whole lifetime, so the signature is checked once, not per request.
-// Only successes are kept (any other byte string misses and is verified in full), an entry is
-// used only until the token's exp, and audience and scope are still checked per request. The
-// size is bounded; when full the cache starts over.
-class VerifiedTokens {
- public:
-  std::shared_ptr<const token::AccessTokenClaims> find(const std::string& key, int64_t now) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return nullptr;
-    if (token::checkTimes(it->second->exp, it->second->iat, 0, now, kForwardAuthLeeway) !=
-        token::JwtStatus::kOk) {
-      entries_.erase(it);
-      return nullptr;
-    }
-    return it->second;
-  }
-  void add(const std::string& key, std::shared_ptr<const token::AccessTokenClaims> claims) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (entries_.size() >= kMaxEntries) entries_.clear();
-    entries_.emplace(key, std::move(claims));
-  }
-
- private:
-  static constexpr size_t kMaxEntries = 4096;
-  std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<const token::AccessTokenClaims>> entries_;
-};
 
 // A proxy routes on the normalised path but sends the URI as the client wrote it, so
 // /mcp/../admin would reach the admin location while looking like /mcp here. Paths with dot
@@ -151,7 +122,6 @@ std::string metadataUrlFor(const std::string& resource) {
 
 struct ResourceRoutes {
   AuthorizationServer::Impl& impl;
-  std::unique_ptr<VerifiedTokens> verified = std::make_unique<VerifiedTokens>();
 
   http::Response challenge(int status, const policy::ServerInfo& server, const std::string& error,
                            const std::string& description) const {
@@ -195,8 +165,8 @@ struct ResourceRoutes {
 
     const int64_t now = d.clock->now();
     const std::string cache_key = sha256(*bearer);
-    auto claims = verified->find(cache_key, now);
-    if (!claims) {
+    auto verified = impl.verified.find(cache_key, now, kForwardAuthLeeway);
+    if (!verified) {
       token::VerifyOptions opts;
       opts.issuer = d.config->issuer;
       opts.now = now;
@@ -209,10 +179,17 @@ struct ResourceRoutes {
         return challenge(401, *server, "invalid_token",
                          std::string("token ") + token::toString(result.error()));
       }
-      claims = std::make_shared<const token::AccessTokenClaims>(std::move(result->claims));
-      verified->add(cache_key, claims);
+      verified = std::make_shared<const token::VerifiedAccessToken>(std::move(*result));
+      impl.verified.add(cache_key, verified);
     }
-    const auto& c = *claims;
+    const auto& c = verified->claims;
+    // Revocations are known from the in-memory list (reloaded every second, at once for this
+    // instance's own). When the list is too old to trust (the database is unreachable), the
+    // token is judged on its signature and lifetime alone, as a resource server would offline.
+    if (d.revocations &&
+        d.revocations->check(c.jti, c.family_id) == store::RevocationList::Answer::kRevoked) {
+      return challenge(401, *server, "invalid_token", "token revoked");
+    }
     // The audience names this server: its resource (RFC 8707, trailing slash tolerated) or, for
     // a token requested without a resource, its mcp:<domain>:<server> identifier.
     bool audience_ok = mcp_auth::checkAudience(c.aud, server->scope) == token::JwtStatus::kOk;
@@ -307,8 +284,7 @@ struct ResourceRoutes {
 void registerResourceServerRoutes(http::Router& router, AuthorizationServer::Impl& impl,
                                   const std::string& prefix) {
   using http::RouteFlags;
-  auto routes =
-      std::make_shared<ResourceRoutes>(ResourceRoutes{impl, std::make_unique<VerifiedTokens>()});
+  auto routes = std::make_shared<ResourceRoutes>(ResourceRoutes{impl});
   auto fa = [routes](const http::Request& r) { return routes->forwardAuth(r); };
   router.add("GET", prefix + "/forward-auth", fa, RouteFlags::kInline | RouteFlags::kNoStore);
   router.add("HEAD", prefix + "/forward-auth", fa, RouteFlags::kInline | RouteFlags::kNoStore);

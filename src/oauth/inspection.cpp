@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "broker/core/crypto.h"
 #include "broker/core/log.h"
 #include "broker/token/access_token.h"
 #include "internal.h"
@@ -15,9 +16,10 @@ using nlohmann::json;
 
 struct Inspection {
   bool active = false;
-  std::string error;  // why not active: malformed, bad_signature, expired, revoked, ...
-  std::string kind;   // "access_token" | "refresh_token"
-  json claims = json::object();
+  std::string error;             // why not active: malformed, bad_signature, expired, revoked, ...
+  std::string kind;              // "access_token" | "refresh_token"
+  json claims = json::object();  // refresh tokens; access tokens carry payload_json instead
+  std::string payload_json;      // an access token's verified payload, as signed
   std::string client_id;
   std::string family_id;
   std::string jti;
@@ -25,6 +27,12 @@ struct Inspection {
   Identity who;       // as the token carries it, for the policy explanation
   std::string scope;  // space-separated
 };
+
+json claimsOf(const Inspection& seen) {
+  if (seen.payload_json.empty()) return seen.claims;
+  auto parsed = json::parse(seen.payload_json, nullptr, false);
+  return parsed.is_discarded() ? json::object() : parsed;
+}
 
 // For each scope of the token: the rule of the CURRENT policy that grants it, or, when the
 // policy no longer grants it, the rule that denies it (the next refresh drops that scope).
@@ -120,43 +128,71 @@ Identity identityFromClaims(const token::AccessTokenClaims& c) {
   return who;
 }
 
-// `check_time`: false for revocation, where an expired token may still be named.
-Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& token,
-                         bool check_time) {
-  const auto& d = impl.deps;
+using Revocation = store::RevocationList::Answer;
+
+// What a verified access token says, with its revocation state.
+Inspection inspectVerified(const token::VerifiedAccessToken& verified, Revocation revocation) {
   Inspection out;
   out.kind = "access_token";
-  token::VerifyOptions opts;
-  opts.issuer = d.config->issuer;
-  opts.now = check_time ? d.clock->now() : 0;
-  opts.leeway = check_time ? 0 : (int64_t{1} << 40);
-  auto* keys = d.keys;
-  auto verified = token::verifyAccessToken(
-      token, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
-  if (!verified.ok()) {
-    out.error = jwtError(verified.error());
-    return out;
-  }
-  auto parsed = json::parse(verified->payload_json, nullptr, false);
-  if (!parsed.is_discarded()) out.claims = parsed;
-  const auto& c = verified->claims;
+  const auto& c = verified.claims;
+  out.payload_json = verified.payload_json;
   out.who = identityFromClaims(c);
   out.scope = c.scope;
   out.client_id = c.client_id;
   out.family_id = c.family_id;
   out.jti = c.jti;
   out.exp = c.exp;
-  auto revoked = d.store->isAccessGrantRevoked(c.jti, c.family_id);
-  if (!revoked.ok()) {
-    out.error = "storage_unavailable";
-    return out;
-  }
-  if (revoked.value()) {
+  if (revocation == Revocation::kRevoked) {
     out.error = "revoked";
-    return out;
+  } else {
+    out.active = true;
   }
-  out.active = true;
   return out;
+}
+
+// The in-memory revocation list's answer; kUnknown without one or when it is too old.
+Revocation revocationFromMemory(const AuthorizationServer::Impl& impl,
+                                const token::AccessTokenClaims& c) {
+  const auto* list = impl.deps.revocations;
+  return list ? list->check(c.jti, c.family_id) : Revocation::kUnknown;
+}
+
+// `check_time`: false for revocation, where an expired token may still be named.
+Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& token,
+                         bool check_time) {
+  const auto& d = impl.deps;
+  token::VerifyOptions opts;
+  opts.issuer = d.config->issuer;
+  opts.now = check_time ? d.clock->now() : 0;
+  opts.leeway = check_time ? 0 : (int64_t{1} << 40);
+  const std::string cache_key = sha256(token);
+  auto verified = impl.verified.find(cache_key, opts.now, opts.leeway);
+  if (!verified) {
+    auto* keys = d.keys;
+    auto result = token::verifyAccessToken(
+        token, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
+    if (!result.ok()) {
+      Inspection out;
+      out.kind = "access_token";
+      out.error = jwtError(result.error());
+      return out;
+    }
+    verified = std::make_shared<const token::VerifiedAccessToken>(std::move(*result));
+    impl.verified.add(cache_key, verified);
+  }
+  const auto& c = verified->claims;
+  Revocation known = revocationFromMemory(impl, c);
+  if (known == Revocation::kUnknown) {
+    auto revoked = d.store->isAccessGrantRevoked(c.jti, c.family_id);
+    if (!revoked.ok()) {
+      Inspection out = inspectVerified(*verified, Revocation::kNotRevoked);
+      out.active = false;
+      out.error = "storage_unavailable";
+      return out;
+    }
+    known = revoked.value() ? Revocation::kRevoked : Revocation::kNotRevoked;
+  }
+  return inspectVerified(*verified, known);
 }
 
 Inspection inspect(AuthorizationServer::Impl& impl, const std::string& token, bool check_time) {
@@ -180,6 +216,7 @@ http::Response AuthorizationServer::revoke(const http::Request& req) {
   if (seen.client_id == client->client.client_id) {
     if (seen.kind == "refresh_token" && !seen.family_id.empty()) {
       auto r = d.store->revokeFamily(seen.family_id, "revoked_by_client", now);
+      impl_->revocationsChanged();
       if (!r.ok() && r.error().code != ErrorCode::kNotFound) {
         return errorResponse({OAuthCode::kServerError, "storage unavailable"});
       }
@@ -188,6 +225,7 @@ http::Response AuthorizationServer::revoke(const http::Request& req) {
           {{"kind", "refresh_family"}, {"family", seen.family_id}, {"client_id", seen.client_id}});
     } else if (seen.kind == "access_token" && !seen.jti.empty()) {
       auto r = d.store->revokeAccessToken(seen.jti, seen.exp);
+      impl_->revocationsChanged();
       if (!r.ok()) return errorResponse({OAuthCode::kServerError, "storage unavailable"});
       log::security("token_revoked",
                     {{"kind", "access_token"}, {"jti", seen.jti}, {"client_id", seen.client_id}});
@@ -212,7 +250,7 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   bool may_see = client->client.token_endpoint_auth_method != "none" ||
                  seen.client_id == client->client.client_id;
   if (seen.active && may_see) {
-    out = seen.claims;
+    out = claimsOf(seen);
     out["active"] = true;
     out["policy"] = policyExplanation(*d.policy->current(), seen);
     if (seen.kind == "access_token") {
@@ -225,7 +263,10 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   return resp;
 }
 
-http::Response AuthorizationServer::validate(const http::Request& req) {
+namespace {
+
+// The token a /validate request names (Authorization: Bearer, or {"token": ...}), or the 400.
+Result<std::string, http::Response> validationToken(const http::Request& req) {
   std::string token;
   auto auth = req.header("authorization");
   if (auth && auth->size() > 7 &&
@@ -235,31 +276,65 @@ http::Response AuthorizationServer::validate(const http::Request& req) {
     auto body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("token") ||
         !body["token"].is_string()) {
-      return jsonResponse(400,
-                          R"({"valid":false,"error":"the body must be {\"token\": \"...\"}"})");
+      return fail(
+          jsonResponse(400, R"({"valid":false,"error":"the body must be {\"token\": \"...\"}"})"));
     }
     token = body["token"].get<std::string>();
   }
   while (!token.empty() && (token.back() == ' ' || token.back() == '\n')) token.pop_back();
   if (token.empty()) {
-    return jsonResponse(
+    return fail(jsonResponse(
         400,
-        R"({"valid":false,"error":"no token: send Authorization: Bearer or {\"token\": ...}"})");
+        R"({"valid":false,"error":"no token: send Authorization: Bearer or {\"token\": ...}"})"));
   }
-  auto seen = inspect(*impl_, token, true);
-  json out;
-  out["valid"] = seen.active;
-  out["token_type"] = seen.kind;
-  if (seen.active) {
-    out["payload"] = seen.claims;
-    out["policy"] = policyExplanation(*impl_->deps.policy->current(), seen);
+  return token;
+}
+
+http::Response validationAnswer(const policy::Policy& policy, const Inspection& seen) {
+  std::string body;
+  if (seen.active && !seen.payload_json.empty()) {
+    // The verified payload goes out as signed; no parse and re-serialisation per answer.
+    body = R"({"valid":true,"token_type":"access_token","payload":)" + seen.payload_json +
+           R"(,"policy":)" + policyExplanation(policy, seen).dump() + "}";
   } else {
-    out["error"] = seen.error;
-    if (seen.error != "malformed" && !seen.claims.empty()) out["payload"] = seen.claims;
+    json out;
+    out["valid"] = seen.active;
+    out["token_type"] = seen.kind;
+    const json claims = claimsOf(seen);
+    if (seen.active) {
+      out["payload"] = claims;
+      out["policy"] = policyExplanation(policy, seen);
+    } else {
+      out["error"] = seen.error;
+      if (seen.error != "malformed" && !claims.empty()) out["payload"] = claims;
+    }
+    body = out.dump();
   }
-  auto resp = jsonResponse(200, out.dump());
+  auto resp = jsonResponse(200, body);
   resp.header("Cache-Control", "no-store");
   return resp;
+}
+
+}  // namespace
+
+http::Response AuthorizationServer::validate(const http::Request& req) {
+  auto token = validationToken(req);
+  if (!token.ok()) return token.error();
+  auto seen = inspect(*impl_, *token, true);
+  return validationAnswer(*impl_->deps.policy->current(), seen);
+}
+
+std::optional<http::Response> AuthorizationServer::validateFromMemory(const http::Request& req) {
+  auto token = validationToken(req);
+  if (!token.ok()) return token.error();
+  // Refresh tokens live in the store; an access token seen for the first time needs its
+  // signature checked. Both go to a worker, as does everything when the revocation list is old.
+  if (token->rfind(kRefreshPrefix, 0) == 0) return std::nullopt;
+  auto verified = impl_->verified.find(sha256(*token), impl_->deps.clock->now(), 0);
+  if (!verified) return std::nullopt;
+  const Revocation known = revocationFromMemory(*impl_, verified->claims);
+  if (known == Revocation::kUnknown) return std::nullopt;
+  return validationAnswer(*impl_->deps.policy->current(), inspectVerified(*verified, known));
 }
 
 }  // namespace broker::oauth

@@ -9,6 +9,8 @@
 #include "broker/core/oauth_error.h"
 #include "broker/core/result.h"
 #include "broker/oauth/broker.h"
+#include "broker/store/revocation_list.h"
+#include "verified_tokens.h"
 
 namespace broker::oauth {
 
@@ -96,6 +98,13 @@ struct AuthorizationServer::Impl {
   std::string cookie_key;  // HMAC key for the remembered-consent cookie
   bool secure_cookies = false;
   std::shared_ptr<ClientMetadataResolver> cimd;  // client_id URLs (metadata documents)
+  VerifiedTokens verified;                       // shared by /validate, /introspect, /forward-auth
+
+  // After this instance revokes something: the in-memory revocation list reloads at once, so
+  // every answer from memory sees it from now on.
+  void revocationsChanged() {
+    if (deps.revocations) (void)deps.revocations->sync();
+  }
 };
 
 }  // namespace broker::oauth

@@ -134,8 +134,9 @@ void AuthorizationServer::registerRoutes(http::Router& router) {
   router.add("POST", prefix + "/revoke", bind(&AuthorizationServer::revoke), api);
   router.add("POST", prefix + "/introspect", bind(&AuthorizationServer::introspect),
              RouteFlags::kNoStore);
-  router.add("POST", prefix + "/validate", bind(&AuthorizationServer::validate),
-             RouteFlags::kNoStore);
+  router.add(
+      "POST", prefix + "/validate", bind(&AuthorizationServer::validate),
+      [this](const http::Request& r) { return validateFromMemory(r); }, RouteFlags::kNoStore);
   router.add("GET", prefix + "/authorize", bind(&AuthorizationServer::authorize),
              RouteFlags::kNoStore);
   router.add("POST", prefix + "/authorize/consent", bind(&AuthorizationServer::consent),

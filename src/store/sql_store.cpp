@@ -199,6 +199,12 @@ const SqlStatement kGrantRevoked = reader(
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1) OR EXISTS (SELECT 1 FROM "
     "refresh_families WHERE family_id = $2 AND revoked_at <> 0) THEN 1 ELSE 0 END");
 
+// Both kinds in one round trip; the first column says which.
+const SqlStatement kRevokedGrants = reader(
+    "grants.revoked_list",
+    "SELECT 'j', jti FROM revoked_jtis WHERE expires_at = 0 OR expires_at > $1 UNION ALL "
+    "SELECT 'f', family_id FROM refresh_families WHERE revoked_at <> 0 AND revoked_at >= $2");
+
 const SqlStatement kKeyList = reader("keys.list", kKeys.selectSql("ORDER BY generation"));
 const SqlStatement kKeyInsert = writer("keys.insert", kKeys.insertSql());
 const SqlStatement kKeyUpdateTimes = writer(
@@ -416,6 +422,16 @@ Result<bool> SqlStore::isAccessGrantRevoked(const std::string& jti, const std::s
   auto r = db_->run(kGrantRevoked, {jti, family_id});
   if (!r.ok()) return r.error();
   return !r->rows.empty() && r->rows.front().integer(0) != 0;
+}
+
+Result<RevokedGrants> SqlStore::listRevokedGrants(int64_t since, int64_t now) {
+  auto r = db_->run(kRevokedGrants, {now, since});
+  if (!r.ok()) return r.error();
+  RevokedGrants out;
+  for (const auto& row : r->rows) {
+    (row.text(0) == "j" ? out.jtis : out.families).push_back(row.text(1));
+  }
+  return out;
 }
 
 Result<std::vector<SigningKeyRecord>> SqlStore::listSigningKeys() {

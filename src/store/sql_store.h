@@ -48,6 +48,7 @@ class SqlStore final : public Store {
   Status revokeAccessToken(const std::string& jti, int64_t expires_at) override;
   Result<bool> isAccessTokenRevoked(const std::string& jti) override;
   Result<bool> isAccessGrantRevoked(const std::string& jti, const std::string& family_id) override;
+  Result<RevokedGrants> listRevokedGrants(int64_t since, int64_t now) override;
 
   Result<std::vector<SigningKeyRecord>> listSigningKeys() override;
   Status insertSigningKey(const SigningKeyRecord& k) override;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "store_fixture.h"
@@ -38,6 +39,32 @@ TEST_P(StoreConformance, GrantRevocationCoversTheJtiAndTheFamily) {
   ASSERT_TRUE(store_->revokeFamily("f1", "test", now_).ok());
   EXPECT_TRUE(*store_->isAccessGrantRevoked("jti-2", "f1"));
   EXPECT_FALSE(*store_->isAccessGrantRevoked("jti-2", ""));
+}
+
+TEST_P(StoreConformance, RevokedGrantListHoldsLiveJtisAndRecentlyRevokedFamilies) {
+  ASSERT_TRUE(store_->createClient(sampleClient("c1")).ok());
+  for (const char* id : {"old", "recent", "live"}) {
+    auto family = sampleFamily(id, "c1", now_ + 86400);
+    ASSERT_TRUE(
+        store_->createFamily(family, sampleToken(std::string("t-") + id, family, now_ + 3600))
+            .ok());
+  }
+  ASSERT_TRUE(store_->revokeFamily("old", "test", now_ - 7200).ok());
+  ASSERT_TRUE(store_->revokeFamily("recent", "test", now_ - 10).ok());
+  ASSERT_TRUE(store_->revokeAccessToken("jti-live", now_ + 300).ok());
+  ASSERT_TRUE(store_->revokeAccessToken("jti-expired", now_ - 1).ok());
+
+  auto list = store_->listRevokedGrants(now_ - 3600, now_);
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  EXPECT_EQ(list->jtis, std::vector<std::string>{"jti-live"});
+  EXPECT_EQ(list->families, std::vector<std::string>{"recent"});
+
+  // The horizon is inclusive: a family revoked exactly at `since` is still listed.
+  auto wider = store_->listRevokedGrants(now_ - 7200, now_);
+  ASSERT_TRUE(wider.ok());
+  auto families = wider->families;
+  std::sort(families.begin(), families.end());
+  EXPECT_EQ(families, (std::vector<std::string>{"old", "recent"}));
 }
 
 TEST_P(StoreConformance, SigningKeysRoundTripInGenerationOrder) {

@@ -82,6 +82,9 @@ class TokenHookedStore : public store::Store {
   Result<bool> isAccessGrantRevoked(const std::string& jti, const std::string& family_id) override {
     return inner_.isAccessGrantRevoked(jti, family_id);
   }
+  Result<store::RevokedGrants> listRevokedGrants(int64_t since, int64_t now) override {
+    return inner_.listRevokedGrants(since, now);
+  }
   Result<std::vector<store::SigningKeyRecord>> listSigningKeys() override {
     return inner_.listSigningKeys();
   }

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "broker/core/encoding.h"
@@ -584,6 +587,56 @@ TEST_F(BrokerFlow, AdminRevokeLogsASubjectOutEverywhere) {
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(driver_->refresh(client, a1.refresh_token).error, "invalid_grant");
   EXPECT_EQ(driver_->refresh(client, b1.refresh_token).status, 200);
+}
+
+// The access tokens of a subject logged out by the admin command (another process, so the
+// running broker learns of it only from its revocation list's reload) are refused within a
+// reload interval (1 s by default) by /validate, which answers a known token from memory.
+TEST_F(BrokerFlow, AdminRevokeReachesValidateWithinTheReloadInterval) {
+  auto client = driver_->registerClient();
+  auto a1 = driver_->login(client, "alice");
+  auto b1 = driver_->login(client, "bob");
+  HttpClient http;
+  auto validate = [&](const std::string& token) {
+    return parse(
+        http.post(base() + "/validate", json{{"token", token}}.dump(), "application/json").body);
+  };
+  // Twice: the first answer verifies the signature on a worker, the second comes from memory.
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(validate(a1.access_token)["valid"], true);
+  auto out = broker_->cli({"revoke", "--subject", "dev:alice"});
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  json v;
+  for (int i = 0; i < 50; ++i) {
+    v = validate(a1.access_token);
+    if (v["valid"] == false) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(v["valid"], false) << v.dump();
+  EXPECT_EQ(v["error"], "revoked");
+  EXPECT_EQ(v["payload"]["sub"], "dev:alice");
+  EXPECT_EQ(validate(b1.access_token)["valid"], true);
+}
+
+// An answer from memory and one from a worker say the same.
+TEST_F(BrokerFlow, ValidateAnswersTheSameForAKnownToken) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  HttpClient http;
+  auto ask = [&] {
+    return http.post(base() + "/validate", "", "application/json",
+                     {"Authorization: Bearer " + t.access_token});
+  };
+  auto first = ask();
+  auto second = ask();
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(parse(first.body), parse(second.body));
+  EXPECT_EQ(second.header("cache-control"), "no-store");
+  auto j = parse(second.body);
+  EXPECT_EQ(j["valid"], true);
+  EXPECT_EQ(j["token_type"], "access_token");
+  EXPECT_EQ(j["payload"]["client_id"], client.client_id);
+  EXPECT_EQ(j["policy"]["mcp:localhost:demo"]["allowed"], true);
 }
 
 TEST_F(BrokerFlow, TokenEndpointRejectsMalformedRequests) {

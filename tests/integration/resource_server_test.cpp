@@ -147,6 +147,24 @@ TEST(ForwardAuthCache, AnAcceptedTokenIsRefusedOnceItExpires) {
   EXPECT_NE(r.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
 }
 
+// Revocation reaches the proxy at once when it is made at this broker: the revocation list
+// reloads on the spot, and /forward-auth consults it without a database round trip.
+TEST_F(ResourceServer, ForwardAuthRefusesARevokedToken) {
+  auto client = driver_->registerClient();
+  AuthorizeRequest req;
+  req.resource = kDemo;
+  PkcePair pkce;
+  auto a = driver_->authorize(client, req, &pkce);
+  auto t = driver_->exchange(client, a.code, pkce.verifier, kDemo);
+  ASSERT_EQ(t.status, 200) << t.body;
+  ASSERT_EQ(forwardAuth(kDemo, t.access_token).status, 200);  // verified and cached
+  ASSERT_EQ(driver_->clientPost(client, "/revoke", {{"token", t.refresh_token}}).status, 200);
+  auto r = forwardAuth(kDemo, t.access_token);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  EXPECT_NE(r.body.find("token revoked"), std::string::npos) << r.body;
+}
+
 TEST_F(ResourceServer, ForwardAuthRefusesATokenForAnotherServer) {
   const std::string token = tokenFor(kDemo, "bob");
   EXPECT_EQ(forwardAuth(kDemo, token).status, 200);

@@ -42,7 +42,10 @@ struct TokenSettings {
   int64_t refresh_idle_ttl = 7 * 86400;  // tokens.refresh_idle_ttl
   int64_t code_ttl = 60;                 // tokens.code_ttl
   int64_t refresh_grace = 30;            // tokens.refresh_grace
-  int64_t login_ttl = 600;               // tokens.login_ttl (pending upstream login)
+  // tokens.revocation_sync: how often the in-memory revocation list reloads (another instance's
+  // revocations are seen within this); 0 = no list, every revocation question asks the store.
+  int64_t revocation_sync = 1;
+  int64_t login_ttl = 600;  // tokens.login_ttl (pending upstream login)
 };
 
 struct KeySettings {

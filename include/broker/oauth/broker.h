@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "broker/config/config.h"
@@ -16,6 +17,10 @@
 #include "broker/token/key_manager.h"
 #include "broker/token/master_keyring.h"
 #include "broker/upstream/upstream.h"
+
+namespace broker::store {
+class RevocationList;
+}
 
 namespace broker::oauth {
 
@@ -51,6 +56,9 @@ struct Dependencies {
   upstream::UpstreamRegistry* upstreams = nullptr;
   Clock* clock = nullptr;
   Random* random = nullptr;
+  // Optional: answers revocation questions from memory (/validate, /introspect, /forward-auth).
+  // Without it every such question goes to the store, and /forward-auth does not check.
+  store::RevocationList* revocations = nullptr;
 };
 
 class AuthorizationServer {
@@ -71,6 +79,9 @@ class AuthorizationServer {
   http::Response revoke(const http::Request& req);
   http::Response introspect(const http::Request& req);
   http::Response validate(const http::Request& req);
+  // /validate on the reactor thread for a token already verified, while the revocation list is
+  // fresh; nothing when the answer needs a worker (see Router::add with a FastHandler).
+  std::optional<http::Response> validateFromMemory(const http::Request& req);
   http::Response health(const http::Request& req);
 
   struct Impl;  // opaque; defined in src/oauth/internal.h for the endpoint files

@@ -135,6 +135,11 @@ struct GcPolicy {
   int64_t client_idle_ttl = 0;  // dynamic clients unused this long are deleted (0 = never)
 };
 
+struct RevokedGrants {
+  std::vector<std::string> jtis;
+  std::vector<std::string> families;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -186,6 +191,10 @@ class Store {
   // revoked (it was collected after it expired).
   virtual Result<bool> isAccessGrantRevoked(const std::string& jti,
                                             const std::string& family_id) = 0;
+
+  // What an in-memory revocation list holds (see RevocationList): the revoked jtis that have not
+  // expired at `now`, and the families revoked at or after `since`.
+  virtual Result<RevokedGrants> listRevokedGrants(int64_t since, int64_t now) = 0;
 
   // Signing keys. insert fails with kAlreadyExists when the generation or kid is taken, so two
   // instances rotating at once produce one new key.

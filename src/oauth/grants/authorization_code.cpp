@@ -38,6 +38,7 @@ Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Imp
   if (consumed->kind == store::CodeConsumption::Kind::kReplayed) {
     auto revoked = d.store->revokeFamily(c.family_id, "code_reuse", now);
     (void)revoked;  // the family may not exist yet (code replayed before the first exchange ended)
+    impl.revocationsChanged();
     log::security("code_reuse",
                   {{"client_id", c.client_id}, {"sub", c.subject}, {"family", c.family_id}});
     return OAuthError{OAuthCode::kInvalidGrant, "the authorization code was already used"};

@@ -55,6 +55,7 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
       return std::string("grace");
     }
     auto revoked = d.store->revokeFamily(row->family_id, "refresh_reuse", now);
+    impl.revocationsChanged();
     log::security("refresh_reuse", {{"client_id", row->client_id},
                                     {"sub", row->subject},
                                     {"family", row->family_id},
