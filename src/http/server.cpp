@@ -354,11 +354,13 @@ class PistacheHandler final : public P::Http::Handler {
       if (!conn->head_done) {
         const bool first_bytes = conn->head.empty();
         if (!captureHead(*conn, data, len, peer)) return;
-        // The common case, a request without a body whose head came in one piece: it is
-        // complete, and Pistache's parser (which would parse the head a second time) is skipped.
-        // Anything else is framed by the parser from its first byte.
-        if (conn->head_done && first_bytes && conn->head.size() == len && !conn->info.has_body) {
-          dispatch(*conn, peer, false);
+        // The common case, a whole request in one piece (a head without a body, or with a
+        // Content-Length body that came along): it is complete, and Pistache's parser (which
+        // would parse the head a second time) is skipped. Anything else is framed by the parser
+        // from its first byte.
+        if (conn->head_done && first_bytes && completeInOnePiece(*conn, len)) {
+          const size_t head = conn->head.size();
+          dispatch(*conn, peer, std::string(data + head, len - head));
           conn->nextRequest();
           return;
         }
@@ -442,9 +444,19 @@ class PistacheHandler final : public P::Http::Handler {
     finish(*shared_, *ex, errorResponse(code, description));
   }
 
-  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer, bool parsed = true) {
+  // The whole request is the head plus exactly its Content-Length (no Transfer-Encoding, nothing
+  // after it).
+  static bool completeInOnePiece(const Connection& c, size_t received) {
+    if (!c.info.has_body) return received == c.head.size();
+    if (!c.info.content_length || c.request.headers.count("transfer-encoding")) return false;
+    return received == c.head.size() + *c.info.content_length;
+  }
+
+  // With `body`, the request was framed here; without, by Pistache's parser.
+  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer,
+                std::optional<std::string> body = std::nullopt) {
     auto ex = newExchange(c, peer);
-    if (parsed) ex->req.body = c.parser->request.body();
+    ex->req.body = body ? std::move(*body) : c.parser->request.body();
     if (!ex->keep_alive) c.closing = true;
     peer->setIdle(false);
     route(ex, peer);

@@ -3,6 +3,8 @@
 // key set plus the store's revocation state, or a sealed refresh token looked up by hash.
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
 #include "broker/core/crypto.h"
 #include "broker/core/log.h"
@@ -265,6 +267,41 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
 
 namespace {
 
+// {"token":"<JWT or refresh token>"} with optional whitespace. The tokens are base64url and dots,
+// which JSON never escapes, so this common body needs no JSON parser; anything else (escapes,
+// other members, other characters) returns nothing and goes to the parser.
+std::optional<std::string> plainTokenBody(std::string_view body) {
+  size_t i = 0;
+  auto ws = [&] {
+    while (i < body.size() &&
+           (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n')) {
+      ++i;
+    }
+  };
+  auto literal = [&](std::string_view lit) {
+    ws();
+    if (body.substr(i, lit.size()) != lit) return false;
+    i += lit.size();
+    return true;
+  };
+  if (!literal("{") || !literal("\"token\"") || !literal(":") || !literal("\"")) {
+    return std::nullopt;
+  }
+  const size_t start = i;
+  while (i < body.size() && body[i] != '"') {
+    const char c = body[i];
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '.';
+    if (!plain) return std::nullopt;
+    ++i;
+  }
+  const size_t end = i;
+  if (!literal("\"") || !literal("}")) return std::nullopt;
+  ws();
+  if (i != body.size()) return std::nullopt;
+  return std::string(body.substr(start, end - start));
+}
+
 // The token a /validate request names (Authorization: Bearer, or {"token": ...}), or the 400.
 Result<std::string, http::Response> validationToken(const http::Request& req) {
   std::string token;
@@ -272,6 +309,8 @@ Result<std::string, http::Response> validationToken(const http::Request& req) {
   if (auth && auth->size() > 7 &&
       (auth->compare(0, 7, "Bearer ") == 0 || auth->compare(0, 7, "bearer ") == 0)) {
     token = auth->substr(7);
+  } else if (auto plain = plainTokenBody(req.body)) {
+    token = std::move(*plain);
   } else if (!req.body.empty()) {
     auto body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("token") ||

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -494,6 +495,23 @@ TEST_F(BrokerFlow, ValidateSaysExactlyWhyATokenIsInvalid) {
   EXPECT_EQ(garbage["error"], "malformed");
   auto empty = http.post(base() + "/validate", "", "application/json");
   EXPECT_EQ(empty.status, 400);
+  // Bodies that are not the plain {"token":"..."} shape still go through the JSON parser.
+  // The token's first character written as a JSON escape: the same token once parsed.
+  char escape[8];
+  std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(t.access_token[0]));
+  const std::string escaped = escape + t.access_token.substr(1);
+  auto spaced = parse(http.post(base() + "/validate", " {\n \"token\" : \"" + escaped + "\" }\n",
+                                "application/json")
+                          .body);
+  EXPECT_EQ(spaced["valid"], true) << spaced.dump();
+  auto spaced_ok = parse(http.post(base() + "/validate",
+                                   "{ \"token\" :\"" + t.access_token + "\"\t}", "application/json")
+                             .body);
+  EXPECT_EQ(spaced_ok["valid"], true) << spaced_ok.dump();
+  for (const char* bad :
+       {R"({"token": 5})", R"({"token":"a","x":1,)", R"({"token":"a"} x)", "[]"}) {
+    EXPECT_EQ(http.post(base() + "/validate", bad, "application/json").status, 400) << bad;
+  }
 }
 
 TEST_F(BrokerFlow, SecurityHeadersOnEveryResponse) {
