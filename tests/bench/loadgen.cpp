@@ -6,7 +6,8 @@
 //
 // A unit is one request, or for `flow` one whole authorization-code flow. Only successful units
 // count in `ok`, the rate and the latencies. Setting a worker up (registering a client, the first
-// login) happens before the clock starts.
+// login) happens before the clock starts. `--scenario token` only logs in and prints an access
+// token, for wrk to send in a fixed /validate request.
 
 #include <curl/curl.h>
 
@@ -32,7 +33,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const char* const kUsage =
-    "usage: broker_loadgen --url http://127.0.0.1:PORT --scenario refresh|flow|dcr|validate\n"
+    "usage: broker_loadgen --url http://127.0.0.1:PORT --scenario refresh|flow|dcr|validate|token\n"
     "                      [--workers 16] [--seconds 5] [--requests 1000000] [--timeout-ms 10000]\n"
     "                      [--user alice]\n";
 
@@ -87,7 +88,7 @@ Options parseOptions(int argc, char** argv) {
   if (o.url.rfind("http://127.0.0.1:", 0) != 0) usage("--url must be http://127.0.0.1:PORT");
   while (!o.url.empty() && o.url.back() == '/') o.url.pop_back();
   if (o.scenario != "refresh" && o.scenario != "flow" && o.scenario != "dcr" &&
-      o.scenario != "validate") {
+      o.scenario != "validate" && o.scenario != "token") {
     usage("unknown scenario '" + o.scenario + "'");
   }
   if (o.workers < 1 || o.workers > 1024) usage("--workers must be 1..1024");
@@ -242,13 +243,29 @@ int run(const Options& o) {
   return setup_failures == o.workers ? 1 : 0;
 }
 
+// `--scenario token`: registers a client, logs in once and prints the access token, for a load
+// tool that sends one fixed request (wrk on /validate).
+int printToken(const Options& o) {
+  OAuthClient api(o.url, o.timeout_ms);
+  Client client;
+  Tokens tokens;
+  StepError error;
+  if (!api.registerClient(client, error) || !api.login(client, o.user, tokens, error)) {
+    std::cerr << "broker_loadgen: " << error.what << "\n";
+    return 1;
+  }
+  std::cout << tokens.access_token << "\n";
+  return 0;
+}
+
 }  // namespace
 }  // namespace broker::bench
 
 int main(int argc, char** argv) {
   auto options = broker::bench::parseOptions(argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  int rc = broker::bench::run(options);
+  int rc = options.scenario == "token" ? broker::bench::printToken(options)
+                                       : broker::bench::run(options);
   curl_global_cleanup();
   return rc;
 }
