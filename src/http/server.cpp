@@ -44,6 +44,19 @@ using RouteHandler = Handler;
 
 struct Connection;
 
+// What the reactor thread and a worker share about one connection's answers, so that answers
+// leave in the order of the requests.
+struct AnswerState {
+  // Answers handed to Pistache's write queue and not yet written. While there are any, later
+  // answers queue behind them instead of being written directly.
+  std::atomic<int> queued{0};
+  // A worker is answering this connection's request. When more input arrives meanwhile (a
+  // pipelining client), that answer closes the connection instead of being overtaken by an
+  // answer to the later request; the client sends what was not answered again (RFC 9112 §9.3.2).
+  enum : int { kIdle, kAtWorker, kCloseAfter };
+  std::atomic<int> worker{kIdle};
+};
+
 // Open connections, so stop() can close the idle keep-alive ones: Pistache 0.0.5 would leave
 // their sockets open forever once its reactors are gone.
 struct ConnectionRegistry {
@@ -86,6 +99,7 @@ struct Connection {
     head_done = false;
     request = Request();
     info = RequestHead();
+    received = 0;
   }
 
   std::shared_ptr<P::Http::RequestParser> parser;
@@ -96,9 +110,8 @@ struct Connection {
   bool closing = false;  // answered with Connection: close; later bytes are ignored
 
   std::shared_ptr<ConnectionRegistry> registry;
-  // Answers handed to Pistache's write queue and not yet written. While there are any, later
-  // answers queue behind them instead of being written directly.
-  std::shared_ptr<std::atomic<int>> queued = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<AnswerState> answers = std::make_shared<AnswerState>();
+  size_t received = 0;  // bytes of the current request so far (more than it needs: pipelining)
   uint64_t id = 0;
   std::weak_ptr<P::Tcp::Peer> peer;
   P::Tcp::Transport* transport = nullptr;
@@ -210,7 +223,7 @@ struct Exchange {
   Clock::time_point start = Clock::now();
   std::weak_ptr<P::Tcp::Peer> peer;
   P::Tcp::Transport* transport = nullptr;
-  std::shared_ptr<std::atomic<int>> queued;  // the connection's (see Connection::queued)
+  std::shared_ptr<AnswerState> answers;  // the connection's
   std::thread::id reactor = std::this_thread::get_id();
 };
 
@@ -269,10 +282,19 @@ void finish(const Shared& shared, Exchange& ex, Response r,
                    {"bytes", static_cast<int64_t>(r.body.size())}});
   }
 
-  const bool close = !ex.keep_alive;
+  bool close = !ex.keep_alive;
+  AnswerState& answers = *ex.answers;
+  const bool from_worker = token != nullptr;
+  if (from_worker) {
+    // Counted as queued before the worker lets go of the connection, so that a request the
+    // reactor reads next is answered behind this one.
+    answers.queued.fetch_add(1);
+    if (answers.worker.exchange(AnswerState::kIdle) == AnswerState::kCloseAfter) close = true;
+  }
   std::string wire = serializeResponse(r, WireFraming{close, ex.http10, ex.req.method == "HEAD"});
   auto target = ex.peer.lock();
   if (!target) {
+    if (from_worker) answers.queued.fetch_sub(1);
     if (token) token->release();
     return;
   }
@@ -283,7 +305,7 @@ void finish(const Shared& shared, Exchange& ex, Response r,
   // On the connection's own reactor thread, with nothing of ours in Pistache's queue, the answer
   // goes straight to the socket: Pistache's queue costs an eventfd round trip and two epoll_ctl
   // calls per answer. Whatever the socket does not take at once goes through the queue.
-  if (std::this_thread::get_id() == ex.reactor && ex.queued->load() == 0) {
+  if (!from_worker && std::this_thread::get_id() == ex.reactor && answers.queued.load() == 0) {
     ssize_t n = ::send(target->fd(), wire.data(), wire.size(), MSG_NOSIGNAL);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       // The peer is gone; Pistache sees the hang-up on its next read and drops the connection.
@@ -297,13 +319,13 @@ void finish(const Shared& shared, Exchange& ex, Response r,
       return;
     }
   }
-  ex.queued->fetch_add(1);
+  if (!from_worker) answers.queued.fetch_add(1);
   const size_t size = wire.size() - written;
   target->send(P::RawBuffer(written == 0 ? std::move(wire) : wire.substr(written), size))
       .then(
-          [token, close, queued = ex.queued, peer = ex.peer, reactor = ex.reactor,
+          [token, close, state = ex.answers, peer = ex.peer, reactor = ex.reactor,
            transport = ex.transport](ssize_t) {
-            queued->fetch_sub(1);
+            state->queued.fetch_sub(1);
             if (close) {
               auto end = [peer] {
                 if (auto p = peer.lock()) ::shutdown(p->fd(), SHUT_WR);
@@ -319,8 +341,8 @@ void finish(const Shared& shared, Exchange& ex, Response r,
             }
             if (token) token->release();
           },
-          [token, queued = ex.queued](std::exception_ptr) {
-            queued->fetch_sub(1);
+          [token, state = ex.answers](std::exception_ptr) {
+            state->queued.fetch_sub(1);
             if (token) token->release();
           });
 }
@@ -350,6 +372,16 @@ class PistacheHandler final : public P::Http::Handler {
   void onInput(const char* data, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto conn = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionKey));
     if (!conn || conn->closing) return;
+    if (conn->answers->worker.load() != AnswerState::kIdle) {
+      int at_worker = AnswerState::kAtWorker;
+      if (conn->answers->worker.compare_exchange_strong(at_worker, AnswerState::kCloseAfter) ||
+          at_worker == AnswerState::kCloseAfter) {
+        conn->closing = true;  // pipelined: the answer being made closes the connection
+        return;
+      }
+      // The worker has just let go of the connection: its answer is queued, this one goes after.
+    }
+    conn->received += len;
     try {
       if (!conn->head_done) {
         const bool first_bytes = conn->head.empty();
@@ -429,7 +461,7 @@ class PistacheHandler final : public P::Http::Handler {
     ex->keep_alive = c.info.keep_alive;
     ex->peer = peer;
     ex->transport = transport();
-    ex->queued = c.queued;
+    ex->answers = c.answers;
     return ex;
   }
 
@@ -457,6 +489,10 @@ class PistacheHandler final : public P::Http::Handler {
                 std::optional<std::string> body = std::nullopt) {
     auto ex = newExchange(c, peer);
     ex->req.body = body ? std::move(*body) : c.parser->request.body();
+    // Bytes beyond this request are a pipelined next one: this answer closes the connection and
+    // the client sends the rest again (answers could otherwise leave out of order).
+    const size_t whole = c.head.size() + c.info.content_length.value_or(0);
+    if ((c.info.content_length || !c.info.has_body) && c.received > whole) ex->keep_alive = false;
     if (!ex->keep_alive) c.closing = true;
     peer->setIdle(false);
     route(ex, peer);
@@ -508,12 +544,14 @@ class PistacheHandler final : public P::Http::Handler {
       // A worker answer is bounded by the keep-alive timeout instead of the header timeout,
       // which Pistache would otherwise apply (with a 408) to a request it considers in progress.
       peer->setIdle(true);
+      ex->answers->worker.store(AnswerState::kAtWorker);
       auto job = [shared = shared_, ex, handler, token]() {
         Response r = callHandler(*handler, ex->req);
         std::shared_lock<std::shared_mutex> lock(shared->gate);
         if (shared->gate_open) finish(*shared, *ex, std::move(r), token);
       };
       if (shared_->pool->tryPost(std::move(job))) return;
+      ex->answers->worker.store(AnswerState::kIdle);
     }
     Response busy = errorResponse(OAuthCode::kTemporarilyUnavailable);
     busy.header("Retry-After", "1");

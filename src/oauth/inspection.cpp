@@ -204,18 +204,38 @@ Inspection inspect(AuthorizationServer::Impl& impl, const std::string& token, bo
 
 }  // namespace
 
+namespace {
+
+// What /revoke and /introspect are asked: an authenticated client names a token.
+struct TokenQuestion {
+  ClientAuthResult client;
+  std::string token;
+};
+
+Result<TokenQuestion, http::Response> tokenQuestion(store::Store& store, const http::Request& req) {
+  auto form = parseOAuthForm(req);
+  if (!form.ok()) return fail(errorResponse(form.error()));
+  auto client = authenticateClient(store, req, *form);
+  if (!client.ok()) {
+    return fail(errorResponse(client.error(), req.header("authorization").has_value()));
+  }
+  std::string token = (*form)["token"];
+  if (token.empty()) return fail(errorResponse({OAuthCode::kInvalidRequest, "token is missing"}));
+  return TokenQuestion{std::move(*client), std::move(token)};
+}
+
+}  // namespace
+
 http::Response AuthorizationServer::revoke(const http::Request& req) {
   auto& d = impl_->deps;
-  auto form = parseOAuthForm(req);
-  if (!form.ok()) return errorResponse(form.error());
-  auto client = authenticateClient(*d.store, req, *form);
-  if (!client.ok()) return errorResponse(client.error(), req.header("authorization").has_value());
-  const std::string token = (*form)["token"];
-  if (token.empty()) return errorResponse({OAuthCode::kInvalidRequest, "token is missing"});
+  auto asked = tokenQuestion(*d.store, req);
+  if (!asked.ok()) return asked.error();
+  const auto& client = asked->client;
+  const std::string& token = asked->token;
   const int64_t now = d.clock->now();
   auto seen = inspect(*impl_, token, false);
   // RFC 7009 §2.2: answer 200 whether or not the token was valid; only the owner can revoke.
-  if (seen.client_id == client->client.client_id) {
+  if (seen.client_id == client.client.client_id) {
     if (seen.kind == "refresh_token" && !seen.family_id.empty()) {
       auto r = d.store->revokeFamily(seen.family_id, "revoked_by_client", now);
       impl_->revocationsChanged();
@@ -240,17 +260,15 @@ http::Response AuthorizationServer::revoke(const http::Request& req) {
 
 http::Response AuthorizationServer::introspect(const http::Request& req) {
   auto& d = impl_->deps;
-  auto form = parseOAuthForm(req);
-  if (!form.ok()) return errorResponse(form.error());
-  auto client = authenticateClient(*d.store, req, *form);
-  if (!client.ok()) return errorResponse(client.error(), req.header("authorization").has_value());
-  const std::string token = (*form)["token"];
-  if (token.empty()) return errorResponse({OAuthCode::kInvalidRequest, "token is missing"});
+  auto asked = tokenQuestion(*d.store, req);
+  if (!asked.ok()) return asked.error();
+  const auto& client = asked->client;
+  const std::string& token = asked->token;
   auto seen = inspect(*impl_, token, true);
   json out = {{"active", false}};
   // Public clients see only their own tokens; confidential clients (resource servers) see any.
-  bool may_see = client->client.token_endpoint_auth_method != "none" ||
-                 seen.client_id == client->client.client_id;
+  bool may_see = client.client.token_endpoint_auth_method != "none" ||
+                 seen.client_id == client.client.client_id;
   if (seen.active && may_see) {
     out = claimsOf(seen);
     out["active"] = true;

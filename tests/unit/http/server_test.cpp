@@ -207,6 +207,44 @@ TEST_F(HttpServer, Http10ClosesUnlessKeepAliveWasAsked) {
   }
 }
 
+// Pipelining (RFC 9112 §9.3.2): answers must leave in the order of the requests. The server
+// answers the first request and closes; the client sends the rest again.
+TEST_F(HttpServer, PipelinedRequestsInOneSegmentGetTheFirstAnswerThenAClose) {
+  Router r;
+  r.add("GET", "/x", echo, RouteFlags::kInline);
+  start(std::move(r));
+  RawConnection raw(server_->port());
+  raw.send("GET /x?n=1 HTTP/1.1\r\n\r\nGET /x?n=2 HTTP/1.1\r\n\r\n");
+  const std::string first = raw.readResponse();
+  EXPECT_TRUE(startsWith(first, "HTTP/1.1 200")) << first;
+  EXPECT_NE(first.find("query:n=1"), std::string::npos) << first;
+  EXPECT_NE(lowered(first).find("\r\nconnection: close\r\n"), std::string::npos) << first;
+  EXPECT_TRUE(raw.readsEof());
+}
+
+TEST_F(HttpServer, RequestArrivingWhileAWorkerAnswersIsNotAnsweredFirst) {
+  Latch slow_started, release;
+  Router r;
+  r.add("GET", "/slow", blockingEcho(slow_started, release));
+  r.add("GET", "/fast", echo, RouteFlags::kInline);
+  ServerOptions o = testOptions();
+  o.threads = 1;
+  start(std::move(r), o);
+  RawConnection raw(server_->port());
+  raw.send("GET /slow HTTP/1.1\r\n\r\n");
+  slow_started.wait();
+  raw.send("GET /fast HTTP/1.1\r\n\r\n");
+  // The one reactor has read that input once it has answered another connection after it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(HttpClient().get(url("/fast")).status, 200);
+  release.open();
+  const std::string first = raw.readResponse();
+  EXPECT_TRUE(startsWith(first, "HTTP/1.1 200")) << first;
+  EXPECT_NE(first.find("GET /slow"), std::string::npos) << first;
+  EXPECT_NE(lowered(first).find("\r\nconnection: close\r\n"), std::string::npos) << first;
+  EXPECT_TRUE(raw.readsEof());
+}
+
 TEST_F(HttpServer, BlockedWorkerDoesNotBlockInlineRoute) {
   Latch slow_started, release;
   std::atomic<bool> slow_done{false};
