@@ -604,8 +604,23 @@ http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
                         upstream_data};
   auto login = provider->completeLogin(cb);
   if (!login.ok()) {
-    int status = login.error().code == OAuthCode::kTemporarilyUnavailable ? 503 : 400;
-    if (login.error().code == OAuthCode::kAccessDenied) status = 403;
+    // The provider refused (403), is down (503), or answered what the broker cannot accept: an
+    // ID token that fails its checks, an error about the broker's own request, garbage (502,
+    // a bad answer from the server the broker depends on).
+    int status = 400;
+    switch (login.error().code) {
+      case OAuthCode::kAccessDenied:
+        status = 403;
+        break;
+      case OAuthCode::kTemporarilyUnavailable:
+        status = 503;
+        break;
+      case OAuthCode::kServerError:
+        status = 502;
+        break;
+      default:
+        break;
+    }
     return fail_to_client(status, "Sign-in failed", login.error());
   }
   const Identity& who = login->identity;

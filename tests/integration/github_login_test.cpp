@@ -303,7 +303,7 @@ TEST_F(GitHubLogin, ErrorJsonFromTheTokenEndpointEndsTheLoginCleanly) {
   callback = callbackFromGitHub();
   gh_->setTokenError("incorrect_client_credentials");
   a = driver_->follow(client_, callback);
-  expectFailedLogin(a, base(), 400, "server_error", "misconfigured");
+  expectFailedLogin(a, base(), 502, "server_error", "misconfigured");
 }
 
 TEST_F(GitHubLogin, GarbageFromGitHubIsAServerError) {
@@ -311,7 +311,7 @@ TEST_F(GitHubLogin, GarbageFromGitHubIsAServerError) {
   auto callback = callbackFromGitHub();
   gh_->setGarbage(true);
   auto a = driver_->follow(client_, callback);
-  expectFailedLogin(a, base(), 400, "server_error");
+  expectFailedLogin(a, base(), 502, "server_error");
 }
 
 TEST_F(GitHubLogin, RateLimitedApiIsTemporarilyUnavailable) {
@@ -346,7 +346,7 @@ TEST_F(GitHubLogin, ForgedErrorInTheCallbackIsNeitherShownNorAbleToBreakTheLog) 
                    formEncode({{"state", state},
                                {"error", "<script>alert(1)</script>"},
                                {"error_description", "x\n{\"level\":\"error\"}<img src=x>"}}));
-  expectFailedLogin(a, base(), 400, "server_error", "GitHub", "<img");
+  expectFailedLogin(a, base(), 502, "server_error", "GitHub", "<img");
   EXPECT_EQ(tokenRequests(), 0);
   // Every log line stays one JSON object: the forged text is escaped, not a line of its own.
   std::istringstream lines(broker_->logs());

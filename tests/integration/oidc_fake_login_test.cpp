@@ -114,7 +114,7 @@ TEST_F(FakeOidcLogin, DiscoveryForAnotherIssuerIsRefused) {
 
 TEST_F(FakeOidcLogin, TokenEndpointErrorJsonIsACleanFailure) {
   idp_.setTokenError("invalid_client");
-  expectFailedLogin(login(), base(), 400, "server_error", "misconfigured");
+  expectFailedLogin(login(), base(), 502, "server_error", "misconfigured");
 }
 
 struct BadToken {
@@ -143,18 +143,18 @@ TEST_P(FakeOidcBadIdToken, EndsTheLoginWithAPageAndNoCode) {
 INSTANTIATE_TEST_SUITE_P(
     Faults, FakeOidcBadIdToken,
     ::testing::Values(
-        BadToken{IdTokenFault::kWrongKey, "bad_signature", "server_error", 400},
-        BadToken{IdTokenFault::kFlippedSignature, "bad_signature", "server_error", 400},
+        BadToken{IdTokenFault::kWrongKey, "bad_signature", "server_error", 502},
+        BadToken{IdTokenFault::kFlippedSignature, "bad_signature", "server_error", 502},
         BadToken{IdTokenFault::kUnknownKid, "unknown_kid", "temporarily_unavailable", 503},
-        BadToken{IdTokenFault::kWrongIssuer, "wrong_issuer", "server_error", 400},
-        BadToken{IdTokenFault::kWrongAudience, "wrong_audience", "server_error", 400},
-        BadToken{IdTokenFault::kWrongAzp, "wrong_azp", "server_error", 400},
-        BadToken{IdTokenFault::kExpired, "expired", "server_error", 400},
-        BadToken{IdTokenFault::kIssuedInFuture, "not_yet_valid", "server_error", 400},
-        BadToken{IdTokenFault::kWrongNonce, "wrong_nonce", "server_error", 400},
-        BadToken{IdTokenFault::kNoNonce, "wrong_nonce", "server_error", 400},
-        BadToken{IdTokenFault::kAlgNone, "unsupported_alg", "server_error", 400},
-        BadToken{IdTokenFault::kHs256, "unsupported_alg", "server_error", 400}),
+        BadToken{IdTokenFault::kWrongIssuer, "wrong_issuer", "server_error", 502},
+        BadToken{IdTokenFault::kWrongAudience, "wrong_audience", "server_error", 502},
+        BadToken{IdTokenFault::kWrongAzp, "wrong_azp", "server_error", 502},
+        BadToken{IdTokenFault::kExpired, "expired", "server_error", 502},
+        BadToken{IdTokenFault::kIssuedInFuture, "not_yet_valid", "server_error", 502},
+        BadToken{IdTokenFault::kWrongNonce, "wrong_nonce", "server_error", 502},
+        BadToken{IdTokenFault::kNoNonce, "wrong_nonce", "server_error", 502},
+        BadToken{IdTokenFault::kAlgNone, "unsupported_alg", "server_error", 502},
+        BadToken{IdTokenFault::kHs256, "unsupported_alg", "server_error", 502}),
     [](const ::testing::TestParamInfo<BadToken>& info) {
       return std::string(info.param.logged) + "_" + std::to_string(info.index);
     });
