@@ -338,6 +338,9 @@ static http::Response beginUpstream(AuthorizationServer::Impl& impl, const Authz
   const int64_t now = d.clock->now();
   std::string state = d.random->token(32);
   upstream::BeginLogin begin{state, d.config->issuer + "/auth/" + upstream_id + "/callback"};
+  // Decided per login from the policy in force: it may be reloaded to start (or stop) naming
+  // orgs and teams at any time.
+  begin.memberships = d.policy->current()->needsMemberships(upstream_id);
   auto redirect = provider->beginLogin(begin);
   if (!redirect.ok()) {
     return http::Response::redirect(errorRedirectUrl(d.config->issuer, a, redirect.error()));

@@ -64,6 +64,17 @@ CompiledPolicy::CompiledPolicy(Parts parts) : parts_(std::move(parts)) {
   }
 }
 
+bool CompiledPolicy::needsMemberships(const std::string& upstream) const {
+  for (const auto& server : parts_.servers) {
+    if (!server->upstream_set.empty() && !server->upstream_set.count(upstream)) continue;
+    if (server->rules.readsMemberships(upstream)) return true;
+    for (const auto& sub : server->sub_scopes) {
+      if (sub.rules.readsMemberships(upstream)) return true;
+    }
+  }
+  return false;
+}
+
 const ServerInfo* CompiledPolicy::findScope(const std::string& scope) const {
   auto it = scopes_.find(scope);
   return it == scopes_.end() ? nullptr : &it->second.server->info;

@@ -46,6 +46,7 @@ class CompiledPolicy final : public Policy {
   std::vector<const ServerInfo*> servers() const override;
   std::vector<std::string> defaultScopes() const override { return parts_.default_scopes; }
   Decision evaluate(const Identity& who, const std::string& scope) const override;
+  bool needsMemberships(const std::string& upstream) const override;
   std::string summary() const override;
 
  private:

@@ -51,6 +51,23 @@ void PrincipalSet::add(const std::string& upstream, const std::string& value,
   if (std::find(labels_.begin(), labels_.end(), label) == labels_.end()) labels_.push_back(label);
 }
 
+bool PrincipalSet::namesUpstream(const std::string& upstream) const {
+  for (const auto& [value, holders] : entries_) {
+    for (const Holder& h : holders) {
+      if (h.upstream == upstream || h.upstream == kAnyUpstream) return true;
+    }
+  }
+  return false;
+}
+
+bool RuleSet::readsMemberships(const std::string& upstream) const {
+  for (RuleKind kind : {RuleKind::kOrgs, RuleKind::kTeams, RuleKind::kGroups}) {
+    const auto i = static_cast<size_t>(kind);
+    if (allow[i].namesUpstream(upstream) || deny[i].namesUpstream(upstream)) return true;
+  }
+  return false;
+}
+
 const std::string* PrincipalSet::find(const std::string& upstream, const std::string& value) const {
   auto it = entries_.find(value);
   if (it == entries_.end()) return nullptr;

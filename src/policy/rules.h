@@ -32,6 +32,8 @@ class PrincipalSet {
   // The label of the entry matching `value` for `upstream` (or for any upstream), else nullptr.
   const std::string* find(const std::string& upstream, const std::string& value) const;
   bool empty() const { return entries_.empty(); }
+  // Whether any entry can match a principal of `upstream` (an entry for it, or for any upstream).
+  bool namesUpstream(const std::string& upstream) const;
   // Distinct labels in file order, for summaries.
   const std::vector<std::string>& labels() const { return labels_; }
 
@@ -69,6 +71,9 @@ struct RuleSet {
   std::array<PrincipalSet, kRuleKinds> deny;
 
   bool hasAllowRules() const;
+  // Whether an org, team or group entry (allowed or denied) can match a principal of `upstream`:
+  // then its identities must carry their memberships for this rule set to be decided.
+  bool readsMemberships(const std::string& upstream) const;
   std::optional<Match> matchDeny(const Subject& s) const { return match(deny, s); }
   std::optional<Match> matchAllow(const Subject& s) const { return match(allow, s); }
 

@@ -24,8 +24,9 @@ std::map<std::string, std::string> followAuthorize(const std::string& authorize_
 
 Result<upstream::Callback, OAuthError> browserCallback(upstream::UpstreamProvider& provider,
                                                        const std::string& state,
-                                                       const std::string& callback_url) {
-  auto begin = provider.beginLogin({state, callback_url});
+                                                       const std::string& callback_url,
+                                                       bool memberships) {
+  auto begin = provider.beginLogin({state, callback_url, memberships});
   if (!begin.ok()) return begin.error();
   return upstream::Callback{followAuthorize(begin->url), callback_url, begin->upstream_data};
 }

@@ -28,9 +28,11 @@ std::map<std::string, std::string> followAuthorize(const std::string& authorize_
 
 // What the broker and the browser do around an upstream login: beginLogin with `state`, the
 // browser's visit to the authorization URL, and the callback the broker would then receive.
+// `memberships` as in BeginLogin.
 Result<upstream::Callback, OAuthError> browserCallback(upstream::UpstreamProvider& provider,
                                                        const std::string& state,
-                                                       const std::string& callback_url);
+                                                       const std::string& callback_url,
+                                                       bool memberships = true);
 // browserCallback, `tamper` (may be empty) on the callback, then completeLogin.
 Result<upstream::LoginResult, OAuthError> browserLogin(
     upstream::UpstreamProvider& provider, const std::string& state, const std::string& callback_url,

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -290,6 +291,33 @@ TEST_F(GitHubLogin, SlowGitHubIsCutOffByTheTimeout) {
   gh_->setSlow(0);
   expectFailedLogin(a, base(), 503, "temporarily_unavailable");
   EXPECT_LT(took, std::chrono::milliseconds(3500));  // timeout: 1s, not GitHub's 5 s
+}
+
+// Least privilege: read:org only while the policy in force has rules on orgs, teams or groups.
+// The policy is reloaded between logins, so the choice is made per login.
+TEST_F(GitHubLogin, ReadOrgIsAskedForOnlyWhileThePolicyNamesMemberships) {
+  GitHubSetup setup;
+  setup.policy = upstreamPolicy("github", "allowed_users: [alice]");
+  start(setup);
+  auto a = login();
+  ASSERT_FALSE(a.code.empty()) << a.page << a.error;
+  EXPECT_EQ(gh_->lastAuthorizeParams()["scope"], "read:user user:email");
+  EXPECT_EQ(gh_->requests("/api/v3/user/orgs"), 0);
+  EXPECT_EQ(gh_->requests("/api/v3/user/teams"), 0);
+
+  writeFile(broker_->policyPath(), kPolicy);
+  broker_->signal(SIGHUP);
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {
+    reloaded = broker_->logs().find("policy_reloaded") != std::string::npos;
+    if (!reloaded) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(reloaded) << broker_->logs();
+  driver_ = std::make_unique<OAuthDriver>(base());
+  auto b = login();
+  ASSERT_FALSE(b.code.empty()) << b.page << b.error;
+  EXPECT_EQ(gh_->lastAuthorizeParams()["scope"], "read:user user:email read:org");
+  EXPECT_GE(gh_->requests("/api/v3/user/teams"), 1);
 }
 
 TEST_F(GitHubLogin, ErrorJsonFromTheTokenEndpointEndsTheLoginCleanly) {

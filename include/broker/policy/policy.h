@@ -96,6 +96,9 @@ class Policy {
   // Scopes granted when a request names neither scope nor resource.
   virtual std::vector<std::string> defaultScopes() const = 0;
   virtual Decision evaluate(const Identity& who, const std::string& scope) const = 0;
+  // Whether some rule can only be decided with the memberships (orgs, teams, groups) of
+  // `upstream`'s users. A GitHub login asks for read:org and reads memberships only then.
+  virtual bool needsMemberships(const std::string& upstream) const = 0;
   // Short description of the file (servers and who can reach each), for `policy check`.
   virtual std::string summary() const = 0;
 };

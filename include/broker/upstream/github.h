@@ -24,9 +24,10 @@ struct GitHubOptions {
   Secret client_secret;
   std::string web_url = "https://github.com";      // no trailing slash
   std::string api_url = "https://api.github.com";  // GHES: https://HOST/api/v3
-  // Empty: "read:user user:email", plus "read:org" when memberships are needed.
+  // Empty: "read:user user:email". "read:org" is added to a login whose BeginLogin asks for
+  // memberships (the policy in force names orgs, teams or groups of this upstream).
   std::vector<std::string> scopes;
-  // Read /user/orgs and /user/teams; only needed when the policy names orgs or teams.
+  // false: never read /user/orgs and /user/teams, whatever a login asks.
   bool needs_membership = true;
   // Refuse sign-in for an account without a primary verified email.
   bool require_verified_email = false;

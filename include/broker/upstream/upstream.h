@@ -17,6 +17,10 @@ namespace broker::upstream {
 struct BeginLogin {
   std::string state;         // random, single use; the broker stores only its hash
   std::string callback_url;  // ISSUER/auth/<id>/callback
+  // The current policy has rules on this upstream's orgs, teams or groups. Without them a
+  // provider asks for no membership scope (GitHub's read:org) and reads no memberships, for this
+  // login and its refreshes.
+  bool memberships = true;
 };
 
 struct LoginRedirect {

@@ -31,9 +31,11 @@ struct Session {
   int64_t expires_at = 0;  // 0: an OAuth App token, which does not expire
   std::string refresh_token;
   int64_t refresh_expires_at = 0;
+  bool memberships = true;  // the login asked for them (read:org); refreshes read them too
 
-  static Session fromToken(const oc::TokenResponse& t, int64_t now) {
+  static Session fromToken(const oc::TokenResponse& t, int64_t now, bool memberships) {
     Session s;
+    s.memberships = memberships;
     s.access_token = t.access_token;
     s.expires_at = t.expires_in > 0 ? now + t.expires_in : 0;
     s.refresh_token = t.refresh_token;
@@ -41,7 +43,7 @@ struct Session {
     return s;
   }
   std::string toJson() const {
-    json j = {{"at", access_token}, {"exp", expires_at}};
+    json j = {{"at", access_token}, {"exp", expires_at}, {"m", memberships}};
     if (!refresh_token.empty()) j.update({{"rt", refresh_token}, {"rexp", refresh_expires_at}});
     return j.dump();
   }
@@ -53,6 +55,8 @@ struct Session {
     s.refresh_token = oc::stringMember(*j, "rt");
     s.expires_at = j->value("exp", int64_t{0});
     s.refresh_expires_at = j->value("rexp", int64_t{0});
+    // Sessions stored before logins decided this read memberships.
+    s.memberships = !j->contains("m") || (*j)["m"] == true;
     if (s.access_token.empty()) return std::nullopt;
     return s;
   }
@@ -78,13 +82,6 @@ class GitHubUpstream final : public UpstreamProvider {
         random_(random),
         api_origin_(origin(o_.api_url)) {
     if (o_.scopes.empty()) o_.scopes = {"read:user", "user:email"};
-    auto has = [&](const char* s) {
-      return std::find(o_.scopes.begin(), o_.scopes.end(), s) != o_.scopes.end();
-    };
-    // write:org and admin:org include read:org.
-    if (o_.needs_membership && !has("read:org") && !has("write:org") && !has("admin:org")) {
-      o_.scopes.push_back("read:org");
-    }
   }
 
   const std::string& id() const override { return o_.id; }
@@ -94,8 +91,17 @@ class GitHubUpstream final : public UpstreamProvider {
 
   Result<LoginRedirect, OAuthError> beginLogin(const BeginLogin& request) override {
     oc::Pkce pkce = oc::makePkce(random_);
+    const bool memberships = o_.needs_membership && request.memberships;
+    std::vector<std::string> scopes = o_.scopes;
+    auto has = [&](const char* s) {
+      return std::find(scopes.begin(), scopes.end(), s) != scopes.end();
+    };
+    // write:org and admin:org include read:org.
+    if (memberships && !has("read:org") && !has("write:org") && !has("admin:org")) {
+      scopes.push_back("read:org");
+    }
     std::string scope;
-    for (const auto& s : o_.scopes) scope += (scope.empty() ? "" : " ") + s;
+    for (const auto& s : scopes) scope += (scope.empty() ? "" : " ") + s;
     LoginRedirect out;
     out.url = oc::withQuery(o_.web_url + "/login/oauth/authorize",
                             {{"client_id", o_.client_id},
@@ -104,7 +110,7 @@ class GitHubUpstream final : public UpstreamProvider {
                              {"state", request.state},
                              {"code_challenge", pkce.challenge},
                              {"code_challenge_method", "S256"}});
-    out.upstream_data = json{{"v", pkce.verifier}}.dump();
+    out.upstream_data = json{{"v", pkce.verifier}, {"m", memberships}}.dump();
     return out;
   }
 
@@ -131,8 +137,10 @@ class GitHubUpstream final : public UpstreamProvider {
                                    oc::ClientAuth::kSecretPost});
     if (!token.ok()) return token.error();
     const int64_t now = clock_.now();
-    Session session = Session::fromToken(token.value(), now);
-    auto who = readIdentity(session.access_token);
+    // Logins begun before this was decided per login carry no "m": they asked for memberships.
+    const bool memberships = o_.needs_membership && (!data->contains("m") || (*data)["m"] == true);
+    Session session = Session::fromToken(token.value(), now, memberships);
+    auto who = readIdentity(session.access_token, memberships);
     if (!who.ok()) return who.error();
     if (o_.require_verified_email && who->email.empty()) {
       return OAuthError{OAuthCode::kAccessDenied,
@@ -161,7 +169,7 @@ class GitHubUpstream final : public UpstreamProvider {
       if (!renewed.ok()) return renewed.error();
       session = renewed.value();
     }
-    auto who = readIdentity(session->access_token);
+    auto who = readIdentity(session->access_token, o_.needs_membership && session->memberships);
     if (!who.ok()) return who.error();
     if (who->subject != current.subject) {
       return signInAgain("GitHub token belongs to user " + who->subject + ", expected " +
@@ -198,7 +206,7 @@ class GitHubUpstream final : public UpstreamProvider {
         },
         [](const TokenResult& r) { return r.ok(); });
     if (!token.ok()) return token.error();
-    Session next = Session::fromToken(token.value(), now);
+    Session next = Session::fromToken(token.value(), now, s.memberships);
     if (next.refresh_token.empty()) {
       next.refresh_token = s.refresh_token;
       next.refresh_expires_at = s.refresh_expires_at;
@@ -267,7 +275,7 @@ class GitHubUpstream final : public UpstreamProvider {
     return items;
   }
 
-  Result<Identity, OAuthError> readIdentity(const std::string& access_token) {
+  Result<Identity, OAuthError> readIdentity(const std::string& access_token, bool memberships) {
     auto user_resp = call(o_.api_url + "/user", "GET /user", access_token);
     if (!user_resp.ok()) return user_resp.error();
     if (user_resp->status != 200) return oc::statusFailure(kWho, "GET /user", user_resp->status);
@@ -294,7 +302,7 @@ class GitHubUpstream final : public UpstreamProvider {
         who.email_verified = true;
       }
     }
-    if (!o_.needs_membership) return who;
+    if (!memberships) return who;
 
     auto add_group = [&](const std::string& g) {
       if (std::find(who.groups.begin(), who.groups.end(), g) == who.groups.end()) {

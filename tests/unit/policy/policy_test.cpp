@@ -723,5 +723,49 @@ TEST(PolicyExamples, LoadFileReportsAMissingFile) {
   }
 }
 
+TEST(PolicyMemberships, NeededOnlyWhereOrgTeamOrGroupRulesCanMatchTheUpstream) {
+  auto users_only = load(R"(
+servers:
+  example.com:
+    tools:
+      allowed_users: [alice]
+      denied_emails: [eve@example.com]
+)");
+  EXPECT_FALSE(users_only->needsMemberships("github"));
+
+  auto orgs = load(R"(
+servers:
+  example.com:
+    tools:
+      allowed_users: [alice]
+    admin:
+      allowed_users: [alice]
+      scopes:
+        write:
+          denied_teams: [github:acme/contractors]
+)");
+  EXPECT_TRUE(orgs->needsMemberships("github"));  // a sub-scope's deny list counts
+  EXPECT_FALSE(orgs->needsMemberships("corp"));   // qualified with another upstream
+
+  auto bare = load(R"(
+servers:
+  example.com:
+    tools:
+      allowed_orgs: [acme]
+)");
+  EXPECT_TRUE(bare->needsMemberships("github"));
+  EXPECT_TRUE(bare->needsMemberships("corp"));  // a bare name matches every upstream here
+
+  auto restricted = load(R"(
+servers:
+  example.com:
+    tools:
+      upstreams: [corp]
+      allowed_groups: [engineering]
+)");
+  EXPECT_FALSE(restricted->needsMemberships("github"));  // github cannot reach that server
+  EXPECT_TRUE(restricted->needsMemberships("corp"));
+}
+
 }  // namespace
 }  // namespace broker::policy

@@ -113,6 +113,32 @@ TEST_F(GitHub, AuthorizeRequestCarriesStatePkceAndScopes) {
   EXPECT_EQ(begin->url.find(data["v"].get<std::string>()), std::string::npos);
 }
 
+// A policy without org, team or group rules for this upstream: the login asks GitHub for no
+// read:org, and neither it nor its refreshes list memberships.
+TEST_F(GitHub, LoginThatNeedsNoMembershipsAsksForNoOrgScopeAndReadsNone) {
+  auto p = make();
+  auto cb = browserCallback(*p, "state-123", kCallback, false);
+  ASSERT_TRUE(cb.ok());
+  EXPECT_EQ(gh_.lastAuthorizeParams()["scope"], "read:user user:email");
+  auto r = p->completeLogin(cb.value());
+  ASSERT_TRUE(r.ok()) << r.error().debug;
+  EXPECT_TRUE(r->identity.groups.empty());
+  clock_.advance(3600);  // past the membership cache
+  auto again = p->refreshIdentity(r->identity, r->session_data);
+  ASSERT_TRUE(again.ok()) << again.error().debug;
+  EXPECT_TRUE(again->identity.groups.empty());
+  EXPECT_EQ(gh_.requests("/api/v3/user/orgs"), 0);
+  EXPECT_EQ(gh_.requests("/api/v3/user/teams"), 0);
+
+  // The next login, under a policy that names orgs, asks for them.
+  auto with = browserCallback(*p, "state-456", kCallback, true);
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ(gh_.lastAuthorizeParams()["scope"], "read:user user:email read:org");
+  auto member = p->completeLogin(with.value());
+  ASSERT_TRUE(member.ok()) << member.error().debug;
+  EXPECT_FALSE(member->identity.groups.empty());
+}
+
 TEST_F(GitHub, WithoutMembershipNeedsNoOrgScopeAndNoOrgCalls) {
   auto o = options();
   o.needs_membership = false;
