@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "fakes/broker_process.h"
 #include "fakes/fake_github.h"
 #include "fakes/jwks_verify.h"
+#include "fakes/nginx_process.h"
 #include "fakes/oauth_driver.h"
 #include "integration/upstream_login.h"
 
@@ -38,6 +40,9 @@ struct GitHubSetup {
   std::string settings;        // more keys of the github upstream (indented by four spaces)
   std::string more_upstreams;  // more entries of `upstreams:`
   std::string policy;          // empty: kPolicy
+  std::string web_url;         // empty: the fake's own URL
+  // Runs once the fake GitHub listens and before the broker starts (a proxy in front of it).
+  std::function<void(const FakeGitHub&)> before_broker;
 };
 
 class GitHubLogin : public UpstreamLoginTest {
@@ -63,12 +68,14 @@ class GitHubLogin : public UpstreamLoginTest {
       setup.settings += "    membership_cache_ttl: 0s\n";
     }
     if (setup.settings.find("timeout") == std::string::npos) setup.settings += "    timeout: 1s\n";
+    if (setup.before_broker) setup.before_broker(*gh_);
     BrokerConfig cfg;
     cfg.policy_yaml = setup.policy.empty() ? kPolicy : setup.policy;
-    cfg.upstreams_yaml = "  github:\n    type: github\n    client_id: " + gh_->options().client_id +
-                         "\n    client_secret: " + gh_->options().client_secret +
-                         "\n    web_url: " + gh_->webUrl() + "\n" + setup.settings +
-                         setup.more_upstreams;
+    cfg.upstreams_yaml =
+        "  github:\n    type: github\n    client_id: " + gh_->options().client_id +
+        "\n    client_secret: " + gh_->options().client_secret +
+        "\n    web_url: " + (setup.web_url.empty() ? gh_->webUrl() : setup.web_url) + "\n" +
+        setup.settings + setup.more_upstreams;
     startBroker(cfg);
   }
 
@@ -144,7 +151,7 @@ TEST_F(GitHubLogin, TeamMembershipsBecomeScopes) {
 TEST_F(GitHubLogin, MembershipsOnLaterPagesCount) {
   FakeGitHubOptions paged;
   paged.max_per_page = 1;  // every org and team on its own page, linked by Link headers
-  start({paged, "", "", ""});
+  start({paged, "", "", "", "", {}});
   gh_->signIn("bob");
   auto t = loginAndExchange(kBothScopes);
   ASSERT_EQ(t.status, 200) << t.body;
@@ -153,7 +160,7 @@ TEST_F(GitHubLogin, MembershipsOnLaterPagesCount) {
 }
 
 TEST_F(GitHubLogin, SlowGitHubDoesNotHoldUpOtherRequests) {
-  start({{}, "    timeout: 4s\n", "", ""});
+  start({{}, "    timeout: 4s\n", "", "", "", {}});
   auto callback = callbackFromGitHub();
   gh_->setSlow(2500);
   AuthorizeOutcome slow;
@@ -207,7 +214,7 @@ TEST_F(GitHubLogin, RemovalFromATeamTakesEffectOnTheNextRefresh) {
 }
 
 TEST_F(GitHubLogin, MembershipReadAtRefreshIsCachedForTheConfiguredTtl) {
-  start({{}, "    membership_cache_ttl: 10m\n", "", ""});
+  start({{}, "    membership_cache_ttl: 10m\n", "", "", "", {}});
   gh_->signIn("bob");
   auto t = loginAndExchange(kBothScopes);
   ASSERT_EQ(t.status, 200) << t.body;
@@ -225,7 +232,7 @@ TEST_F(GitHubLogin, GitHubAppUserTokensAreRenewedWithTheirSingleUseRefreshTokens
   FakeGitHubOptions app;
   app.expiring_tokens = true;
   app.token_ttl = 30;  // inside the broker's renewal margin: every refresh renews it
-  start({app, "", "", ""});
+  start({app, "", "", "", "", {}});
   auto t = loginAndExchange();
   ASSERT_EQ(t.status, 200) << t.body;
   EXPECT_EQ(gh_->refreshGrants(), 0);
@@ -291,6 +298,51 @@ TEST_F(GitHubLogin, SlowGitHubIsCutOffByTheTimeout) {
   gh_->setSlow(0);
   expectFailedLogin(a, base(), 503, "temporarily_unavailable");
   EXPECT_LT(took, std::chrono::milliseconds(3500));  // timeout: 1s, not GitHub's 5 s
+}
+
+// GitHub Enterprise Server behind TLS with a private CA (nginx in front of the fake): the broker
+// trusts it through `ca_file`, and without it refuses the server's certificate and ends the
+// sign-in on a page, with no code.
+TEST_F(GitHubLogin, EnterpriseServerWithAPrivateCaIsTrustedOnlyThroughCaFile) {
+  if (findProgram("nginx").empty()) GTEST_SKIP() << "needs nginx (scripts/deps --test installs it)";
+  const auto [cert, key] = loopbackCertificate(dir_, "ghes");
+  std::unique_ptr<NginxProcess> nginx;
+  for (bool trusted : {true, false}) {
+    SCOPED_TRACE(trusted ? "with ca_file" : "without ca_file");
+    nginx.reset();  // each round has its own fake GitHub, and so its own proxy
+    const uint16_t tls_port = freePort();
+    const uint16_t ready_port = freePort();
+    const std::string tls_url = "https://127.0.0.1:" + std::to_string(tls_port);
+    GitHubSetup setup;
+    setup.web_url = tls_url;
+    if (trusted) setup.settings = "    ca_file: " + cert + "\n";
+    setup.before_broker = [&](const FakeGitHub& gh) {
+      nginx = std::make_unique<NginxProcess>(
+          dir_, "  server { listen 127.0.0.1:" + std::to_string(tls_port) +
+                    " ssl; ssl_certificate " + cert + "; ssl_certificate_key " + key +
+                    "; location / { proxy_pass " + gh.webUrl() +
+                    "; } }\n  server { listen 127.0.0.1:" + std::to_string(ready_port) +
+                    "; return 200; }\n");
+      ASSERT_TRUE(nginx->waitFor("http://127.0.0.1:" + std::to_string(ready_port) + "/"))
+          << nginx->log();
+    };
+    start(setup);
+    AuthorizeRequest req;
+    req.scope = "mcp:localhost:demo";
+    auto started = driver_->startLogin(client_, req, "github", &pkce_);
+    ASSERT_EQ(started.next.rfind(tls_url + "/login/oauth/authorize?", 0), 0u) << started.next;
+    // The browser's visit to GitHub's sign-in page; the test's browser goes to the fake directly.
+    auto at_github = driver_->browser().get(gh_->webUrl() + started.next.substr(tls_url.size()));
+    ASSERT_EQ(at_github.status, 302) << at_github.body;
+    auto a = driver_->follow(client_, at_github.header("location"));
+    if (trusted) {
+      ASSERT_FALSE(a.code.empty()) << a.page << a.error << broker_->logs();
+      EXPECT_EQ(driver_->exchange(client_, a.code, pkce_.verifier).status, 200);
+    } else {
+      expectFailedLogin(a, base(), 502, "server_error");
+      EXPECT_NE(broker_->logs().find("certificate"), std::string::npos) << broker_->logs();
+    }
+  }
 }
 
 // Least privilege: read:org only while the policy in force has rules on orgs, teams or groups.
@@ -403,7 +455,7 @@ TEST_F(GitHubLogin, ReplayedCallbackIsRefusedAndTheCodeStaysSingleUse) {
 }
 
 TEST_F(GitHubLogin, CallbackAtAnotherUpstreamIsRefusedAndEndsThatLogin) {
-  start({{}, "", "  dev:\n    type: dev\n", ""});
+  start({{}, "", "  dev:\n    type: dev\n", "", "", {}});
   auto callback = callbackFromGitHub();
   std::string wrong = callback;
   auto at = wrong.find("/auth/github/callback");
@@ -420,7 +472,7 @@ TEST_F(GitHubLogin, CallbackAtAnotherUpstreamIsRefusedAndEndsThatLogin) {
 
 class UpstreamChooser : public GitHubLogin {
  protected:
-  void SetUp() override { start({{}, "", "  dev:\n    type: dev\n", ""}); }
+  void SetUp() override { start({{}, "", "  dev:\n    type: dev\n", "", "", {}}); }
   HttpResult authorizePage(const std::string& extra_query = "") {
     std::string url = base() + "/authorize?" +
                       formEncode({{"response_type", "code"},

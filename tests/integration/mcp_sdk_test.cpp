@@ -8,10 +8,12 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "fakes/broker_process.h"
 #include "fakes/child_process.h"
 #include "fakes/http_client.h"
+#include "fakes/nginx_process.h"
 
 namespace broker::testing {
 namespace {
@@ -40,12 +42,7 @@ class McpSdkBehindNginx : public ::testing::Test {
     cfg.extra_yaml = "tokens:\n  access_ttl: 2s\n";
     // A private CA for the client's HTTPS metadata document (the SDK requires https); the broker
     // trusts it only in dev_mode, through BROKER_DEV_CA_FILE.
-    cert_ = dir_.file("cimd-cert.pem");
-    key_ = dir_.file("cimd-key.pem");
-    auto made = runCommand({findProgram("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                            "-keyout", key_, "-out", cert_, "-days", "1", "-subj", "/CN=127.0.0.1",
-                            "-addext", "subjectAltName=IP:127.0.0.1"});
-    ASSERT_EQ(made.exit_code, 0) << made.output;
+    std::tie(cert_, key_) = loopbackCertificate(dir_, "cimd");
     setenv("BROKER_DEV_CA_FILE", cert_.c_str(), 1);
     broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
     broker_->start();
@@ -57,45 +54,15 @@ class McpSdkBehindNginx : public ::testing::Test {
     ASSERT_TRUE(mcp_->waitForHttp("http://127.0.0.1:" + std::to_string(mcp_port) + "/"))
         << mcp_->log();
 
-    const std::string prefix = dir_.file("nginx");
-    std::filesystem::create_directories(prefix + "/logs");
     const std::string locations =
         std::string(BROKER_SOURCE_DIR) + "/config/nginx/mcp-locations.conf";
-    std::string conf = std::string(geteuid() == 0 ? "user root;\n" : "") +
-                       "daemon off;\nworker_processes 1;\npid " + prefix +
-                       "/nginx.pid;\nerror_log " + prefix +
-                       "/logs/error.log info;\nevents { worker_connections 256; }\nhttp {\n"
-                       "  access_log " +
-                       prefix +
-                       "/logs/access.log;\n"
-                       "  client_body_temp_path " +
-                       prefix +
-                       "/body;\n"
-                       "  proxy_temp_path " +
-                       prefix +
-                       "/proxy;\n"
-                       "  fastcgi_temp_path " +
-                       prefix +
-                       "/fastcgi;\n"
-                       "  uwsgi_temp_path " +
-                       prefix +
-                       "/uwsgi;\n"
-                       "  scgi_temp_path " +
-                       prefix +
-                       "/scgi;\n"
-                       "  upstream mcp_auth_broker { server 127.0.0.1:" +
-                       std::to_string(broker_->port()) +
-                       "; keepalive 8; }\n"
-                       "  upstream mcp_server { server 127.0.0.1:" +
-                       std::to_string(mcp_port) + "; keepalive 8; }\n" +
-                       site(nginx_port_, locations) + site(other_port_, locations) + "}\n";
-    writeFile(prefix + "/nginx.conf", conf);
-    nginx_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{"nginx", "-p", prefix, "-e", prefix + "/logs/error.log", "-c",
-                                 prefix + "/nginx.conf"},
-        dir_.file("nginx.out"));
-    ASSERT_TRUE(nginx_->waitForHttp(mcpUrl(nginx_port_)))
-        << nginx_->log() << readFile(prefix + "/logs/error.log");
+    nginx_ = std::make_unique<NginxProcess>(
+        dir_, "  upstream mcp_auth_broker { server 127.0.0.1:" + std::to_string(broker_->port()) +
+                  "; keepalive 8; }\n"
+                  "  upstream mcp_server { server 127.0.0.1:" +
+                  std::to_string(mcp_port) + "; keepalive 8; }\n" + site(nginx_port_, locations) +
+                  site(other_port_, locations));
+    ASSERT_TRUE(nginx_->waitFor(mcpUrl(nginx_port_))) << nginx_->log();
   }
 
   static std::string site(uint16_t port, const std::string& locations) {
@@ -125,7 +92,7 @@ class McpSdkBehindNginx : public ::testing::Test {
   uint16_t nginx_port_ = 0, other_port_ = 0;
   std::unique_ptr<BrokerProcess> broker_;
   std::unique_ptr<ChildProcess> mcp_;
-  std::unique_ptr<ChildProcess> nginx_;
+  std::unique_ptr<NginxProcess> nginx_;
 };
 
 TEST_F(McpSdkBehindNginx, UnauthenticatedRequestGetsTheBrokersChallengeThroughNginx) {
