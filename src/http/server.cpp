@@ -307,15 +307,13 @@ void finish(const Shared& shared, Exchange& ex, Response r,
   // calls per answer. Whatever the socket does not take at once goes through the queue.
   if (!from_worker && std::this_thread::get_id() == ex.reactor && answers.queued.load() == 0) {
     ssize_t n = ::send(target->fd(), wire.data(), wire.size(), MSG_NOSIGNAL);
+    // A reactor answer holds no flight token: nothing to release on these returns.
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      // The peer is gone; Pistache sees the hang-up on its next read and drops the connection.
-      if (token) token->release();
-      return;
+      return;  // the peer is gone; Pistache sees the hang-up on its next read and drops it
     }
     written = n > 0 ? static_cast<size_t>(n) : 0;
     if (written == wire.size()) {
       if (close) ::shutdown(target->fd(), SHUT_WR);
-      if (token) token->release();
       return;
     }
   }
@@ -390,7 +388,7 @@ class PistacheHandler final : public P::Http::Handler {
         // Content-Length body that came along): it is complete, and Pistache's parser (which
         // would parse the head a second time) is skipped. Anything else is framed by the parser
         // from its first byte.
-        if (conn->head_done && first_bytes && completeInOnePiece(*conn, len)) {
+        if (conn->head_done && first_bytes && framedSize(*conn) == len) {
           const size_t head = conn->head.size();
           dispatch(*conn, peer, std::string(data + head, len - head));
           conn->nextRequest();
@@ -476,12 +474,12 @@ class PistacheHandler final : public P::Http::Handler {
     finish(*shared_, *ex, errorResponse(code, description));
   }
 
-  // The whole request is the head plus exactly its Content-Length (no Transfer-Encoding, nothing
-  // after it).
-  static bool completeInOnePiece(const Connection& c, size_t received) {
-    if (!c.info.has_body) return received == c.head.size();
-    if (!c.info.content_length || c.request.headers.count("transfer-encoding")) return false;
-    return received == c.head.size() + *c.info.content_length;
+  // The bytes the request takes: its head plus its Content-Length (none without a body), or
+  // nothing for a chunked body, whose end only the parser finds.
+  static std::optional<size_t> framedSize(const Connection& c) {
+    if (!c.info.has_body) return c.head.size();
+    if (!c.info.content_length) return std::nullopt;
+    return c.head.size() + *c.info.content_length;
   }
 
   // With `body`, the request was framed here; without, by Pistache's parser.
@@ -491,8 +489,8 @@ class PistacheHandler final : public P::Http::Handler {
     ex->req.body = body ? std::move(*body) : c.parser->request.body();
     // Bytes beyond this request are a pipelined next one: this answer closes the connection and
     // the client sends the rest again (answers could otherwise leave out of order).
-    const size_t whole = c.head.size() + c.info.content_length.value_or(0);
-    if ((c.info.content_length || !c.info.has_body) && c.received > whole) ex->keep_alive = false;
+    const auto whole = framedSize(c);
+    if (whole && c.received > *whole) ex->keep_alive = false;
     if (!ex->keep_alive) c.closing = true;
     peer->setIdle(false);
     route(ex, peer);

@@ -16,11 +16,8 @@
 // there is no database round-trip and no hand-off to a worker. A revocation is seen within the
 // revocation list's reload interval (at once when made on this instance).
 
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 
-#include "broker/core/crypto.h"
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
 #include "broker/token/access_token.h"
@@ -164,25 +161,12 @@ struct ResourceRoutes {
     if (!bearer) return challenge(401, *server, "invalid_token", "not a bearer token");
 
     const int64_t now = d.clock->now();
-    const std::string cache_key = sha256(*bearer);
-    auto verified = impl.verified.find(cache_key, now, kForwardAuthLeeway);
-    if (!verified) {
-      token::VerifyOptions opts;
-      opts.issuer = d.config->issuer;
-      opts.now = now;
-      // The broker minted the token itself; only the clocks of its instances can differ.
-      opts.leeway = kForwardAuthLeeway;
-      auto* keys = d.keys;
-      auto result = token::verifyAccessToken(
-          *bearer, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
-      if (!result.ok()) {
-        return challenge(401, *server, "invalid_token",
-                         std::string("token ") + token::toString(result.error()));
-      }
-      verified = std::make_shared<const token::VerifiedAccessToken>(std::move(*result));
-      impl.verified.add(cache_key, verified);
+    auto verified = impl.verifyAccessToken(*bearer, now, kForwardAuthLeeway);
+    if (!verified.ok()) {
+      return challenge(401, *server, "invalid_token",
+                       std::string("token ") + token::toString(verified.error()));
     }
-    const auto& c = verified->claims;
+    const auto& c = (*verified)->claims;
     // Revocations are known from the in-memory list (reloaded every second, at once for this
     // instance's own). When the list is too old to trust (the database is unreachable), the
     // token is judged on its signature and lifetime alone, as a resource server would offline.

@@ -6,7 +6,6 @@
 #include <optional>
 #include <string_view>
 
-#include "broker/core/crypto.h"
 #include "broker/core/log.h"
 #include "broker/token/access_token.h"
 #include "internal.h"
@@ -163,25 +162,15 @@ Revocation revocationFromMemory(const AuthorizationServer::Impl& impl,
 Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& token,
                          bool check_time) {
   const auto& d = impl.deps;
-  token::VerifyOptions opts;
-  opts.issuer = d.config->issuer;
-  opts.now = check_time ? d.clock->now() : 0;
-  opts.leeway = check_time ? 0 : (int64_t{1} << 40);
-  const std::string cache_key = sha256(token);
-  auto verified = impl.verified.find(cache_key, opts.now, opts.leeway);
-  if (!verified) {
-    auto* keys = d.keys;
-    auto result = token::verifyAccessToken(
-        token, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
-    if (!result.ok()) {
-      Inspection out;
-      out.kind = "access_token";
-      out.error = jwtError(result.error());
-      return out;
-    }
-    verified = std::make_shared<const token::VerifiedAccessToken>(std::move(*result));
-    impl.verified.add(cache_key, verified);
+  auto checked = check_time ? impl.verifyAccessToken(token, d.clock->now(), 0)
+                            : impl.verifyAccessToken(token, 0, int64_t{1} << 40);
+  if (!checked.ok()) {
+    Inspection out;
+    out.kind = "access_token";
+    out.error = jwtError(checked.error());
+    return out;
   }
+  const VerifiedTokens::Entry& verified = *checked;
   const auto& c = verified->claims;
   Revocation known = revocationFromMemory(impl, c);
   if (known == Revocation::kUnknown) {
@@ -201,10 +190,6 @@ Inspection inspect(AuthorizationServer::Impl& impl, const std::string& token, bo
   if (token.rfind(kRefreshPrefix, 0) == 0) return inspectRefresh(impl, token);
   return inspectAccess(impl, token, check_time);
 }
-
-}  // namespace
-
-namespace {
 
 // What /revoke and /introspect are asked: an authenticated client names a token.
 struct TokenQuestion {
@@ -387,7 +372,7 @@ std::optional<http::Response> AuthorizationServer::validateFromMemory(const http
   // Refresh tokens live in the store; an access token seen for the first time needs its
   // signature checked. Both go to a worker, as does everything when the revocation list is old.
   if (token->rfind(kRefreshPrefix, 0) == 0) return std::nullopt;
-  auto verified = impl_->verified.find(sha256(*token), impl_->deps.clock->now(), 0);
+  auto verified = impl_->verified.find(*token, impl_->deps.clock->now(), 0);
   if (!verified) return std::nullopt;
   const Revocation known = revocationFromMemory(*impl_, verified->claims);
   if (known == Revocation::kUnknown) return std::nullopt;

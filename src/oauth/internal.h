@@ -100,6 +100,19 @@ struct AuthorizationServer::Impl {
   std::shared_ptr<ClientMetadataResolver> cimd;  // client_id URLs (metadata documents)
   VerifiedTokens verified;                       // shared by /validate, /introspect, /forward-auth
 
+  // An access token verified against this broker's issuer and signing keys; after the first
+  // time from the cache (`now` and `leeway` judge its times either way).
+  Result<VerifiedTokens::Entry, token::JwtStatus> verifyAccessToken(std::string_view token,
+                                                                    int64_t now, int64_t leeway) {
+    token::VerifyOptions opts;
+    opts.issuer = deps.config->issuer;
+    opts.now = now;
+    opts.leeway = leeway;
+    auto* keys = deps.keys;
+    return verified.verify(
+        token, [keys](const std::string& kid) { return keys->verificationKey(kid); }, opts);
+  }
+
   // After this instance revokes something: the in-memory revocation list reloads at once, so
   // every answer from memory sees it from now on.
   void revocationsChanged() {

@@ -10,8 +10,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
+#include "broker/core/result.h"
 #include "broker/token/access_token.h"
 
 namespace broker::oauth {
@@ -20,22 +22,16 @@ class VerifiedTokens {
  public:
   using Entry = std::shared_ptr<const token::VerifiedAccessToken>;
 
-  Entry find(const std::string& key, int64_t now, int64_t leeway) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return nullptr;
-    const auto& c = it->second->claims;
-    if (token::checkTimes(c.exp, c.iat, 0, now, leeway) != token::JwtStatus::kOk) return nullptr;
-    return it->second;
-  }
-
-  void add(const std::string& key, Entry entry) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (entries_.size() >= kMaxEntries) entries_.clear();
-    entries_[key] = std::move(entry);
-  }
+  // The cached verification of `token` when its times pass (`now`, `leeway`); else nullptr.
+  Entry find(std::string_view token, int64_t now, int64_t leeway);
+  // The cached verification, or `token` verified now with `keys` and `options` (cached when it
+  // passes; options.now and options.leeway also judge a cached entry).
+  Result<Entry, token::JwtStatus> verify(std::string_view token, const token::KeyLookup& keys,
+                                         const token::VerifyOptions& options);
 
  private:
+  Entry findByKey(const std::string& key, int64_t now, int64_t leeway);
+
   static constexpr size_t kMaxEntries = 4096;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;

@@ -80,13 +80,17 @@ class GitHubLogin : public UpstreamLoginTest {
   }
 
   // The broker's callback URL as GitHub redirects the browser to it, without following it.
-  std::string callbackFromGitHub(const std::string& scope = "mcp:localhost:demo") {
+  // `web_url`: where the broker sends the browser when that is not the fake itself (a proxy in
+  // front of it); the test's browser then visits the fake directly.
+  std::string callbackFromGitHub(const std::string& scope = "mcp:localhost:demo",
+                                 const std::string& web_url = "") {
     AuthorizeRequest req;
     req.scope = scope;
     auto started = driver_->startLogin(client_, req, "github", &pkce_);
-    EXPECT_EQ(started.next.rfind(gh_->webUrl() + "/login/oauth/authorize?", 0), 0u)
+    const std::string sent_to = web_url.empty() ? gh_->webUrl() : web_url;
+    EXPECT_EQ(started.next.rfind(sent_to + "/login/oauth/authorize?", 0), 0u)
         << started.next << started.page;
-    auto at_github = driver_->browser().get(started.next);
+    auto at_github = driver_->browser().get(gh_->webUrl() + started.next.substr(sent_to.size()));
     EXPECT_EQ(at_github.status, 302) << at_github.body;
     return at_github.header("location");
   }
@@ -327,14 +331,7 @@ TEST_F(GitHubLogin, EnterpriseServerWithAPrivateCaIsTrustedOnlyThroughCaFile) {
           << nginx->log();
     };
     start(setup);
-    AuthorizeRequest req;
-    req.scope = "mcp:localhost:demo";
-    auto started = driver_->startLogin(client_, req, "github", &pkce_);
-    ASSERT_EQ(started.next.rfind(tls_url + "/login/oauth/authorize?", 0), 0u) << started.next;
-    // The browser's visit to GitHub's sign-in page; the test's browser goes to the fake directly.
-    auto at_github = driver_->browser().get(gh_->webUrl() + started.next.substr(tls_url.size()));
-    ASSERT_EQ(at_github.status, 302) << at_github.body;
-    auto a = driver_->follow(client_, at_github.header("location"));
+    auto a = driver_->follow(client_, callbackFromGitHub("mcp:localhost:demo", tls_url));
     if (trusted) {
       ASSERT_FALSE(a.code.empty()) << a.page << a.error << broker_->logs();
       EXPECT_EQ(driver_->exchange(client_, a.code, pkce_.verifier).status, 200);

@@ -26,6 +26,12 @@ constexpr int kPerPage = 100;
 constexpr int64_t kExpirySlack = 60;
 
 // What is kept between login and refresh (sealed by the broker, never shown to clients).
+// Whether sealed login or session data asks for memberships. Data written before the choice was
+// made per login carries no "m": those logins asked for them.
+bool asksForMemberships(const json& data) {
+  return !data.contains("m") || data["m"] == true;
+}
+
 struct Session {
   std::string access_token;
   int64_t expires_at = 0;  // 0: an OAuth App token, which does not expire
@@ -55,8 +61,7 @@ struct Session {
     s.refresh_token = oc::stringMember(*j, "rt");
     s.expires_at = j->value("exp", int64_t{0});
     s.refresh_expires_at = j->value("rexp", int64_t{0});
-    // Sessions stored before logins decided this read memberships.
-    s.memberships = !j->contains("m") || (*j)["m"] == true;
+    s.memberships = asksForMemberships(*j);
     if (s.access_token.empty()) return std::nullopt;
     return s;
   }
@@ -137,8 +142,7 @@ class GitHubUpstream final : public UpstreamProvider {
                                    oc::ClientAuth::kSecretPost});
     if (!token.ok()) return token.error();
     const int64_t now = clock_.now();
-    // Logins begun before this was decided per login carry no "m": they asked for memberships.
-    const bool memberships = o_.needs_membership && (!data->contains("m") || (*data)["m"] == true);
+    const bool memberships = o_.needs_membership && asksForMemberships(*data);
     Session session = Session::fromToken(token.value(), now, memberships);
     auto who = readIdentity(session.access_token, memberships);
     if (!who.ok()) return who.error();
