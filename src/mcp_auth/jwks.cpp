@@ -21,6 +21,18 @@ struct SlistFree {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
+// A curl list of `items` (as far as memory allows: a failed append keeps what is there).
+std::unique_ptr<curl_slist, SlistFree> slistOf(const std::vector<std::string>& items) {
+  std::unique_ptr<curl_slist, SlistFree> list;
+  for (const auto& item : items) {
+    curl_slist* next = curl_slist_append(list.get(), item.c_str());
+    if (!next) break;
+    list.release();
+    list.reset(next);
+  }
+  return list;
+}
+
 struct Sink {
   const HttpGetOptions* options = nullptr;
   bool address_refused = false;
@@ -128,20 +140,8 @@ HttpGet curlHttpGet(HttpGetOptions options) {
     Sink sink;
     sink.options = &options;
     sink.max_bytes = options.max_bytes;
-    std::unique_ptr<curl_slist, SlistFree> headers;
-    for (const auto& h : options.headers) {
-      curl_slist* next = curl_slist_append(headers.get(), h.c_str());
-      if (!next) break;
-      headers.release();
-      headers.reset(next);
-    }
-    std::unique_ptr<curl_slist, SlistFree> pinned;
-    for (const auto& r : options.resolve) {
-      curl_slist* next = curl_slist_append(pinned.get(), r.c_str());
-      if (!next) break;
-      pinned.release();
-      pinned.reset(next);
-    }
+    auto headers = slistOf(options.headers);
+    auto pinned = slistOf(options.resolve);
     CURL* c = curl.get();
     if (pinned) curl_easy_setopt(c, CURLOPT_RESOLVE, pinned.get());
     if (!options.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());

@@ -48,36 +48,6 @@ json policyExplanation(const policy::Policy& policy, const Inspection& seen) {
   return out;
 }
 
-const char* jwtError(token::JwtStatus s) {
-  switch (s) {
-    case token::JwtStatus::kOk:
-      return "ok";
-    case token::JwtStatus::kMalformed:
-      return "malformed";
-    case token::JwtStatus::kUnsupportedAlg:
-      return "unsupported_alg";
-    case token::JwtStatus::kWrongType:
-      return "wrong_type";
-    case token::JwtStatus::kUnknownKid:
-      return "unknown_kid";
-    case token::JwtStatus::kBadSignature:
-      return "bad_signature";
-    case token::JwtStatus::kExpired:
-      return "expired";
-    case token::JwtStatus::kNotYetValid:
-      return "not_yet_valid";
-    case token::JwtStatus::kWrongIssuer:
-      return "wrong_issuer";
-    case token::JwtStatus::kWrongAudience:
-      return "wrong_audience";
-    case token::JwtStatus::kMissingClaim:
-      return "missing_claim";
-    case token::JwtStatus::kRevoked:
-      return "revoked";
-  }
-  return "invalid";
-}
-
 Inspection inspectRefresh(AuthorizationServer::Impl& impl, const std::string& token) {
   const auto& d = impl.deps;
   Inspection out;
@@ -167,7 +137,7 @@ Inspection inspectAccess(AuthorizationServer::Impl& impl, const std::string& tok
   if (!checked.ok()) {
     Inspection out;
     out.kind = "access_token";
-    out.error = jwtError(checked.error());
+    out.error = token::toString(checked.error());
     return out;
   }
   const VerifiedTokens::Entry& verified = *checked;
