@@ -145,6 +145,10 @@ const SqlStatement kLoginConsume =
     writer("logins.consume", std::string("DELETE FROM pending_logins WHERE state_hash = $1 ") +
                                  "RETURNING " + kLogins.columnList());
 
+const SqlStatement kLoginGet =
+    reader("logins.get",
+           kLogins.selectSql("WHERE state_hash = $1 AND (expires_at = 0 OR expires_at > $2)"));
+
 const SqlStatement kCodeInsert = writer("codes.insert", kCodes.insertSql());
 const SqlStatement kCodeConsume =
     writer("codes.consume", std::string("UPDATE auth_codes SET consumed_at = $2 ") +
@@ -310,6 +314,10 @@ Result<PendingLogin> SqlStore::consumePendingLogin(const std::string& state_hash
     return Error::notFound("pending login expired");
   }
   return login;
+}
+
+Result<PendingLogin> SqlStore::getPendingLogin(const std::string& state_hash, int64_t now) {
+  return firstRow(kLogins, db_->run(kLoginGet, {state_hash, now}), "pending login not found");
 }
 
 Status SqlStore::createAuthCode(const AuthCode& c) {

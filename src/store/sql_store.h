@@ -29,6 +29,7 @@ class SqlStore final : public Store {
 
   Status createPendingLogin(const PendingLogin& p) override;
   Result<PendingLogin> consumePendingLogin(const std::string& state_hash, int64_t now) override;
+  Result<PendingLogin> getPendingLogin(const std::string& state_hash, int64_t now) override;
 
   Status createAuthCode(const AuthCode& c) override;
   Result<CodeConsumption> consumeAuthCode(const std::string& code_hash, int64_t now) override;

@@ -19,6 +19,25 @@ TEST_P(StoreConformance, ConsumingPendingLoginReturnsEveryFieldOnce) {
   EXPECT_TRUE(failsWith(store_->consumePendingLogin("s1", now_), ErrorCode::kNotFound));
 }
 
+TEST_P(StoreConformance, ReadingPendingLoginLeavesItToConsume) {
+  ASSERT_TRUE(store_->createClient(sampleClient("c1")).ok());
+  auto login = sampleLogin("s1", "c1", now_ + 600);
+  ASSERT_TRUE(store_->createPendingLogin(login).ok());
+
+  auto read = store_->getPendingLogin("s1", now_);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(fields(*read), fields(login));
+  EXPECT_TRUE(store_->consumePendingLogin("s1", now_).ok());
+  EXPECT_TRUE(failsWith(store_->getPendingLogin("s1", now_), ErrorCode::kNotFound));
+}
+
+TEST_P(StoreConformance, ReadingExpiredOrUnknownPendingLoginReportsNotFound) {
+  ASSERT_TRUE(store_->createClient(sampleClient("c1")).ok());
+  ASSERT_TRUE(store_->createPendingLogin(sampleLogin("s1", "c1", now_)).ok());
+  EXPECT_TRUE(failsWith(store_->getPendingLogin("s1", now_), ErrorCode::kNotFound));
+  EXPECT_TRUE(failsWith(store_->getPendingLogin("nothing", now_), ErrorCode::kNotFound));
+}
+
 TEST_P(StoreConformance, ConsumingUnknownPendingLoginReportsNotFound) {
   EXPECT_TRUE(failsWith(store_->consumePendingLogin("nothing", now_), ErrorCode::kNotFound));
 }

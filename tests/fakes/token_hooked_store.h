@@ -42,6 +42,9 @@ class TokenHookedStore : public store::Store {
   Result<store::PendingLogin> consumePendingLogin(const std::string& h, int64_t now) override {
     return inner_.consumePendingLogin(h, now);
   }
+  Result<store::PendingLogin> getPendingLogin(const std::string& h, int64_t now) override {
+    return inner_.getPendingLogin(h, now);
+  }
   Status createAuthCode(const store::AuthCode& c) override { return inner_.createAuthCode(c); }
   Result<store::CodeConsumption> consumeAuthCode(const std::string& h, int64_t now) override {
     return inner_.consumeAuthCode(h, now);

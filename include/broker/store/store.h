@@ -158,6 +158,8 @@ class Store {
   // wins; kNotFound when missing or expired.
   virtual Status createPendingLogin(const PendingLogin& p) = 0;
   virtual Result<PendingLogin> consumePendingLogin(const std::string& state_hash, int64_t now) = 0;
+  // Reads without consuming (the dev login page shows itself for a live login only).
+  virtual Result<PendingLogin> getPendingLogin(const std::string& state_hash, int64_t now) = 0;
 
   // Authorization codes. consume marks the code used atomically: of two concurrent callers exactly
   // one gets kConsumed, the other kReplayed; kNotFound for an unknown hash. Expiry is checked by
