@@ -192,6 +192,25 @@ bool isLoopbackHost(std::string_view host) {
   return false;
 }
 
+std::optional<std::string> originOf(std::string_view uri) {
+  auto u = parseUri(uri);
+  if (!u || !u->has_authority || u->host.empty()) return std::nullopt;
+  const bool v6 = u->host.find(':') != std::string::npos;
+  std::string out = u->scheme + "://" + (v6 ? "[" + u->host + "]" : u->host);
+  if (!u->port.empty()) out += ":" + u->port;
+  return out;
+}
+
+std::optional<std::string> cspSourceFor(std::string_view uri) {
+  auto u = parseUri(uri);
+  if (!u) return std::nullopt;
+  const bool web = u->scheme == "http" || u->scheme == "https";
+  if (!web || !u->has_authority || u->host.empty() || u->host.find(':') != std::string::npos) {
+    return u->scheme + ":";
+  }
+  return originOf(uri);
+}
+
 std::optional<std::string> canonicalResource(std::string_view resource) {
   auto uri = parseUri(resource);
   // Userinfo has no place in an audience and would let two spellings name one server.

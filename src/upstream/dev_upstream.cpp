@@ -39,8 +39,10 @@ class DevUpstream : public UpstreamProvider {
     return display_.empty() ? "development login" : display_;
   }
 
+  std::string loginUrl() override { return issuer_ + "/auth/" + id_ + "/login"; }
+
   Result<LoginRedirect, OAuthError> beginLogin(const BeginLogin& request) override {
-    return LoginRedirect{issuer_ + "/auth/" + id_ + "/login?state=" + urlEncode(request.state), ""};
+    return LoginRedirect{loginUrl() + "?state=" + urlEncode(request.state), ""};
   }
 
   Result<LoginResult, OAuthError> completeLogin(const Callback& cb) override {

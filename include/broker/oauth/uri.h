@@ -27,6 +27,15 @@ std::optional<Uri> parseUri(std::string_view text);
 
 bool isLoopbackHost(std::string_view host);  // 127.0.0.0/8, ::1, localhost
 
+// "scheme://host[:port]" (an IPv6 host in brackets) of an absolute URI with an authority.
+std::optional<std::string> originOf(std::string_view uri);
+
+// The narrowest CSP source expression (CSP3 §2.3.1) that reliably allows navigating to `uri`: the
+// origin of an http(s) URI; only the scheme ("cursor:") for a native app's private-use scheme
+// (browsers disagree on the host of such URLs) and for an IPv6 host, which the host-source
+// grammar cannot express. nullopt for a URI that does not parse.
+std::optional<std::string> cspSourceFor(std::string_view uri);
+
 // RFC 8707 resource canonical form: lower-case scheme and host, default port (443 https, 80 http)
 // dropped, a lone "/" path dropped, other paths and the query kept as written. Returns nullopt for
 // a URI without scheme or host, or one with a fragment or userinfo.

@@ -49,6 +49,10 @@ class UpstreamProvider {
   virtual std::string displayName() const = 0;
 
   virtual Result<LoginRedirect, OAuthError> beginLogin(const BeginLogin& request) = 0;
+  // Where beginLogin sends the browser, without the per-login query: the consent page allows
+  // its origin as a form target (CSP form-action covers the redirect that follows the form).
+  // Empty while unknown (an OIDC provider whose discovery has not answered yet).
+  virtual std::string loginUrl() = 0;
   // Errors: access_denied (user refused), temporarily_unavailable (upstream down/slow),
   // server_error (upstream misbehaved).
   virtual Result<LoginResult, OAuthError> completeLogin(const Callback& callback) = 0;

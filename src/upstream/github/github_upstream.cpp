@@ -68,9 +68,7 @@ struct Session {
 };
 
 std::string origin(const std::string& url) {
-  auto u = oauth::parseUri(url);
-  if (!u) return {};
-  return u->scheme + "://" + u->host + (u->port.empty() ? "" : ":" + u->port);
+  return oauth::originOf(url).value_or("");
 }
 
 OAuthError signInAgain(const std::string& debug) {
@@ -94,6 +92,8 @@ class GitHubUpstream final : public UpstreamProvider {
   std::string displayName() const override { return o_.display_name; }
   bool supportsRefresh() const override { return true; }
 
+  std::string loginUrl() override { return o_.web_url + "/login/oauth/authorize"; }
+
   Result<LoginRedirect, OAuthError> beginLogin(const BeginLogin& request) override {
     oc::Pkce pkce = oc::makePkce(random_);
     const bool memberships = o_.needs_membership && request.memberships;
@@ -108,13 +108,12 @@ class GitHubUpstream final : public UpstreamProvider {
     std::string scope;
     for (const auto& s : scopes) scope += (scope.empty() ? "" : " ") + s;
     LoginRedirect out;
-    out.url = oc::withQuery(o_.web_url + "/login/oauth/authorize",
-                            {{"client_id", o_.client_id},
-                             {"redirect_uri", request.callback_url},
-                             {"scope", scope},
-                             {"state", request.state},
-                             {"code_challenge", pkce.challenge},
-                             {"code_challenge_method", "S256"}});
+    out.url = oc::withQuery(loginUrl(), {{"client_id", o_.client_id},
+                                         {"redirect_uri", request.callback_url},
+                                         {"scope", scope},
+                                         {"state", request.state},
+                                         {"code_challenge", pkce.challenge},
+                                         {"code_challenge_method", "S256"}});
     out.upstream_data = json{{"v", pkce.verifier}, {"m", memberships}}.dump();
     return out;
   }

@@ -60,6 +60,11 @@ class OidcUpstream final : public UpstreamProvider {
   std::string displayName() const override { return who_; }
   bool supportsRefresh() const override { return true; }
 
+  std::string loginUrl() override {
+    auto meta = provider_.metadata();
+    return meta.ok() ? meta->authorization_endpoint : std::string();
+  }
+
   Result<LoginRedirect, OAuthError> beginLogin(const BeginLogin& request) override {
     auto meta = provider_.metadata();
     if (!meta.ok()) return meta.error();

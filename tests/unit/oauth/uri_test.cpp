@@ -98,6 +98,29 @@ TEST(UriParse, RejectsEmbeddedNul) {
   EXPECT_FALSE(parseUri(text));
 }
 
+TEST(UriOrigin, IsSchemeHostAndPortWithIpv6InBrackets) {
+  EXPECT_EQ(originOf("https://A.example:8443/p?q#f"), "https://a.example:8443");
+  EXPECT_EQ(originOf("http://127.0.0.1/cb"), "http://127.0.0.1");
+  EXPECT_EQ(originOf("http://[::1]:7777/cb"), "http://[::1]:7777");
+  EXPECT_EQ(originOf("cursor://callback"), "cursor://callback");
+  EXPECT_FALSE(originOf("com.example.app:/callback"));
+  EXPECT_FALSE(originOf("not a uri"));
+}
+
+// One row per shape of redirect target a page's form-action must allow.
+TEST(UriCspSource, IsTheNarrowestSourceTheCspGrammarCanSay) {
+  const std::vector<std::pair<const char*, std::optional<std::string>>> rows = {
+      {"https://github.com/login/oauth/authorize", "https://github.com"},
+      {"http://127.0.0.1:7777/callback?x=1", "http://127.0.0.1:7777"},
+      {"http://localhost:5000/cb", "http://localhost:5000"},
+      {"com.example.app:/callback", "com.example.app:"},  // a native app's scheme
+      {"cursor://cb/x", "cursor:"},
+      {"http://[::1]:7777/cb", "http:"},  // no IPv6 host-source in CSP
+      {"bad uri", std::nullopt},
+  };
+  for (const auto& [uri, source] : rows) EXPECT_EQ(cspSourceFor(uri), source) << uri;
+}
+
 TEST(UriLoopback, RecognisesLoopbackHosts) {
   for (const char* h : {"127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "[::1]", "localhost",
                         "LOCALHOST", "0:0:0:0:0:0:0:1"}) {
