@@ -6,8 +6,10 @@ namespace broker::http {
 namespace {
 
 constexpr const char* kAlwaysAllowedHeaders = "Authorization, Content-Type, mcp-protocol-version";
+// The fallback for an HTML answer that brings no policy of its own (the broker's pages each set
+// theirs): nothing loads, no form goes anywhere, no framing.
 constexpr const char* kHtmlCsp =
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 void addIfMissing(Response& r, const char* name, const char* value) {
   if (!r.hasHeader(name)) r.header(name, value);

@@ -3,9 +3,10 @@
 // loopback redirect ports (RFC 8252 §7.3), the consent page and the upstream hop.
 //
 // Flow: GET /authorize validates and shows consent (or skips it when the signed consent cookie
-// remembers this client) -> POST /authorize/consent starts the chosen upstream's login with a
-// random single-use state -> /auth/<id>/callback finishes it, applies policy and redirects to the
-// client with a code.
+// remembers this client, redirect URI, upstream and scopes) -> POST /authorize/consent starts the
+// chosen upstream's login with a random single-use state, bound to this browser by a cookie ->
+// /auth/<id>/callback finishes it in the same browser, applies policy and redirects to the client
+// with a code.
 
 #include <algorithm>
 #include <memory>
@@ -26,7 +27,8 @@ using nlohmann::json;
 
 constexpr int64_t kConsentFormTtl = 900;
 constexpr int64_t kConsentMemory = 30 * 86400;
-constexpr size_t kMaxRememberedClients = 20;
+// Remembered approvals per browser; the oldest is forgotten first (and the cookie stays small).
+constexpr size_t kMaxRememberedApprovals = 10;
 
 struct AuthzRequest {
   std::string client_id;
@@ -118,9 +120,39 @@ std::string cookieAttributes(bool secure, int64_t max_age) {
   return a;
 }
 
+// ---- the browser binding of an upstream login ----
+// A login's `state` travels through the upstream and back, so whoever holds the upstream URL can
+// finish the login: an attacker who consented for their own client could send that URL to a
+// victim and receive the victim's code. Every login is therefore bound to the browser that
+// started it: a random value in an HttpOnly cookie (one per browser, so logins in several tabs
+// work), whose hash is sealed into the pending login and compared at the callback.
+constexpr const char* kBindingCookie = "mcp_login";
+constexpr size_t kBindingLength = 43;  // Random::token(32): base64url of 32 bytes
+
+std::optional<std::string> browserBinding(const AuthorizationServer::Impl& impl,
+                                          const http::Request& req) {
+  auto value = req.cookie(cookieName(impl.secure_cookies, kBindingCookie));
+  if (!value || value->size() != kBindingLength || !base64urlDecode(*value)) return std::nullopt;
+  return value;
+}
+
+// True when `req` comes from the browser whose binding hash the login sealed.
+bool sameBrowser(const AuthorizationServer::Impl& impl, const http::Request& req,
+                 const std::string& binding_hash) {
+  auto binding = browserBinding(impl, req);
+  return binding && !binding_hash.empty() && constantTimeEquals(sha256Hex(*binding), binding_hash);
+}
+
+http::Response otherBrowserPage() {
+  return errorPage(403, "Sign-in started elsewhere",
+                   "This sign-in was started in another browser, or this browser's cookies were "
+                   "cleared. For your safety it cannot be finished here. Start again from the "
+                   "application.");
+}
+
 }  // namespace
 
-// ---- remembered consent: a signed cookie listing approved client ids ----
+// ---- remembered consent: a signed cookie listing approvals ----
 namespace {
 
 std::string signCookie(const std::string& key, const json& payload) {
@@ -141,20 +173,75 @@ std::optional<json> verifyCookie(const std::string& key, const std::string& valu
   return j;
 }
 
-std::vector<std::string> rememberedClients(const AuthorizationServer::Impl& impl,
-                                           const http::Request& req, int64_t now) {
+// One approval the user gave on the consent page: this client, returning to this redirect URI,
+// through this upstream, for these scopes. A later request skips the page only when it asks for
+// no more than that; anything wider (another redirect URI or port, another upstream, one more
+// scope) shows the page again.
+struct Approval {
+  std::string key;  // hash of client id and redirect URI (keeps the cookie small)
+  std::string upstream;
+  std::vector<std::string> scopes;
+};
+
+std::string approvalKey(const AuthzRequest& a) {
+  return base64urlEncode(sha256(a.client_id + '\n' + a.redirect_uri)).substr(0, 22);
+}
+
+std::vector<Approval> rememberedApprovals(const AuthorizationServer::Impl& impl,
+                                          const http::Request& req, int64_t now) {
   auto raw = req.cookie(cookieName(impl.secure_cookies, "mcp_consent"));
   if (!raw) return {};
   auto j = verifyCookie(impl.cookie_key, *raw);
-  if (!j || !j->contains("c") || !j->contains("e") || !(*j)["e"].is_number_integer() ||
-      (*j)["e"].get<int64_t>() < now || !(*j)["c"].is_array()) {
+  if (!j || !j->contains("a") || !j->contains("e") || !(*j)["e"].is_number_integer() ||
+      (*j)["e"].get<int64_t>() < now || !(*j)["a"].is_array()) {
     return {};
   }
-  std::vector<std::string> out;
-  for (const auto& c : (*j)["c"]) {
-    if (c.is_string()) out.push_back(c.get<std::string>());
+  std::vector<Approval> out;
+  for (const auto& entry : (*j)["a"]) {
+    try {
+      out.push_back({entry.at("k").get<std::string>(), entry.at("u").get<std::string>(),
+                     entry.at("s").get<std::vector<std::string>>()});
+    } catch (const json::exception&) {
+      // A cookie of an older format (or a broken entry) remembers nothing.
+    }
   }
   return out;
+}
+
+bool approved(const std::vector<Approval>& approvals, const AuthzRequest& a,
+              const std::string& upstream_id) {
+  const std::string key = approvalKey(a);
+  return std::any_of(approvals.begin(), approvals.end(), [&](const Approval& x) {
+    return x.key == key && x.upstream == upstream_id && isSubset(a.scopes, x.scopes);
+  });
+}
+
+// The cookie after the user approved `a` through `upstream_id`: that approval first (with the
+// scopes approved before for the same client, redirect URI and upstream), then the others.
+std::string approvalCookie(const AuthorizationServer::Impl& impl, std::vector<Approval> approvals,
+                           const AuthzRequest& a, const std::string& upstream_id, int64_t now) {
+  Approval fresh{approvalKey(a), upstream_id, a.scopes};
+  for (const auto& x : approvals) {
+    if (x.key != fresh.key || x.upstream != upstream_id) continue;
+    for (const auto& s : x.scopes) {
+      if (std::find(fresh.scopes.begin(), fresh.scopes.end(), s) == fresh.scopes.end()) {
+        fresh.scopes.push_back(s);
+      }
+    }
+  }
+  approvals.erase(std::remove_if(approvals.begin(), approvals.end(),
+                                 [&](const Approval& x) {
+                                   return x.key == fresh.key && x.upstream == upstream_id;
+                                 }),
+                  approvals.end());
+  approvals.insert(approvals.begin(), std::move(fresh));
+  if (approvals.size() > kMaxRememberedApprovals) approvals.resize(kMaxRememberedApprovals);
+  json list = json::array();
+  for (const auto& x : approvals)
+    list.push_back({{"k", x.key}, {"u", x.upstream}, {"s", x.scopes}});
+  return cookieName(impl.secure_cookies, "mcp_consent") + "=" +
+         signCookie(impl.cookie_key, {{"a", list}, {"e", now + kConsentMemory}}) +
+         cookieAttributes(impl.secure_cookies, kConsentMemory);
 }
 
 }  // namespace
@@ -326,9 +413,10 @@ http::Response failureResponse(const Dependencies& d, const AuthorizeFailure& f)
 
 }  // namespace
 
-// Starts the upstream hop: stores the pending login (state hashed) and redirects the browser.
-static http::Response beginUpstream(AuthorizationServer::Impl& impl, const AuthzRequest& a,
-                                    const std::string& upstream_id) {
+// Starts the upstream hop: stores the pending login (state hashed, bound to this browser) and
+// redirects the browser.
+static http::Response beginUpstream(AuthorizationServer::Impl& impl, const http::Request& req,
+                                    const AuthzRequest& a, const std::string& upstream_id) {
   const auto& d = impl.deps;
   auto provider = d.upstreams->find(upstream_id);
   if (!provider) {
@@ -354,7 +442,10 @@ static http::Response beginUpstream(AuthorizationServer::Impl& impl, const Authz
   p.code_challenge = a.code_challenge;
   p.scope = joinScopes(a.scopes);
   p.resource = a.resource;
-  json extra = {{"explicit", a.redirect_explicit}, {"data", redirect->upstream_data}};
+  const std::string binding = browserBinding(impl, req).value_or(d.random->token(32));
+  json extra = {{"explicit", a.redirect_explicit},
+                {"data", redirect->upstream_data},
+                {"browser", sha256Hex(binding)}};
   p.upstream_data = d.master->seal(extra.dump(), "pending-login");
   p.created_at = now;
   p.expires_at = now + d.config->tokens.login_ttl;
@@ -369,6 +460,8 @@ static http::Response beginUpstream(AuthorizationServer::Impl& impl, const Authz
                                        {"state_hash", p.state_hash.substr(0, 12)}});
   auto resp = http::Response::redirect(redirect->url);
   resp.header("Cache-Control", "no-store");
+  resp.header("Set-Cookie", cookieName(impl.secure_cookies, kBindingCookie) + "=" + binding +
+                                cookieAttributes(impl.secure_cookies, d.config->tokens.login_ttl));
   return resp;
 }
 
@@ -417,11 +510,9 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
   const AuthzRequest& a = parsed.value();
   const int64_t now = d.clock->now();
 
-  auto remembered = rememberedClients(impl, req, now);
   std::string upstream_id = chooseUpstream(d, a);
-  if (!upstream_id.empty() &&
-      std::find(remembered.begin(), remembered.end(), a.client_id) != remembered.end()) {
-    return beginUpstream(impl, a, upstream_id);
+  if (!upstream_id.empty() && approved(rememberedApprovals(impl, req, now), a, upstream_id)) {
+    return beginUpstream(impl, req, a, upstream_id);
   }
 
   // Consent page. The validated request travels sealed in the form, bound to a CSRF cookie.
@@ -448,8 +539,12 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
   } else {
     choices = upstreamsFor(d, a);
   }
+  // The form's answer redirects to an upstream's login page or, on Deny, to the client.
+  std::vector<std::string> form_targets = {"'self'", a.redirect_uri};
   std::string buttons;
   for (const auto& p : choices) {
+    // The dev login is on this origin, which 'self' already allows.
+    if (p->type() != "dev") form_targets.push_back(p->loginUrl());
     buttons += std::string("<button class=\"") + (buttons.empty() ? "primary" : "choice") +
                "\" type=\"submit\" name=\"upstream\" value=\"" + htmlEscape(p->id()) +
                "\">Continue with " + htmlEscape(p->displayName()) + "</button> ";
@@ -475,8 +570,7 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
       "\"><p>" + buttons +
       "<button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></p></form>";
   // The form posts relative to /authorize so issuers with a path work unchanged.
-  auto resp = http::Response::html(200, renderPage("Authorize " + a.client_name, body));
-  resp.header("Cache-Control", "no-store");
+  auto resp = htmlPage(200, "Authorize " + a.client_name, body, form_targets);
   resp.header("Set-Cookie", cookieName(impl.secure_cookies, "mcp_csrf") + "=" + csrf +
                                 cookieAttributes(impl.secure_cookies, kConsentFormTtl));
   return resp;
@@ -521,22 +615,58 @@ http::Response AuthorizationServer::consent(const http::Request& req) {
   std::string upstream_id = chooseUpstream(d, *a);
   if (upstream_id.empty()) upstream_id = form["upstream"];
   if (upstream_id.empty()) upstream_id = d.config->default_upstream;
-  auto resp = beginUpstream(impl, *a, upstream_id);
-
-  // Remember the approval for this client.
-  auto clients = rememberedClients(impl, req, now);
-  clients.erase(std::remove(clients.begin(), clients.end(), a->client_id), clients.end());
-  clients.insert(clients.begin(), a->client_id);
-  if (clients.size() > kMaxRememberedClients) clients.resize(kMaxRememberedClients);
-  json payload = {{"c", clients}, {"e", now + kConsentMemory}};
-  resp.header("Set-Cookie", cookieName(impl.secure_cookies, "mcp_consent") + "=" +
-                                signCookie(impl.cookie_key, payload) +
-                                cookieAttributes(impl.secure_cookies, kConsentMemory));
+  auto resp = beginUpstream(impl, req, *a, upstream_id);
+  if (d.upstreams->find(upstream_id)) {
+    resp.header("Set-Cookie",
+                approvalCookie(impl, rememberedApprovals(impl, req, now), *a, upstream_id, now));
+  }
   resp.header("Set-Cookie", cookieName(impl.secure_cookies, "mcp_csrf") + "=deleted" +
                                 cookieAttributes(impl.secure_cookies, 0));
   log::info("consent_granted", {{"client_id", a->client_id}, {"upstream", upstream_id}});
   return resp;
 }
+
+namespace {
+
+// A pending login as the callback (and the dev login page) needs it.
+struct PendingRequest {
+  AuthzRequest request;
+  std::string upstream_data;  // the provider's private per-login data
+  std::string browser_hash;   // sha256 of the browser binding; empty when unreadable
+};
+
+http::Response pendingLoginErrorPage(const Error& e) {
+  if (e.code == ErrorCode::kNotFound) {
+    return errorPage(
+        400, "Sign-in link expired",
+        "This sign-in has expired or was already used. Start again from the application.");
+  }
+  return errorPage(503, "Temporarily unavailable",
+                   "The broker cannot reach its storage. Try again shortly.");
+}
+
+PendingRequest openPending(const Dependencies& d, const store::PendingLogin& p) {
+  PendingRequest out;
+  AuthzRequest& a = out.request;
+  a.client_id = p.client_id;
+  a.redirect_uri = p.redirect_uri;
+  a.state = p.client_state;
+  a.code_challenge = p.code_challenge;
+  a.scopes = splitScopes(p.scope);
+  a.resource = p.resource;
+  auto extra_plain = d.master->open(p.upstream_data, "pending-login");
+  if (extra_plain.ok()) {
+    auto extra = json::parse(extra_plain.value(), nullptr, false);
+    if (!extra.is_discarded() && extra.is_object()) {
+      a.redirect_explicit = extra.value("explicit", false);
+      out.upstream_data = extra.value("data", "");
+      out.browser_hash = extra.value("browser", "");
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
   auto& impl = *impl_;
@@ -559,29 +689,15 @@ http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
   if (!pending.ok()) {
     if (pending.error().code == ErrorCode::kNotFound) {
       log::security("login_state_unknown", {{"upstream", upstream_id}});
-      return errorPage(
-          400, "Sign-in link expired",
-          "This sign-in has expired or was already used. Start again from the application.");
     }
-    return errorPage(503, "Temporarily unavailable",
-                     "The broker cannot reach its storage. Try again shortly.");
+    return pendingLoginErrorPage(pending.error());
   }
-  const auto& p = pending.value();
-  AuthzRequest a;
-  a.client_id = p.client_id;
-  a.redirect_uri = p.redirect_uri;
-  a.state = p.client_state;
-  a.code_challenge = p.code_challenge;
-  a.scopes = splitScopes(p.scope);
-  a.resource = p.resource;
-  std::string upstream_data;
-  auto extra_plain = d.master->open(p.upstream_data, "pending-login");
-  if (extra_plain.ok()) {
-    auto extra = json::parse(extra_plain.value(), nullptr, false);
-    if (!extra.is_discarded() && extra.is_object()) {
-      a.redirect_explicit = extra.value("explicit", false);
-      upstream_data = extra.value("data", "");
-    }
+  const PendingRequest pr = openPending(d, pending.value());
+  const AuthzRequest& a = pr.request;
+  const std::string& upstream_data = pr.upstream_data;
+  if (!sameBrowser(impl, req, pr.browser_hash)) {
+    log::security("login_other_browser", {{"upstream", upstream_id}, {"client_id", a.client_id}});
+    return otherBrowserPage();
   }
   auto fail_to_client = [&](int status, const std::string& title, const OAuthError& e) {
     log::info("login_failed", {{"client_id", a.client_id},
@@ -592,8 +708,9 @@ http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
         status, title, e.description,
         PageLink{"Return to the application", errorRedirectUrl(d.config->issuer, a, e)});
   };
-  if (p.upstream_id != upstream_id) {
-    log::security("login_wrong_upstream", {{"expected", p.upstream_id}, {"got", upstream_id}});
+  if (pending->upstream_id != upstream_id) {
+    log::security("login_wrong_upstream",
+                  {{"expected", pending->upstream_id}, {"got", upstream_id}});
     return fail_to_client(
         400, "Sign-in failed",
         {OAuthCode::kAccessDenied, "the sign-in came back from the wrong identity provider"});
@@ -695,19 +812,27 @@ http::Response AuthorizationServer::devLoginPage(const http::Request& req) {
   }
   std::map<std::string, std::string> q;
   parseUrlEncoded(req.raw_query, q);
+  // The page is shown only for a live login of this browser, and its form may lead back to the
+  // broker's callback and from there to the client.
+  const auto& d = impl_->deps;
+  auto pending = d.store->getPendingLogin(sha256Hex(q["state"]), d.clock->now());
+  if (!pending.ok()) return pendingLoginErrorPage(pending.error());
+  const PendingRequest pr = openPending(d, pending.value());
+  if (pending->upstream_id != id->second || !sameBrowser(*impl_, req, pr.browser_hash)) {
+    log::security("login_other_browser", {{"upstream", id->second}});
+    return otherBrowserPage();
+  }
   std::string body =
       "<h1>Development sign-in</h1><p class=\"warn\">Development mode: no password is checked. "
       "Never enable this in production.</p><form method=\"post\" action=\"callback\">"
       "<input type=\"hidden\" name=\"state\" value=\"" +
       htmlEscape(q["state"]) +
       "\"><p><label>Username<br><input type=\"text\" name=\"username\" autofocus required "
-      "pattern=\"[A-Za-z0-9._@-]{1,64}\"></label></p><p><label>Groups (optional, comma "
+      "pattern=\"[A-Za-z0-9._@\\-]{1,64}\"></label></p><p><label>Groups (optional, comma "
       "separated)<br><input type=\"text\" name=\"groups\"></label></p><p><label>Email "
       "(optional)<br><input type=\"text\" name=\"email\"></label></p>"
       "<p><button class=\"primary\" type=\"submit\">Sign in</button></p></form>";
-  auto resp = http::Response::html(200, renderPage("Development sign-in", body));
-  resp.header("Cache-Control", "no-store");
-  return resp;
+  return htmlPage(200, "Development sign-in", body, {"'self'", pr.request.redirect_uri});
 }
 
 }  // namespace broker::oauth

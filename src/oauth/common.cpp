@@ -6,6 +6,7 @@
 
 #include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
+#include "broker/oauth/uri.h"
 #include "internal.h"
 #include "mcp_auth/verifier.h"
 
@@ -75,22 +76,66 @@ bool pkceMatches(const std::string& verifier, const std::string& challenge) {
   return constantTimeEquals(base64urlEncode(sha256(verifier)), challenge);
 }
 
+namespace {
+
+// The one style sheet of every page. It is a constant: no request data ever goes into it, so the
+// CSP can allow exactly this block by its hash instead of every inline style.
+constexpr const char* kPageStyle =
+    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;"
+    "color:#1f2328;overflow-wrap:anywhere}h1{font-size:1.4rem}.box{border:1px solid #d0d7de;"
+    "border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}.muted{color:#59636e;font-size:.9rem}"
+    ".warning{color:#9a3412}button,.button{font-size:1rem;padding:.5rem 1.1rem;border-radius:6px;"
+    "border:1px solid #d0d7de;background:#f6f8fa;cursor:pointer;text-decoration:none;"
+    "color:inherit;display:inline-block;margin:0 .25rem .5rem 0}"
+    "button.primary{background:#1f883d;color:#fff;border-color:#1f883d}"
+    "input[type=text]{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}"
+    "code{background:#f6f8fa;padding:0 .25rem}.warn{color:#9a6700}";
+
+const std::string& styleHashSource() {
+  static const std::string source = "'sha256-" + base64Encode(sha256(kPageStyle)) + "'";
+  return source;
+}
+
+}  // namespace
+
 std::string renderPage(const std::string& title, const std::string& body_html) {
   return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
          "<meta name=\"referrer\" content=\"no-referrer\"><title>" +
-         htmlEscape(title) +
-         "</title><style>"
-         "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;"
-         "color:#1f2328}h1{font-size:1.4rem}.box{border:1px solid #d0d7de;border-radius:8px;"
-         "padding:1rem 1.25rem;margin:1rem "
-         "0}.muted{color:#59636e;font-size:.9rem}.warning{color:#9a3412}"
-         "button,.button{font-size:1rem;padding:.5rem 1.1rem;border-radius:6px;border:1px solid "
-         "#d0d7de;background:#f6f8fa;cursor:pointer;text-decoration:none;color:inherit}"
-         "button.primary{background:#1f883d;color:#fff;border-color:#1f883d}"
-         "input[type=text]{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}"
-         "code{background:#f6f8fa;padding:0 .25rem}.warn{color:#9a6700}</style></head><body>" +
-         body_html + "</body></html>";
+         htmlEscape(title) + "</title><style>" + kPageStyle + "</style></head><body>" + body_html +
+         "</body></html>";
+}
+
+// Content-Security-Policy of every page, directive by directive:
+//   default-src 'none'    a page loads nothing: no script, image, font, frame or connection.
+//   style-src 'sha256-…'  the one constant <style> block of renderPage, by its hash.
+//   img-src 'none'        (through default-src) also keeps the browser from fetching a favicon.
+//   base-uri 'none'       an injected <base> cannot re-point the relative form actions.
+//   form-action …         where a form may send the browser. Chromium and Firefox check every
+//                         redirect that follows a form submission against it, so it lists the
+//                         form's own target ('self') and each origin the answer redirects to: the
+//                         upstream login page, the client's redirect URI. 'none' without a form.
+//   frame-ancestors 'none'  no page can be framed (no clickjacking of the consent buttons).
+std::string pageCsp(const std::vector<std::string>& form_targets) {
+  std::vector<std::string> sources;
+  for (const auto& target : form_targets) {
+    auto source = target == "'self'" ? std::optional<std::string>(target) : cspSourceFor(target);
+    if (source && std::find(sources.begin(), sources.end(), *source) == sources.end()) {
+      sources.push_back(std::move(*source));
+    }
+  }
+  std::string form_action = sources.empty() ? "'none'" : sources.front();
+  for (size_t i = 1; i < sources.size(); ++i) form_action += " " + sources[i];
+  return "default-src 'none'; style-src " + styleHashSource() + "; base-uri 'none'; form-action " +
+         form_action + "; frame-ancestors 'none'";
+}
+
+http::Response htmlPage(int status, const std::string& title, const std::string& body_html,
+                        const std::vector<std::string>& form_targets) {
+  auto resp = http::Response::html(status, renderPage(title, body_html));
+  resp.header("Content-Security-Policy", pageCsp(form_targets));
+  resp.header("Cache-Control", "no-store");
+  return resp;
 }
 
 http::Response errorPage(int status, const std::string& title, const std::string& message,
@@ -100,9 +145,7 @@ http::Response errorPage(int status, const std::string& title, const std::string
     body += "<p><a class=\"button\" id=\"continue\" href=\"" + htmlEscape(link->href) + "\">" +
             htmlEscape(link->label) + "</a></p>";
   }
-  auto resp = http::Response::html(status, renderPage(title, body));
-  resp.header("Cache-Control", "no-store");
-  return resp;
+  return htmlPage(status, title, body);
 }
 
 }  // namespace broker::oauth

@@ -36,6 +36,12 @@ struct PageLink {
   std::string href;
 };
 std::string renderPage(const std::string& title, const std::string& body_html);
+// The Content-Security-Policy of a page whose forms lead to `form_targets`: "'self'" or URLs whose
+// origins (or schemes) the browser may be redirected to after a submission. Empty: no form.
+std::string pageCsp(const std::vector<std::string>& form_targets);
+// A no-store HTML page with its CSP.
+http::Response htmlPage(int status, const std::string& title, const std::string& body_html,
+                        const std::vector<std::string>& form_targets = {});
 http::Response errorPage(int status, const std::string& title, const std::string& message,
                          const std::optional<PageLink>& link = std::nullopt);
 

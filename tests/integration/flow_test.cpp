@@ -217,6 +217,81 @@ TEST_F(BrokerFlow, RememberedConsentSkipsThePage) {
   EXPECT_NE(r.header("location").find("/auth/dev/login"), std::string::npos);
 }
 
+TEST_F(BrokerFlow, RememberedConsentDoesNotCoverMoreServers) {
+  auto client = driver_->registerClient();
+  ASSERT_FALSE(driver_->login(client, "bob", "mcp:localhost:demo").access_token.empty());
+  std::string url = base() + "/authorize?" +
+                    formEncode({{"response_type", "code"},
+                                {"client_id", client.client_id},
+                                {"redirect_uri", client.redirect_uri},
+                                {"scope", "mcp:localhost:demo mcp:localhost:admin"},
+                                {"code_challenge", makePkce().challenge},
+                                {"code_challenge_method", "S256"}});
+  auto r = driver_->browser().get(url);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(inputValue(r.body, "request").empty()) << "the consent page is shown again";
+}
+
+// The upstream login (here the dev login's page and its callback) is bound to the browser that
+// consented: the link it travels on, state included, is worth nothing in another browser.
+TEST_F(BrokerFlow, UpstreamLoginIsBoundToTheBrowserThatConsented) {
+  auto client = driver_->registerClient();
+  PkcePair pkce;
+  AuthorizeRequest req;
+  auto started = driver_->startLogin(client, req, "dev", &pkce);
+  ASSERT_NE(started.next.find("/auth/dev/login?state="), std::string::npos) << started.page;
+  const std::string state =
+      urlDecode(started.next.substr(started.next.find("state=") + 6)).value_or("");
+
+  HttpClient victim;
+  auto page = victim.get(started.next);
+  EXPECT_EQ(page.status, 403);
+  EXPECT_NE(page.body.find("another browser"), std::string::npos) << page.body;
+  auto callback = victim.post(base() + "/auth/dev/callback",
+                              formEncode({{"state", state}, {"username", "alice"}}));
+  EXPECT_EQ(callback.status, 403);
+  EXPECT_EQ(callback.header("location"), "");
+  EXPECT_EQ(callback.body.find("code="), std::string::npos);
+  // The refused attempt used the login up: the attacker cannot finish it either.
+  auto replay = driver_->browser().post(base() + "/auth/dev/callback",
+                                        formEncode({{"state", state}, {"username", "alice"}}));
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_EQ(replay.header("location"), "");
+}
+
+TEST_F(BrokerFlow, PagesAllowTheirFormsExactlyWhereTheyLead) {
+  auto client = driver_->registerClient();
+  const std::string query = formEncode({{"response_type", "code"},
+                                        {"client_id", client.client_id},
+                                        {"redirect_uri", client.redirect_uri},
+                                        {"code_challenge", makePkce().challenge},
+                                        {"code_challenge_method", "S256"}});
+  auto consent = driver_->browser().get(base() + "/authorize?" + query);
+  ASSERT_EQ(consent.status, 200);
+  const std::string csp = consent.header("content-security-policy");
+  // The consent form leads to the dev login (this origin) or, on Deny, to the client.
+  EXPECT_NE(csp.find("form-action 'self' http://127.0.0.1:7777;"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("style-src 'sha256-"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+
+  PkcePair pkce;
+  auto started = driver_->startLogin(client, {}, "dev", &pkce);
+  auto login_page = driver_->browser().get(started.next);
+  ASSERT_EQ(login_page.status, 200) << login_page.body;
+  EXPECT_NE(login_page.header("content-security-policy")
+                .find("form-action 'self' http://127.0.0.1:7777;"),
+            std::string::npos)
+      << login_page.header("content-security-policy");
+
+  HttpClient http;
+  auto error = http.get(base() + "/authorize?response_type=code&client_id=nope");
+  EXPECT_EQ(error.status, 400);
+  EXPECT_NE(error.header("content-security-policy").find("form-action 'none'"), std::string::npos)
+      << error.header("content-security-policy");
+}
+
 TEST_F(BrokerFlow, AuthorizeErrorsNeverRedirectToUnverifiedUris) {
   auto client = driver_->registerClient();
   HttpClient http;
@@ -334,6 +409,20 @@ TEST_F(BrokerFlow, WrongVerifierOrRedirectIsInvalidGrant) {
   RegisteredClient wrong = client;
   wrong.redirect_uri = "http://127.0.0.1:7777/other";
   EXPECT_EQ(driver_->exchange(wrong, a2.code, pkce.verifier).error, "invalid_grant");
+}
+
+// A stolen code or refresh token is worth nothing to another client, even with the verifier.
+TEST_F(BrokerFlow, CodesAndRefreshTokensWorkOnlyForTheClientTheyWereIssuedTo) {
+  auto victim = driver_->registerClient();
+  auto thief = driver_->registerClient();
+  PkcePair pkce;
+  auto a = driver_->authorize(victim, AuthorizeRequest{}, &pkce);
+  ASSERT_FALSE(a.code.empty());
+  EXPECT_EQ(driver_->exchange(thief, a.code, pkce.verifier).error, "invalid_grant");
+
+  auto tokens = driver_->login(victim, "alice");
+  ASSERT_FALSE(tokens.refresh_token.empty());
+  EXPECT_EQ(driver_->refresh(thief, tokens.refresh_token).error, "invalid_grant");
 }
 
 TEST_F(BrokerFlow, RefreshRotatesAndGraceReplayReturnsTheSameSuccessor) {

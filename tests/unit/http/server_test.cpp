@@ -394,8 +394,7 @@ TEST_F(HttpServer, SecurityHeadersAndNoStore) {
   EXPECT_EQ(page.header("x-frame-options"), "DENY");
   EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
   EXPECT_EQ(page.header("content-security-policy"),
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-            "frame-ancestors 'none'");
+            "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
   EXPECT_EQ(page.header("cache-control"), "no-store");
   EXPECT_EQ(page.header("pragma"), "no-cache");
   EXPECT_EQ(page.header("x-request-id").size(), 16u);

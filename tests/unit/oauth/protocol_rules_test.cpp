@@ -64,6 +64,35 @@ TEST(OAuthErrors, InvalidClientWithBasicAuthCarriesAChallenge) {
   EXPECT_TRUE(found);
 }
 
+TEST(Pages, CspAllowsFormsOnlyWhereTheyLead) {
+  const std::string none = pageCsp({});
+  EXPECT_NE(none.find("form-action 'none';"), std::string::npos) << none;
+  EXPECT_NE(none.find("default-src 'none';"), std::string::npos) << none;
+  EXPECT_NE(none.find("base-uri 'none';"), std::string::npos) << none;
+  EXPECT_NE(none.find("frame-ancestors 'none'"), std::string::npos) << none;
+  EXPECT_EQ(none.find("unsafe-inline"), std::string::npos) << none;
+
+  const std::string consent =
+      pageCsp({"'self'", "http://127.0.0.1:7777/cb", "https://github.com/login/oauth/authorize",
+               "https://github.com/other", "cursor://cb", "not a uri"});
+  EXPECT_NE(consent.find("form-action 'self' http://127.0.0.1:7777 https://github.com cursor:;"),
+            std::string::npos)
+      << consent;
+}
+
+TEST(Pages, StyleIsAllowedByTheHashOfTheOneStyleBlock) {
+  auto page = errorPage(400, "t", "m");
+  const std::string body = page.body;
+  const size_t open = body.find("<style>") + 7;
+  const std::string style = body.substr(open, body.find("</style>") - open);
+  std::string csp;
+  for (const auto& [name, value] : page.headers) {
+    if (name == "Content-Security-Policy") csp = value;
+  }
+  EXPECT_NE(csp.find("style-src 'sha256-" + base64Encode(sha256(style)) + "'"), std::string::npos)
+      << csp;
+}
+
 TEST(Pages, ErrorPagesEscapeEverything) {
   auto r = errorPage(400, "<title>", "<script>alert(1)</script>",
                      PageLink{"go \"now\"", "https://x.example/?a=1&b=<2>"});
