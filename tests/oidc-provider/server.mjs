@@ -106,6 +106,9 @@ async function testControl(req, res, login) {
 const server = createServer(async (req, res) => {
   try {
     const path = new URL(req.url, 'http://127.0.0.1').pathname;
+    // A browser asks every site for its icon; a real provider has one (and the browser tests
+    // count a failed request as a problem).
+    if (path === '/favicon.ico') return reply(res, 204, 'image/x-icon', '');
     let m = path.match(/^\/interaction\/([^/]+)(?:\/(login|abort))?$/);
     if (m) return await interaction(req, res, m[1], m[2]);
     m = path.match(/^\/test\/accounts\/([^/]+)$/);
