@@ -1,6 +1,6 @@
-// HTTP/1.1 server on Pistache (RFC 9112). Pistache accepts connections, frames messages and
-// writes bytes; everything a client can observe (routing, persistence, errors, headers) is
-// decided here.
+// HTTP/1.1 server on Pistache (RFC 9112). Pistache accepts connections, reads bytes and runs the
+// timeout sweep; requests are framed here (RequestFramer) and everything a client can observe
+// (framing, routing, persistence, errors, headers) is decided here.
 
 #include "broker/http/server.h"
 
@@ -26,6 +26,7 @@
 #include "broker/core/log.h"
 #include "broker/core/random.h"
 #include "http/header_policy.h"
+#include "http/request_framer.h"
 #include "http/request_head.h"
 #include "http/response_wire.h"
 #include "http/strings.h"
@@ -66,11 +67,23 @@ struct ConnectionRegistry {
   std::map<uint64_t, std::weak_ptr<Connection>> open;
 };
 
+// Pistache's timeout sweep reads the start time and the step of the parser stored under
+// Handler::ParserData: the header timeout while the step is the request line or the headers, the
+// body timeout once it is the body, the keep-alive timeout while the peer is idle. This parser is
+// never fed (RequestFramer frames the bytes); it only keeps that time and step for the sweep.
+class RequestTimer final : public P::Http::RequestParser {
+ public:
+  RequestTimer() : P::Http::RequestParser(0) {}
+  // The first byte of a request arrived: the header timeout runs from now.
+  void startRequest() { reset(); }
+  // The head is complete: the body timeout applies (step 2 is Pistache's BodyStep).
+  void headDone() { currentStep = 2; }
+};
+
 // Per TCP connection, owned by the Pistache peer (destroyed when Pistache drops the peer).
 struct Connection {
   Connection(size_t max_request_size, std::shared_ptr<ConnectionRegistry> reg)
-      : parser(std::make_shared<P::Http::RequestParser>(max_request_size)),
-        registry(std::move(reg)) {}
+      : framer(max_request_size), registry(std::move(reg)) {}
 
   ~Connection() {
     {
@@ -94,24 +107,18 @@ struct Connection {
   }
 
   void nextRequest() {
-    parser->reset();
-    head.clear();
-    head_done = false;
-    request = Request();
-    info = RequestHead();
-    received = 0;
+    timer->startRequest();
+    framer.next();
+    continue_sent = false;
   }
 
-  std::shared_ptr<P::Http::RequestParser> parser;
-  std::string head;  // request line and headers as received, until the empty line
-  bool head_done = false;
-  Request request;
-  RequestHead info;
-  bool closing = false;  // answered with Connection: close; later bytes are ignored
+  std::shared_ptr<RequestTimer> timer = std::make_shared<RequestTimer>();
+  RequestFramer framer;
+  bool continue_sent = false;  // "100 Continue" sent for the current request
+  bool closing = false;        // answered with Connection: close; later bytes are ignored
 
   std::shared_ptr<ConnectionRegistry> registry;
   std::shared_ptr<AnswerState> answers = std::make_shared<AnswerState>();
-  size_t received = 0;  // bytes of the current request so far (more than it needs: pipelining)
   uint64_t id = 0;
   std::weak_ptr<P::Tcp::Peer> peer;
   P::Tcp::Transport* transport = nullptr;
@@ -359,14 +366,16 @@ class PistacheHandler final : public P::Http::Handler {
   void onConnection(const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto conn = Connection::open(shared_->options.max_request_size, shared_->connections, peer,
                                  transport());
-    // Pistache's timeout sweep finds the parser under its own key.
-    peer->putData(ParserData, conn->parser);
+    // Pistache's timeout sweep finds the timer under its parser's key.
+    peer->putData(ParserData, conn->timer);
     peer->putData(kConnectionKey, conn);
   }
 
   // Replaces Pistache's own onInput, which answers every request lacking a Connection header
   // with "Connection: Close" (so clients reconnect for each request), answers parse errors in
-  // plain text and keeps parsing the rest of an oversize body as new requests.
+  // plain text, keeps parsing the rest of an oversize body as new requests, and frames chunked
+  // bodies loosely (it stops at "0\r\n" and leaves the trailer section unread). Every byte is
+  // framed by RequestFramer instead.
   void onInput(const char* data, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto conn = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionKey));
     if (!conn || conn->closing) return;
@@ -379,84 +388,43 @@ class PistacheHandler final : public P::Http::Handler {
       }
       // The worker has just let go of the connection: its answer is queued, this one goes after.
     }
-    conn->received += len;
-    try {
-      if (!conn->head_done) {
-        const bool first_bytes = conn->head.empty();
-        if (!captureHead(*conn, data, len, peer)) return;
-        // The common case, a whole request in one piece (a head without a body, or with a
-        // Content-Length body that came along): it is complete, and Pistache's parser (which
-        // would parse the head a second time) is skipped. Anything else is framed by the parser
-        // from its first byte.
-        if (conn->head_done && first_bytes && framedSize(*conn) == len) {
-          const size_t head = conn->head.size();
-          dispatch(*conn, peer, std::string(data + head, len - head));
-          conn->nextRequest();
-          return;
-        }
-      }
-      if (!conn->parser->feed(data, len)) {
-        return reject(*conn, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      }
-      if (conn->parser->parse() != P::Http::Private::State::Done) return;
-      dispatch(*conn, peer);
-      conn->nextRequest();
-    } catch (const P::Http::HttpError& e) {
-      if (e.code() == static_cast<int>(P::Http::Code::Request_Entity_Too_Large)) {
-        reject(*conn, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      } else {
-        reject(*conn, peer, OAuthCode::kInvalidRequest, "malformed request");
-      }
-    } catch (const std::exception&) {
-      reject(*conn, peer, OAuthCode::kInvalidRequest, "malformed request");
+    RequestFramer& framer = conn->framer;
+    switch (framer.feed(std::string_view(data, len))) {
+      case RequestFramer::Status::kNeedMore:
+        if (framer.headComplete()) headComplete(*conn, peer);
+        return;
+      case RequestFramer::Status::kError:
+        return reject(*conn, peer,
+                      framer.error().refusal == RequestFramer::Refusal::kTooLarge
+                          ? OAuthCode::kPayloadTooLarge
+                          : OAuthCode::kInvalidRequest,
+                      framer.error().message);
+      case RequestFramer::Status::kRequest:
+        dispatch(*conn, peer);
+        conn->nextRequest();
+        return;
     }
   }
 
  private:
-  // Keeps the raw head, which Pistache does not, and refuses a declared oversize body before it
-  // is sent. False when the request was rejected.
-  bool captureHead(Connection& c, const char* data, size_t len,
-                   const std::shared_ptr<P::Tcp::Peer>& peer) {
-    const size_t max = shared_->options.max_request_size;
-    const size_t scan_from = c.head.size() >= 3 ? c.head.size() - 3 : 0;
-    c.head.append(data, len);
-    const size_t end = c.head.find("\r\n\r\n", scan_from);
-    if (end == std::string::npos) {
-      if (c.head.size() <= max) return true;
-      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      return false;
-    }
-    c.head.resize(end + 4);
-    if (c.head.size() > max) {
-      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      return false;
-    }
-    c.head_done = true;
-    auto info = parseRequestHead(c.head, c.request);
-    if (!info) {
-      reject(c, peer, OAuthCode::kInvalidRequest, info.error().message);
-      return false;
-    }
-    c.info = *info;
-    if (c.info.content_length && c.head.size() + *c.info.content_length > max) {
-      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      return false;
-    }
-    if (c.info.expect_continue) {
+  // The head is in and the body is on its way.
+  void headComplete(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
+    c.timer->headDone();
+    if (c.framer.head().expect_continue && !c.continue_sent) {
+      c.continue_sent = true;
       // Without this, curl waits a second before sending a body it announced.
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       peer->send(P::RawBuffer(kContinue, kContinue.size()));
     }
-    return true;
   }
 
   std::shared_ptr<Exchange> newExchange(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
     auto ex = std::make_shared<Exchange>();
-    ex->req = std::move(c.request);
+    ex->req = std::move(c.framer.request());
     ex->req.remote_ip = peer->address().host();
     ex->req.request_id = shared_->nextRequestId();
-    ex->http10 = c.info.http10;
-    ex->keep_alive = c.info.keep_alive;
+    ex->http10 = c.framer.head().http10;
+    ex->keep_alive = c.framer.head().keep_alive;
     ex->peer = peer;
     ex->transport = transport();
     ex->answers = c.answers;
@@ -469,28 +437,15 @@ class PistacheHandler final : public P::Http::Handler {
     auto ex = newExchange(c, peer);
     ex->keep_alive = false;
     c.closing = true;
-    c.nextRequest();
-    c.head.shrink_to_fit();
     finish(*shared_, *ex, errorResponse(code, description));
   }
 
-  // The bytes the request takes: its head plus its Content-Length (none without a body), or
-  // nothing for a chunked body, whose end only the parser finds.
-  static std::optional<size_t> framedSize(const Connection& c) {
-    if (!c.info.has_body) return c.head.size();
-    if (!c.info.content_length) return std::nullopt;
-    return c.head.size() + *c.info.content_length;
-  }
-
-  // With `body`, the request was framed here; without, by Pistache's parser.
-  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer,
-                std::optional<std::string> body = std::nullopt) {
+  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
     auto ex = newExchange(c, peer);
-    ex->req.body = body ? std::move(*body) : c.parser->request.body();
     // Bytes beyond this request are a pipelined next one: this answer closes the connection and
-    // the client sends the rest again (answers could otherwise leave out of order).
-    const auto whole = framedSize(c);
-    if (whole && c.received > *whole) ex->keep_alive = false;
+    // the client sends the rest again (answers could otherwise leave out of order). The same
+    // holds for any framing bytes left over.
+    if (c.framer.buffered() > 0) ex->keep_alive = false;
     if (!ex->keep_alive) c.closing = true;
     peer->setIdle(false);
     route(ex, peer);
