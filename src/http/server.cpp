@@ -107,7 +107,6 @@ struct Connection {
   }
 
   void nextRequest() {
-    timer->startRequest();
     framer.next();
     continue_sent = false;
   }
@@ -292,22 +291,23 @@ void finish(const Shared& shared, Exchange& ex, Response r,
   bool close = !ex.keep_alive;
   AnswerState& answers = *ex.answers;
   const bool from_worker = token != nullptr;
+  auto target = ex.peer.lock();
+  // Answered: until the first byte of its next request arrives, the connection is idle and
+  // Pistache's sweep holds it to the keep-alive timeout. Marked before a worker lets go of the
+  // connection, so that it cannot undo the reactor marking a next request as started.
+  if (target) target->setIdle(true);
   if (from_worker) {
     // Counted as queued before the worker lets go of the connection, so that a request the
     // reactor reads next is answered behind this one.
     answers.queued.fetch_add(1);
     if (answers.worker.exchange(AnswerState::kIdle) == AnswerState::kCloseAfter) close = true;
   }
-  std::string wire = serializeResponse(r, WireFraming{close, ex.http10, ex.req.method == "HEAD"});
-  auto target = ex.peer.lock();
   if (!target) {
     if (from_worker) answers.queued.fetch_sub(1);
     if (token) token->release();
     return;
   }
-  // Answered: until its next request arrives, the connection is idle and Pistache's sweep holds
-  // it to the keep-alive timeout (as Pistache's own ResponseWriter marks it).
-  target->setIdle(true);
+  std::string wire = serializeResponse(r, WireFraming{close, ex.http10, ex.req.method == "HEAD"});
   size_t written = 0;
   // On the connection's own reactor thread, with nothing of ours in Pistache's queue, the answer
   // goes straight to the socket: Pistache's queue costs an eventfd round trip and two epoll_ctl
@@ -389,6 +389,12 @@ class PistacheHandler final : public P::Http::Handler {
       // The worker has just let go of the connection: its answer is queued, this one goes after.
     }
     RequestFramer& framer = conn->framer;
+    if (framer.idle()) {
+      // The first byte of a request, on a new or a kept-alive connection: the header timeout
+      // runs from here, not the keep-alive timeout.
+      conn->timer->startRequest();
+      peer->setIdle(false);
+    }
     switch (framer.feed(std::string_view(data, len))) {
       case RequestFramer::Status::kNeedMore:
         if (framer.headComplete()) headComplete(*conn, peer);
