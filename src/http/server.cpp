@@ -65,6 +65,7 @@ struct ConnectionRegistry {
   std::condition_variable cv;
   uint64_t next_id = 0;
   std::map<uint64_t, std::weak_ptr<Connection>> open;
+  size_t admitted = 0;  // open connections within server.max_connections
 };
 
 // Pistache's timeout sweep reads the start time and the step of the parser stored under
@@ -89,11 +90,12 @@ struct Connection {
     {
       std::lock_guard<std::mutex> lock(registry->mutex);
       registry->open.erase(id);
+      if (admitted) --registry->admitted;
     }
     registry->cv.notify_all();
   }
 
-  static std::shared_ptr<Connection> open(size_t max_request_size,
+  static std::shared_ptr<Connection> open(size_t max_request_size, size_t max_connections,
                                           std::shared_ptr<ConnectionRegistry> registry,
                                           const std::shared_ptr<P::Tcp::Peer>& peer,
                                           P::Tcp::Transport* transport) {
@@ -103,6 +105,8 @@ struct Connection {
     std::lock_guard<std::mutex> lock(registry->mutex);
     conn->id = registry->next_id++;
     registry->open.emplace(conn->id, conn);
+    conn->admitted = registry->admitted < max_connections;
+    if (conn->admitted) ++registry->admitted;
     return conn;
   }
 
@@ -115,6 +119,7 @@ struct Connection {
   RequestFramer framer;
   bool continue_sent = false;  // "100 Continue" sent for the current request
   bool closing = false;        // answered with Connection: close; later bytes are ignored
+  bool admitted = false;       // counted against server.max_connections
 
   std::shared_ptr<ConnectionRegistry> registry;
   std::shared_ptr<AnswerState> answers = std::make_shared<AnswerState>();
@@ -364,11 +369,13 @@ class PistacheHandler final : public P::Http::Handler {
   }
 
   void onConnection(const std::shared_ptr<P::Tcp::Peer>& peer) override {
-    auto conn = Connection::open(shared_->options.max_request_size, shared_->connections, peer,
-                                 transport());
+    const ServerOptions& o = shared_->options;
+    auto conn = Connection::open(o.max_request_size, static_cast<size_t>(o.max_connections),
+                                 shared_->connections, peer, transport());
     // Pistache's timeout sweep finds the timer under its parser's key.
     peer->putData(ParserData, conn->timer);
     peer->putData(kConnectionKey, conn);
+    if (!conn->admitted) refuseConnection(*conn, peer);
   }
 
   // Replaces Pistache's own onInput, which answers every request lacking a Connection header
@@ -424,6 +431,18 @@ class PistacheHandler final : public P::Http::Handler {
     }
   }
 
+  // Over server.max_connections: a 503 that says to come back, then the connection closes. The
+  // header timeout bounds how long the refused connection may linger before the client closes.
+  void refuseConnection(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
+    log::deferred(log::Level::kWarn, "http.connection_refused",
+                  {{"max_connections", static_cast<int64_t>(shared_->options.max_connections)}});
+    Response busy = errorResponse(OAuthCode::kTemporarilyUnavailable, "too many connections");
+    busy.header("Retry-After", "1");
+    reject(c, peer, std::move(busy));
+    c.timer->startRequest();
+    peer->setIdle(false);
+  }
+
   std::shared_ptr<Exchange> newExchange(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
     auto ex = std::make_shared<Exchange>();
     ex->req = std::move(c.framer.request());
@@ -440,10 +459,13 @@ class PistacheHandler final : public P::Http::Handler {
   // Answers a request that could not be read, then stops reading this connection.
   void reject(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer, OAuthCode code,
               const std::string& description) {
+    reject(c, peer, errorResponse(code, description));
+  }
+  void reject(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer, Response answer) {
     auto ex = newExchange(c, peer);
     ex->keep_alive = false;
     c.closing = true;
-    finish(*shared_, *ex, errorResponse(code, description));
+    finish(*shared_, *ex, std::move(answer));
   }
 
   void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {

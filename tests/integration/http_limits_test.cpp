@@ -1,11 +1,12 @@
-// The real binary's limits on slow clients: the header timeout on every request of a kept-alive
-// connection (server.header_timeout).
+// The real binary's limits on slow and numerous clients: the header timeout on every request of a
+// kept-alive connection (server.header_timeout) and the connection cap (server.max_connections).
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "fakes/broker_process.h"
 #include "fakes/raw_connection.h"
@@ -20,6 +21,11 @@ const std::string kHealth = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
 
 bool startsWith(const std::string& s, const std::string& prefix) {
   return s.rfind(prefix, 0) == 0;
+}
+
+std::string lowered(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 bool answered200(RawConnection& c) {
@@ -76,6 +82,40 @@ TEST_F(HttpLimits, TricklingHeadIsCutOffAtTheHeaderTimeout) {
   const auto took = Clock::now() - start;
   EXPECT_TRUE(raw.readsEof(100) || refused);
   EXPECT_LT(took, 3s);
+}
+
+TEST_F(HttpLimits, ConnectionsPastMaxConnectionsGet503AndAClose) {
+  start("  max_connections: 2\n");
+  std::vector<std::unique_ptr<RawConnection>> held;
+  // start()'s own health checks may not be closed on the broker's side yet: try a few times.
+  for (int attempt = 0; attempt < 50 && held.size() < 2; ++attempt) {
+    auto c = std::make_unique<RawConnection>(broker_->port());
+    if (answered200(*c)) {
+      held.push_back(std::move(c));
+    } else {
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  ASSERT_EQ(held.size(), 2u);
+
+  RawConnection third(broker_->port());
+  ASSERT_TRUE(third.connected());
+  const std::string refusal = third.readResponse(5000);  // at once, before any request
+  EXPECT_TRUE(startsWith(refusal, "HTTP/1.1 503")) << refusal;
+  EXPECT_NE(lowered(refusal).find("\r\nretry-after: 1\r\n"), std::string::npos) << refusal;
+  EXPECT_NE(lowered(refusal).find("\r\nconnection: close\r\n"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("too many connections"), std::string::npos) << refusal;
+  EXPECT_TRUE(third.readsEof(5000));
+
+  EXPECT_TRUE(answered200(*held[0]));  // the admitted ones are served as before
+  held.pop_back();                     // one closes: room for a new one
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    RawConnection next(broker_->port());
+    served = answered200(next);
+    if (!served) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(served);
 }
 
 }  // namespace
