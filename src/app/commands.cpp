@@ -208,6 +208,7 @@ int runServe(const GlobalOptions& g) {
     so.workers = rt.config.server.workers;
     so.queue_limit = rt.config.server.queue_limit;
     so.max_request_size = rt.config.server.max_request_size;
+    so.max_connections = rt.config.server.max_connections;
     so.header_timeout_ms = rt.config.server.header_timeout_ms;
     so.body_timeout_ms = rt.config.server.body_timeout_ms;
     so.keepalive_timeout_ms = rt.config.server.keepalive_timeout_ms;

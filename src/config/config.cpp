@@ -475,14 +475,15 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
 
 void Loader::readServer(const std::map<std::string, Entry>& top) {
   auto t = section(top, "server",
-                   {"threads", "workers", "queue_limit", "max_request_size", "header_timeout",
-                    "body_timeout", "keepalive_timeout", "trust_proxy"});
+                   {"threads", "workers", "queue_limit", "max_request_size", "max_connections",
+                    "header_timeout", "body_timeout", "keepalive_timeout", "trust_proxy"});
   ServerSettings& s = config_.server;
   s.threads = static_cast<int>(count(t, "threads", s.threads, 1, 256));
   s.workers = static_cast<int>(count(t, "workers", s.workers, 1, 1024));
   s.queue_limit = static_cast<int>(count(t, "queue_limit", s.queue_limit, 1, 1000000));
   s.max_request_size = static_cast<size_t>(
       count(t, "max_request_size", static_cast<int64_t>(s.max_request_size), 1024, 64 << 20));
+  s.max_connections = static_cast<int>(count(t, "max_connections", s.max_connections, 1, 1000000));
   s.header_timeout_ms = millis(t, "header_timeout", s.header_timeout_ms);
   s.body_timeout_ms = millis(t, "body_timeout", s.body_timeout_ms);
   s.keepalive_timeout_ms = millis(t, "keepalive_timeout", s.keepalive_timeout_ms);

@@ -31,8 +31,24 @@ std::optional<uint64_t> parseContentLength(std::string_view v) {
   return n;
 }
 
+// Visible ASCII only: no control character, space or raw non-ASCII byte (RFC 3986 §2; RFC 9112
+// §3.2 origin-form).
+bool isTargetChar(unsigned char c) {
+  return c > 0x20 && c < 0x7f;
+}
+
+// uri-host [ ":" port ] (RFC 9110 §7.2), checked by character: reg-name, IP literals and a port.
+bool isHostChar(unsigned char c) {
+  static constexpr std::string_view kOther = "-._~!$&'()*+,;=:[]%";
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         kOther.find(static_cast<char>(c)) != std::string_view::npos;
+}
+
 Result<bool> parseTarget(std::string_view target, Request& req) {
   if (target.empty() || target.front() != '/') return bad("request target must be a path");
+  if (!std::all_of(target.begin(), target.end(), [](char c) { return isTargetChar(c); })) {
+    return bad("malformed request target");
+  }
   size_t hash = target.find('#');
   if (hash != std::string_view::npos) target = target.substr(0, hash);
   size_t q = target.find('?');
@@ -81,9 +97,8 @@ Result<RequestHead> parseRequestHead(std::string_view head, Request& req) {
   } else if (version != "HTTP/1.1") {
     return bad("unsupported HTTP version");
   }
-  req.method.clear();
-  std::transform(method.begin(), method.end(), std::back_inserter(req.method),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  // Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET.
+  req.method.assign(method.data(), method.size());
   auto target = parseTarget(line.substr(sp1 + 1, sp2 - sp1 - 1), req);
   if (!target) return fail(target.error());
 
@@ -100,7 +115,9 @@ Result<RequestHead> parseRequestHead(std::string_view head, Request& req) {
       return bad("malformed header");
     }
     std::string_view value = trimOws(field.substr(colon + 1));
-    if (value.find('\0') != std::string_view::npos) return bad("malformed header");
+    if (!std::all_of(value.begin(), value.end(), [](char c) { return isFieldValueChar(c); })) {
+      return bad("malformed header");
+    }
     std::string name = toLower(field.substr(0, colon));
     auto [it, inserted] = req.headers.emplace(name, std::string(value));
     if (inserted) continue;
@@ -114,8 +131,25 @@ Result<RequestHead> parseRequestHead(std::string_view head, Request& req) {
     if (!out.content_length) return bad("malformed Content-Length");
     if (req.headers.count("transfer-encoding")) return bad("Content-Length with Transfer-Encoding");
   }
-  out.has_body =
-      (out.content_length && *out.content_length > 0) || req.headers.count("transfer-encoding") > 0;
+  if (auto te = req.headers.find("transfer-encoding"); te != req.headers.end()) {
+    // An HTTP/1.0 recipient cannot be relied on to read chunked framing (RFC 9112 §6.1).
+    if (out.http10) return bad("Transfer-Encoding in HTTP/1.0");
+    int codings = 0;
+    forEachListItem(te->second, [&](std::string_view item) {
+      ++codings;
+      out.chunked = codings == 1 && equalsIgnoreCase(item, "chunked");
+    });
+    // "chunked" alone: any other coding (or one after chunked) leaves the length unknown.
+    if (codings != 1 || !out.chunked) return bad("unsupported Transfer-Encoding");
+  }
+  auto host = req.headers.find("host");
+  if (host == req.headers.end()) {
+    if (!out.http10) return bad("missing Host");
+  } else if (!std::all_of(host->second.begin(), host->second.end(),
+                          [](char c) { return isHostChar(c); })) {
+    return bad("malformed Host");
+  }
+  out.has_body = (out.content_length && *out.content_length > 0) || out.chunked;
   auto connection = req.header("connection");
   out.keep_alive = keepAliveRequested(out.http10, connection.value_or(""));
   auto expect = req.header("expect");

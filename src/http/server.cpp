@@ -1,6 +1,6 @@
-// HTTP/1.1 server on Pistache (RFC 9112). Pistache accepts connections, frames messages and
-// writes bytes; everything a client can observe (routing, persistence, errors, headers) is
-// decided here.
+// HTTP/1.1 server on Pistache (RFC 9112). Pistache accepts connections, reads bytes and runs the
+// timeout sweep; requests are framed here (RequestFramer) and everything a client can observe
+// (framing, routing, persistence, errors, headers) is decided here.
 
 #include "broker/http/server.h"
 
@@ -26,6 +26,7 @@
 #include "broker/core/log.h"
 #include "broker/core/random.h"
 #include "http/header_policy.h"
+#include "http/request_framer.h"
 #include "http/request_head.h"
 #include "http/response_wire.h"
 #include "http/strings.h"
@@ -64,23 +65,37 @@ struct ConnectionRegistry {
   std::condition_variable cv;
   uint64_t next_id = 0;
   std::map<uint64_t, std::weak_ptr<Connection>> open;
+  size_t admitted = 0;  // open connections within server.max_connections
+};
+
+// Pistache's timeout sweep reads the start time and the step of the parser stored under
+// Handler::ParserData: the header timeout while the step is the request line or the headers, the
+// body timeout once it is the body, the keep-alive timeout while the peer is idle. This parser is
+// never fed (RequestFramer frames the bytes); it only keeps that time and step for the sweep.
+class RequestTimer final : public P::Http::RequestParser {
+ public:
+  RequestTimer() : P::Http::RequestParser(0) {}
+  // The first byte of a request arrived: the header timeout runs from now.
+  void startRequest() { reset(); }
+  // The head is complete: the body timeout applies (step 2 is Pistache's BodyStep).
+  void headDone() { currentStep = 2; }
 };
 
 // Per TCP connection, owned by the Pistache peer (destroyed when Pistache drops the peer).
 struct Connection {
   Connection(size_t max_request_size, std::shared_ptr<ConnectionRegistry> reg)
-      : parser(std::make_shared<P::Http::RequestParser>(max_request_size)),
-        registry(std::move(reg)) {}
+      : framer(max_request_size), registry(std::move(reg)) {}
 
   ~Connection() {
     {
       std::lock_guard<std::mutex> lock(registry->mutex);
       registry->open.erase(id);
+      if (admitted) --registry->admitted;
     }
     registry->cv.notify_all();
   }
 
-  static std::shared_ptr<Connection> open(size_t max_request_size,
+  static std::shared_ptr<Connection> open(size_t max_request_size, size_t max_connections,
                                           std::shared_ptr<ConnectionRegistry> registry,
                                           const std::shared_ptr<P::Tcp::Peer>& peer,
                                           P::Tcp::Transport* transport) {
@@ -90,28 +105,24 @@ struct Connection {
     std::lock_guard<std::mutex> lock(registry->mutex);
     conn->id = registry->next_id++;
     registry->open.emplace(conn->id, conn);
+    conn->admitted = registry->admitted < max_connections;
+    if (conn->admitted) ++registry->admitted;
     return conn;
   }
 
   void nextRequest() {
-    parser->reset();
-    head.clear();
-    head_done = false;
-    request = Request();
-    info = RequestHead();
-    received = 0;
+    framer.next();
+    continue_sent = false;
   }
 
-  std::shared_ptr<P::Http::RequestParser> parser;
-  std::string head;  // request line and headers as received, until the empty line
-  bool head_done = false;
-  Request request;
-  RequestHead info;
-  bool closing = false;  // answered with Connection: close; later bytes are ignored
+  std::shared_ptr<RequestTimer> timer = std::make_shared<RequestTimer>();
+  RequestFramer framer;
+  bool continue_sent = false;  // "100 Continue" sent for the current request
+  bool closing = false;        // answered with Connection: close; later bytes are ignored
+  bool admitted = false;       // counted against server.max_connections
 
   std::shared_ptr<ConnectionRegistry> registry;
   std::shared_ptr<AnswerState> answers = std::make_shared<AnswerState>();
-  size_t received = 0;  // bytes of the current request so far (more than it needs: pipelining)
   uint64_t id = 0;
   std::weak_ptr<P::Tcp::Peer> peer;
   P::Tcp::Transport* transport = nullptr;
@@ -285,22 +296,23 @@ void finish(const Shared& shared, Exchange& ex, Response r,
   bool close = !ex.keep_alive;
   AnswerState& answers = *ex.answers;
   const bool from_worker = token != nullptr;
+  auto target = ex.peer.lock();
+  // Answered: until the first byte of its next request arrives, the connection is idle and
+  // Pistache's sweep holds it to the keep-alive timeout. Marked before a worker lets go of the
+  // connection, so that it cannot undo the reactor marking a next request as started.
+  if (target) target->setIdle(true);
   if (from_worker) {
     // Counted as queued before the worker lets go of the connection, so that a request the
     // reactor reads next is answered behind this one.
     answers.queued.fetch_add(1);
     if (answers.worker.exchange(AnswerState::kIdle) == AnswerState::kCloseAfter) close = true;
   }
-  std::string wire = serializeResponse(r, WireFraming{close, ex.http10, ex.req.method == "HEAD"});
-  auto target = ex.peer.lock();
   if (!target) {
     if (from_worker) answers.queued.fetch_sub(1);
     if (token) token->release();
     return;
   }
-  // Answered: until its next request arrives, the connection is idle and Pistache's sweep holds
-  // it to the keep-alive timeout (as Pistache's own ResponseWriter marks it).
-  target->setIdle(true);
+  std::string wire = serializeResponse(r, WireFraming{close, ex.http10, ex.req.method == "HEAD"});
   size_t written = 0;
   // On the connection's own reactor thread, with nothing of ours in Pistache's queue, the answer
   // goes straight to the socket: Pistache's queue costs an eventfd round trip and two epoll_ctl
@@ -357,16 +369,20 @@ class PistacheHandler final : public P::Http::Handler {
   }
 
   void onConnection(const std::shared_ptr<P::Tcp::Peer>& peer) override {
-    auto conn = Connection::open(shared_->options.max_request_size, shared_->connections, peer,
-                                 transport());
-    // Pistache's timeout sweep finds the parser under its own key.
-    peer->putData(ParserData, conn->parser);
+    const ServerOptions& o = shared_->options;
+    auto conn = Connection::open(o.max_request_size, static_cast<size_t>(o.max_connections),
+                                 shared_->connections, peer, transport());
+    // Pistache's timeout sweep finds the timer under its parser's key.
+    peer->putData(ParserData, conn->timer);
     peer->putData(kConnectionKey, conn);
+    if (!conn->admitted) refuseConnection(*conn, peer);
   }
 
   // Replaces Pistache's own onInput, which answers every request lacking a Connection header
   // with "Connection: Close" (so clients reconnect for each request), answers parse errors in
-  // plain text and keeps parsing the rest of an oversize body as new requests.
+  // plain text, keeps parsing the rest of an oversize body as new requests, and frames chunked
+  // bodies loosely (it stops at "0\r\n" and leaves the trailer section unread). Every byte is
+  // framed by RequestFramer instead.
   void onInput(const char* data, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto conn = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionKey));
     if (!conn || conn->closing) return;
@@ -379,84 +395,61 @@ class PistacheHandler final : public P::Http::Handler {
       }
       // The worker has just let go of the connection: its answer is queued, this one goes after.
     }
-    conn->received += len;
-    try {
-      if (!conn->head_done) {
-        const bool first_bytes = conn->head.empty();
-        if (!captureHead(*conn, data, len, peer)) return;
-        // The common case, a whole request in one piece (a head without a body, or with a
-        // Content-Length body that came along): it is complete, and Pistache's parser (which
-        // would parse the head a second time) is skipped. Anything else is framed by the parser
-        // from its first byte.
-        if (conn->head_done && first_bytes && framedSize(*conn) == len) {
-          const size_t head = conn->head.size();
-          dispatch(*conn, peer, std::string(data + head, len - head));
-          conn->nextRequest();
-          return;
-        }
-      }
-      if (!conn->parser->feed(data, len)) {
-        return reject(*conn, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      }
-      if (conn->parser->parse() != P::Http::Private::State::Done) return;
-      dispatch(*conn, peer);
-      conn->nextRequest();
-    } catch (const P::Http::HttpError& e) {
-      if (e.code() == static_cast<int>(P::Http::Code::Request_Entity_Too_Large)) {
-        reject(*conn, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      } else {
-        reject(*conn, peer, OAuthCode::kInvalidRequest, "malformed request");
-      }
-    } catch (const std::exception&) {
-      reject(*conn, peer, OAuthCode::kInvalidRequest, "malformed request");
+    RequestFramer& framer = conn->framer;
+    if (framer.idle()) {
+      // The first byte of a request, on a new or a kept-alive connection: the header timeout
+      // runs from here, not the keep-alive timeout.
+      conn->timer->startRequest();
+      peer->setIdle(false);
+    }
+    switch (framer.feed(std::string_view(data, len))) {
+      case RequestFramer::Status::kNeedMore:
+        if (framer.headComplete()) headComplete(*conn, peer);
+        return;
+      case RequestFramer::Status::kError:
+        return reject(*conn, peer,
+                      framer.error().refusal == RequestFramer::Refusal::kTooLarge
+                          ? OAuthCode::kPayloadTooLarge
+                          : OAuthCode::kInvalidRequest,
+                      framer.error().message);
+      case RequestFramer::Status::kRequest:
+        dispatch(*conn, peer);
+        conn->nextRequest();
+        return;
     }
   }
 
  private:
-  // Keeps the raw head, which Pistache does not, and refuses a declared oversize body before it
-  // is sent. False when the request was rejected.
-  bool captureHead(Connection& c, const char* data, size_t len,
-                   const std::shared_ptr<P::Tcp::Peer>& peer) {
-    const size_t max = shared_->options.max_request_size;
-    const size_t scan_from = c.head.size() >= 3 ? c.head.size() - 3 : 0;
-    c.head.append(data, len);
-    const size_t end = c.head.find("\r\n\r\n", scan_from);
-    if (end == std::string::npos) {
-      if (c.head.size() <= max) return true;
-      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      return false;
-    }
-    c.head.resize(end + 4);
-    if (c.head.size() > max) {
-      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      return false;
-    }
-    c.head_done = true;
-    auto info = parseRequestHead(c.head, c.request);
-    if (!info) {
-      reject(c, peer, OAuthCode::kInvalidRequest, info.error().message);
-      return false;
-    }
-    c.info = *info;
-    if (c.info.content_length && c.head.size() + *c.info.content_length > max) {
-      reject(c, peer, OAuthCode::kPayloadTooLarge, "request too large");
-      return false;
-    }
-    if (c.info.expect_continue) {
+  // The head is in and the body is on its way.
+  void headComplete(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
+    c.timer->headDone();
+    if (c.framer.head().expect_continue && !c.continue_sent) {
+      c.continue_sent = true;
       // Without this, curl waits a second before sending a body it announced.
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       peer->send(P::RawBuffer(kContinue, kContinue.size()));
     }
-    return true;
+  }
+
+  // Over server.max_connections: a 503 that says to come back, then the connection closes. The
+  // header timeout bounds how long the refused connection may linger before the client closes.
+  void refuseConnection(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
+    log::deferred(log::Level::kWarn, "http.connection_refused",
+                  {{"max_connections", static_cast<int64_t>(shared_->options.max_connections)}});
+    Response busy = errorResponse(OAuthCode::kTemporarilyUnavailable, "too many connections");
+    busy.header("Retry-After", "1");
+    reject(c, peer, std::move(busy));
+    c.timer->startRequest();
+    peer->setIdle(false);
   }
 
   std::shared_ptr<Exchange> newExchange(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
     auto ex = std::make_shared<Exchange>();
-    ex->req = std::move(c.request);
+    ex->req = std::move(c.framer.request());
     ex->req.remote_ip = peer->address().host();
     ex->req.request_id = shared_->nextRequestId();
-    ex->http10 = c.info.http10;
-    ex->keep_alive = c.info.keep_alive;
+    ex->http10 = c.framer.head().http10;
+    ex->keep_alive = c.framer.head().keep_alive;
     ex->peer = peer;
     ex->transport = transport();
     ex->answers = c.answers;
@@ -466,31 +459,21 @@ class PistacheHandler final : public P::Http::Handler {
   // Answers a request that could not be read, then stops reading this connection.
   void reject(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer, OAuthCode code,
               const std::string& description) {
+    reject(c, peer, errorResponse(code, description));
+  }
+  void reject(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer, Response answer) {
     auto ex = newExchange(c, peer);
     ex->keep_alive = false;
     c.closing = true;
-    c.nextRequest();
-    c.head.shrink_to_fit();
-    finish(*shared_, *ex, errorResponse(code, description));
+    finish(*shared_, *ex, std::move(answer));
   }
 
-  // The bytes the request takes: its head plus its Content-Length (none without a body), or
-  // nothing for a chunked body, whose end only the parser finds.
-  static std::optional<size_t> framedSize(const Connection& c) {
-    if (!c.info.has_body) return c.head.size();
-    if (!c.info.content_length) return std::nullopt;
-    return c.head.size() + *c.info.content_length;
-  }
-
-  // With `body`, the request was framed here; without, by Pistache's parser.
-  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer,
-                std::optional<std::string> body = std::nullopt) {
+  void dispatch(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
     auto ex = newExchange(c, peer);
-    ex->req.body = body ? std::move(*body) : c.parser->request.body();
     // Bytes beyond this request are a pipelined next one: this answer closes the connection and
-    // the client sends the rest again (answers could otherwise leave out of order).
-    const auto whole = framedSize(c);
-    if (whole && c.received > *whole) ex->keep_alive = false;
+    // the client sends the rest again (answers could otherwise leave out of order). The same
+    // holds for any framing bytes left over.
+    if (c.framer.buffered() > 0) ex->keep_alive = false;
     if (!ex->keep_alive) c.closing = true;
     peer->setIdle(false);
     route(ex, peer);

@@ -43,6 +43,12 @@ inline bool isToken(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return isTokenChar(c); });
 }
 
+// A field value's characters (RFC 9110 §5.5): field-vchar, SP and HTAB, never a control
+// character. A bare CR or LF in a value would end the line for some parsers and not for others.
+inline bool isFieldValueChar(unsigned char c) {
+  return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
 // Calls f(item) for each non-empty, trimmed item of a comma-separated header value.
 template <class F>
 void forEachListItem(std::string_view value, F&& f) {

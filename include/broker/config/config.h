@@ -58,6 +58,7 @@ struct ServerSettings {
   int workers = 4;                       // server.workers (blocking work: DB, RSA, upstream HTTP)
   int queue_limit = 1024;                // server.queue_limit (answers 503 past this)
   size_t max_request_size = 64 * 1024;   // server.max_request_size
+  int max_connections = 1024;            // server.max_connections (503 past this)
   int64_t header_timeout_ms = 5000;      // server.header_timeout
   int64_t body_timeout_ms = 10000;       // server.body_timeout
   int64_t keepalive_timeout_ms = 60000;  // server.keepalive_timeout

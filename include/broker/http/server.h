@@ -28,6 +28,8 @@ struct ServerOptions {
   int workers = 4;
   int queue_limit = 1024;               // queued worker jobs beyond this get 503
   size_t max_request_size = 64 * 1024;  // request line + headers + body
+  // Connections past this many open ones get a 503 with Retry-After and are closed.
+  int max_connections = 1024;
   int64_t header_timeout_ms = 5000;
   int64_t body_timeout_ms = 10000;
   // Idle keep-alive connections close after this. It is also the budget of a worker handler: a

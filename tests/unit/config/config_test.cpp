@@ -43,9 +43,11 @@ std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t> fields(const To
 std::tuple<int64_t, int64_t> fields(const KeySettings& k) {
   return {k.rotation_period, k.publish_ahead};
 }
-std::tuple<int, int, int, size_t, int64_t, int64_t, int64_t, bool> fields(const ServerSettings& s) {
-  return {s.threads,           s.workers,         s.queue_limit,          s.max_request_size,
-          s.header_timeout_ms, s.body_timeout_ms, s.keepalive_timeout_ms, s.trust_proxy};
+std::tuple<int, int, int, size_t, int, int64_t, int64_t, int64_t, bool> fields(
+    const ServerSettings& s) {
+  return {s.threads,         s.workers,           s.queue_limit,     s.max_request_size,
+          s.max_connections, s.header_timeout_ms, s.body_timeout_ms, s.keepalive_timeout_ms,
+          s.trust_proxy};
 }
 
 fs::path repoRoot() {
@@ -153,7 +155,8 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_TRUE(c.issuerIsLoopback());
   EXPECT_EQ(fields(c.tokens), std::make_tuple(3600, 30 * 86400, 7 * 86400, 60, 30, 600));
   EXPECT_EQ(fields(c.keys), std::make_tuple(30 * 86400, 3600));
-  EXPECT_EQ(fields(c.server), std::make_tuple(2, 4, 1024, 64 * 1024, 5000, 10000, 60000, false));
+  EXPECT_EQ(fields(c.server),
+            std::make_tuple(2, 4, 1024, 64 * 1024, 1024, 5000, 10000, 60000, false));
   EXPECT_EQ(c.client_idle_ttl, 90 * 86400);
   EXPECT_EQ(c.gc_interval, 300);
   EXPECT_EQ(c.log_level, "info");
@@ -173,12 +176,13 @@ TEST_F(ConfigTest, ReadsEverySetting) {
                    "  code_ttl: 2m\n  refresh_grace: 10s\n  login_ttl: 5m\n"
                    "keys:\n  rotation_period: 0\n  publish_ahead: 2h\n"
                    "server:\n  threads: 3\n  workers: 9\n  queue_limit: 77\n"
-                   "  max_request_size: 2048\n  header_timeout: 250ms\n  body_timeout: 3s\n"
+                   "  max_request_size: 2048\n  max_connections: 12\n"
+                   "  header_timeout: 250ms\n  body_timeout: 3s\n"
                    "  keepalive_timeout: 2m\n  trust_proxy: true\n"
                    "clients:\n  idle_ttl: 10d\ngc_interval: 1m\nlog_level: debug\n");
   EXPECT_EQ(fields(c.tokens), std::make_tuple(900, 60 * 86400, 14 * 86400, 120, 10, 300));
   EXPECT_EQ(fields(c.keys), std::make_tuple(0, 7200));
-  EXPECT_EQ(fields(c.server), std::make_tuple(3, 9, 77, 2048, 250, 3000, 120000, true));
+  EXPECT_EQ(fields(c.server), std::make_tuple(3, 9, 77, 2048, 12, 250, 3000, 120000, true));
   EXPECT_EQ(c.client_idle_ttl, 10 * 86400);
   EXPECT_EQ(c.gc_interval, 60);
   EXPECT_EQ(c.log_level, "debug");
@@ -405,6 +409,9 @@ TEST_F(ConfigTest, NumbersAndDurationsMustBeWellFormedAndSane) {
       {13, "server:\n  threads: 0\n", "server.threads", "between 1 and 256"},
       {13, "server:\n  workers: many\n", "server.workers", "whole number"},
       {13, "server:\n  max_request_size: 64k\n", "server.max_request_size", "whole number"},
+      {13, "server:\n  max_connections: 0\n", "server.max_connections", "between 1 and 1000000"},
+      {14, "server:\n  threads: 2\n  max_connections: lots\n", "server.max_connections",
+       "whole number"},
       {13, "server:\n  trust_proxy: yes\n", "server.trust_proxy", "expected true or false"},
       {12, "gc_interval: -5\n", "gc_interval", "expected a duration"},
       {12, "tokens: 5\n", "tokens", "expected a mapping"},

@@ -85,7 +85,7 @@ Result<RequestHead> parse(const std::string& head, Request& req) {
 TEST(HttpRequestHead, ParsesLineQueryAndHeaders) {
   Request req;
   auto info = parse(
-      "get /a%20b/c?x=1&y=%2F&x=2 HTTP/1.1\r\nHost: h\r\nX-Thing:  v  \r\n"
+      "GET /a%20b/c?x=1&y=%2F&x=2 HTTP/1.1\r\nHost: h\r\nX-Thing:  v  \r\n"
       "Accept: a\r\nAccept: b\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
       req);
   ASSERT_TRUE(info.ok()) << info.error().message;
@@ -102,15 +102,23 @@ TEST(HttpRequestHead, ParsesLineQueryAndHeaders) {
   EXPECT_FALSE(info->http10);
 }
 
+// Methods are case-sensitive (RFC 9110 §9.1): "get" is another method than GET, and routes as
+// one (this parser used to upper-case it).
+TEST(HttpRequestHead, MethodKeepsItsCase) {
+  Request req;
+  ASSERT_TRUE(parse("get / HTTP/1.1\r\nHost: h\r\n\r\n", req).ok());
+  EXPECT_EQ(req.method, "get");
+}
+
 TEST(HttpRequestHead, PlusInPathIsNotASpace) {
   Request req;
-  ASSERT_TRUE(parse("GET /a+b HTTP/1.1\r\n\r\n", req).ok());
+  ASSERT_TRUE(parse("GET /a+b HTTP/1.1\r\nHost: h\r\n\r\n", req).ok());
   EXPECT_EQ(req.path, "/a+b");
 }
 
 TEST(HttpRequestHead, MalformedQueryPairIsDroppedNotFatal) {
   Request req;
-  ASSERT_TRUE(parse("GET /x?a=%zz&b=1 HTTP/1.1\r\n\r\n", req).ok());
+  ASSERT_TRUE(parse("GET /x?a=%zz&b=1 HTTP/1.1\r\nHost: h\r\n\r\n", req).ok());
   EXPECT_EQ(req.raw_query, "a=%zz&b=1");
   EXPECT_EQ(req.query.count("a"), 0u);
   EXPECT_EQ(req.query.at("b"), "1");
@@ -118,19 +126,20 @@ TEST(HttpRequestHead, MalformedQueryPairIsDroppedNotFatal) {
 
 TEST(HttpRequestHead, RejectsBadPathsAndFraming) {
   const char* bad[] = {
-      "GET /a%00b HTTP/1.1\r\n\r\n",
-      "GET /a%zzb HTTP/1.1\r\n\r\n",
-      "GET /a%2 HTTP/1.1\r\n\r\n",
-      "GET http://host/a HTTP/1.1\r\n\r\n",
-      "GET /a HTTP/2.0\r\n\r\n",
-      "GET  /a HTTP/1.1\r\n\r\n",
-      "GET /a HTTP/1.1\r\nBad Name: x\r\n\r\n",
-      "GET /a HTTP/1.1\r\nNoColon\r\n\r\n",
-      "GET /a HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
-      "GET /a HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
-      "POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-      "POST /a HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-      "POST /a HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "GET /a%00b HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET /a%zzb HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET /a%2 HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET http://host/a HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET /a HTTP/2.0\r\nHost: h\r\n\r\n",
+      "GET  /a HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET /a HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n",
+      "GET /a HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n",
+      "GET /a HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n",
+      "GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
+      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1\r\n\r\n",
+      "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
   };
   for (const char* head : bad) {
     Request req;
@@ -138,9 +147,71 @@ TEST(HttpRequestHead, RejectsBadPathsAndFraming) {
   }
 }
 
+// A bare CR or LF in a value ends the line for some parsers and not for others; so do other
+// control characters for some. RFC 9110 §5.5 allows none but HTAB.
+TEST(HttpRequestHead, RefusesControlCharactersInFieldValues) {
+  for (const std::string& ctl :
+       std::vector<std::string>{"\r", "\n", std::string(1, '\0'), "\x01", "\x1f", "\x7f"}) {
+    Request req;
+    auto info = parse("GET /a HTTP/1.1\r\nHost: h\r\nX: a" + ctl + "b\r\n\r\n", req);
+    ASSERT_FALSE(info.ok()) << static_cast<int>(ctl[0]);
+    EXPECT_EQ(info.error().message, "malformed header");
+  }
+  Request req;
+  ASSERT_TRUE(parse("GET /a HTTP/1.1\r\nHost: h\r\nX: a\tb \x80\r\n\r\n", req).ok());
+  EXPECT_EQ(req.headers.at("x"), "a\tb \x80");
+}
+
+TEST(HttpRequestHead, RefusesControlCharactersAndSpacesInTheTarget) {
+  for (const std::string& c :
+       std::vector<std::string>{"\t", "\r", "\x01", "\x7f", "\x80", "\xff", std::string(1, '\0')}) {
+    Request req;
+    auto info = parse("GET /a" + c + "b HTTP/1.1\r\nHost: h\r\n\r\n", req);
+    ASSERT_FALSE(info.ok()) << static_cast<int>(static_cast<unsigned char>(c[0]));
+    EXPECT_EQ(info.error().message, "malformed request target");
+  }
+  Request req;
+  EXPECT_FALSE(parse("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", req).ok());
+  EXPECT_TRUE(parse("GET /a-._~!$&'()*+,;=:@%20?b=/?#f HTTP/1.1\r\nHost: h\r\n\r\n", req).ok());
+}
+
+// RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, and a valid one.
+TEST(HttpRequestHead, Http11NeedsExactlyOneValidHost) {
+  Request req;
+  auto missing = parse("GET /a HTTP/1.1\r\nX: y\r\n\r\n", req);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message, "missing Host");
+  EXPECT_FALSE(parse("GET /a HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", req).ok());
+  EXPECT_FALSE(parse("GET /a HTTP/1.1\r\nHost: a b\r\n\r\n", req).ok());
+  EXPECT_FALSE(parse("GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n", req).ok());
+  EXPECT_FALSE(parse("GET /a HTTP/1.1\r\nHost: u@a\r\n\r\n", req).ok());
+  for (const char* ok : {"Host: a.example:8080", "Host: [::1]:80", "Host: 127.0.0.1", "Host:"}) {
+    EXPECT_TRUE(parse(std::string("GET /a HTTP/1.1\r\n") + ok + "\r\n\r\n", req).ok()) << ok;
+  }
+  EXPECT_TRUE(parse("GET /a HTTP/1.0\r\n\r\n", req).ok());  // HTTP/1.0 may leave it out
+}
+
+// RFC 9112 §6.1, §7: "chunked" is the only transfer coding, alone; HTTP/1.0 has none.
+TEST(HttpRequestHead, ChunkedIsTheOnlyTransferCoding) {
+  Request req;
+  auto chunked = parse("POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n", req);
+  ASSERT_TRUE(chunked.ok());
+  EXPECT_TRUE(chunked->chunked);
+  EXPECT_TRUE(chunked->has_body);
+  for (const char* te : {"ch", "chunkedx", "gzip", "gzip, chunked", "chunked, gzip",
+                         "chunked, chunked", "chunked;q=1", "identity", ""}) {
+    auto info = parse(
+        std::string("POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ") + te + "\r\n\r\n", req);
+    ASSERT_FALSE(info.ok()) << te;
+    EXPECT_EQ(info.error().message, "unsupported Transfer-Encoding") << te;
+  }
+  EXPECT_FALSE(parse("POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", req).ok());
+}
+
 TEST(HttpRequestHead, ReportsContentLengthAndExpectContinue) {
   Request req;
-  auto info = parse("POST /t HTTP/1.1\r\nContent-Length: 42\r\nExpect: 100-Continue\r\n\r\n", req);
+  auto info = parse(
+      "POST /t HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\nExpect: 100-Continue\r\n\r\n", req);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->content_length, 42u);
   EXPECT_TRUE(info->expect_continue);

@@ -18,6 +18,7 @@
 
 #include "broker/core/log.h"
 #include "fakes/http_client.h"
+#include "fakes/raw_connection.h"
 #include "unit/http/latch.h"
 
 namespace broker::http {
@@ -25,6 +26,7 @@ namespace {
 
 using broker::testing::HttpClient;
 using broker::testing::HttpResult;
+using broker::testing::RawConnection;
 
 ServerOptions testOptions() {
   ServerOptions o;
@@ -79,67 +81,6 @@ class HttpServer : public ::testing::Test {
   std::unique_ptr<Server> server_;
 };
 
-// A connected socket, for what libcurl does not let a test see: who closes, and HTTP/1.0.
-class RawConnection {
- public:
-  explicit RawConnection(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~RawConnection() { ::close(fd_); }
-
-  bool connected() const { return connected_; }
-  void send(const std::string& data) {
-    ASSERT_EQ(::send(fd_, data.data(), data.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(data.size()));
-  }
-  // One response with a Content-Length body; whatever follows stays buffered.
-  std::string readResponse() {
-    while (true) {
-      size_t end = buffered_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        size_t len = 0;
-        size_t cl = buffered_.find("Content-Length: ");
-        if (cl != std::string::npos && cl < end) len = std::stoul(buffered_.substr(cl + 16));
-        if (buffered_.size() >= end + 4 + len) {
-          std::string out = buffered_.substr(0, end + 4 + len);
-          buffered_.erase(0, end + 4 + len);
-          return out;
-        }
-      }
-      if (!fill()) return std::exchange(buffered_, "");
-    }
-  }
-  // True when the server closed its side (read returns 0) before a generous guard runs out.
-  bool readsEof() {
-    while (fill()) {
-    }
-    return eof_;
-  }
-
- private:
-  bool fill() {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, 10000) <= 0) return false;
-    char buf[4096];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      eof_ = n == 0;
-      return false;
-    }
-    buffered_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  int fd_;
-  bool connected_ = false;
-  bool eof_ = false;
-  std::string buffered_;
-};
-
 bool startsWith(const std::string& s, const std::string& prefix) {
   return s.rfind(prefix, 0) == 0;
 }
@@ -177,8 +118,9 @@ TEST_F(HttpServer, HonoursConnectionCloseFromClient) {
   for (const char* path : {"/x", "/w"}) {
     RawConnection raw(server_->port());
     ASSERT_TRUE(raw.connected());
-    raw.send(std::string("GET ") + path +
-             " HTTP/1.1\r\nConnection: close\r\n\r\nGET /x HTTP/1.1\r\n\r\n");
+    ASSERT_TRUE(raw.send(
+        std::string("GET ") + path +
+        " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /x HTTP/1.1\r\nHost: t\r\n\r\n"));
     EXPECT_TRUE(startsWith(raw.readResponse(), "HTTP/1.1 200"));
     EXPECT_TRUE(raw.readsEof())
         << path;  // the server closed, and did not answer the second request
@@ -191,7 +133,7 @@ TEST_F(HttpServer, Http10ClosesUnlessKeepAliveWasAsked) {
   start(std::move(r));
   {
     RawConnection raw(server_->port());
-    raw.send("GET /x HTTP/1.0\r\n\r\n");
+    ASSERT_TRUE(raw.send("GET /x HTTP/1.0\r\n\r\n"));
     std::string resp = raw.readResponse();
     EXPECT_TRUE(startsWith(resp, "HTTP/1.0 200")) << resp;
     // Connection options are case-insensitive tokens (RFC 9110 §7.6.1).
@@ -200,7 +142,7 @@ TEST_F(HttpServer, Http10ClosesUnlessKeepAliveWasAsked) {
   }
   RawConnection raw(server_->port());
   for (int i = 0; i < 2; ++i) {
-    raw.send("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ASSERT_TRUE(raw.send("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
     std::string resp = raw.readResponse();
     EXPECT_TRUE(startsWith(resp, "HTTP/1.0 200")) << resp;
     EXPECT_NE(lowered(resp).find("\r\nconnection: keep-alive\r\n"), std::string::npos) << resp;
@@ -214,12 +156,100 @@ TEST_F(HttpServer, PipelinedRequestsInOneSegmentGetTheFirstAnswerThenAClose) {
   r.add("GET", "/x", echo, RouteFlags::kInline);
   start(std::move(r));
   RawConnection raw(server_->port());
-  raw.send("GET /x?n=1 HTTP/1.1\r\n\r\nGET /x?n=2 HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(
+      raw.send("GET /x?n=1 HTTP/1.1\r\nHost: t\r\n\r\nGET /x?n=2 HTTP/1.1\r\nHost: t\r\n\r\n"));
   const std::string first = raw.readResponse();
   EXPECT_TRUE(startsWith(first, "HTTP/1.1 200")) << first;
   EXPECT_NE(first.find("query:n=1"), std::string::npos) << first;
   EXPECT_NE(lowered(first).find("\r\nconnection: close\r\n"), std::string::npos) << first;
   EXPECT_TRUE(raw.readsEof());
+}
+
+const std::string kChunkedPost =
+    "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+Router chunkedEchoRouter() {
+  Router r;
+  r.add("POST", "/e", echo, RouteFlags::kInline);
+  r.add("GET", "/x", echo, RouteFlags::kInline);
+  return r;
+}
+
+// The trailer section and the final CRLF belong to the chunked request; what follows them is a
+// pipelined request (answered first, then the connection closes) and not dropped unseen.
+TEST_F(HttpServer, RequestAfterAChunkedBodyInOneSegmentGetsTheFirstAnswerThenAClose) {
+  start(chunkedEchoRouter());
+  RawConnection raw(server_->port());
+  ASSERT_TRUE(raw.send(kChunkedPost + "5;ext=1\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n" +
+                       "GET /x HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string first = raw.readResponse();
+  EXPECT_TRUE(startsWith(first, "HTTP/1.1 200")) << first;
+  EXPECT_NE(first.find("body=hello\n"), std::string::npos) << first;
+  EXPECT_NE(lowered(first).find("\r\nconnection: close\r\n"), std::string::npos) << first;
+  EXPECT_TRUE(raw.readsEof(5000));
+}
+
+// A proxy that reuses the connection must get exactly one answer per request: the final CRLF of
+// a chunked body arriving on its own is part of that request, not a bad next one.
+TEST_F(HttpServer, FinalCrlfOfAChunkedBodyInALaterSegmentGetsNoAnswerOfItsOwn) {
+  start(chunkedEchoRouter());
+  RawConnection raw(server_->port());
+  ASSERT_TRUE(raw.send(kChunkedPost + "5\r\nhello\r\n0\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(raw.send("\r\n"));
+  const std::string first = raw.readResponse();
+  EXPECT_TRUE(startsWith(first, "HTTP/1.1 200")) << first;
+  EXPECT_NE(first.find("body=hello\n"), std::string::npos) << first;
+  ASSERT_TRUE(raw.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string second = raw.readResponse();
+  EXPECT_TRUE(startsWith(second, "HTTP/1.1 200")) << second;
+  EXPECT_NE(second.find("GET /x\n"), std::string::npos) << second;
+}
+
+// Framing the broker and a proxy could read differently is refused, and the connection closes.
+TEST_F(HttpServer, AmbiguousOrMalformedFramingGets400AndAClose) {
+  start(chunkedEchoRouter());
+  const std::string tail = "3\r\nabc\r\n0\r\n\r\n";
+  const std::vector<std::string> cases = {
+      kChunkedPost + "0xf\r\n" + std::string(15, 'a') + "\r\n0\r\n\r\n",
+      kChunkedPost + "+f\r\n" + std::string(15, 'a') + "\r\n0\r\n\r\n",
+      kChunkedPost + " f\r\n" + std::string(15, 'a') + "\r\n0\r\n\r\n",
+      kChunkedPost + "3\r\nabcXY0\r\n\r\n",
+      kChunkedPost + "3;a b\r\nabc\r\n0\r\n\r\n",
+      kChunkedPost + "0\r\n folded: x\r\n\r\n",
+      "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ch\r\n\r\n" + tail,
+      "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + tail,
+      "POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" +
+          tail,
+      "POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "GET /x HTTP/1.1\nHost: t\n\n",
+      "GET /x HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n",
+      "GET /x HTTP/1.1\r\nHost: t\r\nX: a\nb\r\n\r\n",
+      "GET /x\x01 HTTP/1.1\r\nHost: t\r\n\r\n",
+      "GET /x\t HTTP/1.1\r\nHost: t\r\n\r\n",
+      "GET /x HTTP/1.1\r\n\r\n",
+      "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+  };
+  for (const std::string& bytes : cases) {
+    SCOPED_TRACE(bytes);
+    RawConnection raw(server_->port());
+    ASSERT_TRUE(raw.send(bytes));
+    const std::string answer = raw.readResponse(5000);
+    EXPECT_TRUE(startsWith(answer, "HTTP/1.1 400")) << answer;
+    EXPECT_NE(lowered(answer).find("\r\nconnection: close\r\n"), std::string::npos) << answer;
+    EXPECT_TRUE(raw.readsEof(5000));
+  }
+}
+
+// A declared chunk size past server.max_request_size is refused before its data is read (and
+// before anything is allocated for it).
+TEST_F(HttpServer, OversizeChunkSizeGets413BeforeItsData) {
+  start(chunkedEchoRouter());
+  RawConnection raw(server_->port());
+  ASSERT_TRUE(raw.send(kChunkedPost + "7fffffff\r\n"));
+  const std::string answer = raw.readResponse(5000);
+  EXPECT_TRUE(startsWith(answer, "HTTP/1.1 413")) << answer;
+  EXPECT_TRUE(raw.readsEof(5000));
 }
 
 TEST_F(HttpServer, RequestArrivingWhileAWorkerAnswersIsNotAnsweredFirst) {
@@ -231,9 +261,9 @@ TEST_F(HttpServer, RequestArrivingWhileAWorkerAnswersIsNotAnsweredFirst) {
   o.threads = 1;
   start(std::move(r), o);
   RawConnection raw(server_->port());
-  raw.send("GET /slow HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(raw.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"));
   slow_started.wait();
-  raw.send("GET /fast HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(raw.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n"));
   // The one reactor has read that input once it has answered another connection after it.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(HttpClient().get(url("/fast")).status, 200);
@@ -495,8 +525,8 @@ TEST_F(HttpServer, RejectsOversizeRequestsWith413AndCloses) {
 
   for (const char* end : {"\r\n\r\n", ""}) {  // a whole head, and one that never ends
     RawConnection raw(server_->port());
-    raw.send("GET /t HTTP/1.1\r\nX-Big: " + std::string(1000, 'h'));
-    raw.send(std::string(3000, 'h') + end);
+    ASSERT_TRUE(raw.send("GET /t HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(1000, 'h')));
+    ASSERT_TRUE(raw.send(std::string(3000, 'h') + end));
     const std::string answer = raw.readResponse();
     EXPECT_TRUE(startsWith(answer, "HTTP/1.1 413")) << answer;
     EXPECT_TRUE(raw.readsEof());
