@@ -293,10 +293,10 @@ Config Loader::load(const std::string& text) {
   if (!root_.IsMap()) src_.fail(root_, "", "the configuration must be a mapping of keys");
 
   std::map<std::string, Entry> top;
-  for (auto& e : src_.entries(
-           root_, "",
-           {"issuer", "listen", "storage", "policy", "secrets", "tokens", "keys", "server",
-            "clients", "gc_interval", "log_level", "dev_mode", "default_upstream", "upstreams"})) {
+  for (auto& e : src_.entries(root_, "",
+                              {"issuer", "listen", "storage", "policy", "secrets", "tokens", "keys",
+                               "server", "clients", "gc_interval", "log_level", "dev_mode",
+                               "default_upstream", "upstreams", "forward_auth"})) {
     top.emplace(e.name, e);
   }
   if (auto it = top.find("dev_mode"); it != top.end()) config_.dev_mode = src_.boolean(it->second);
@@ -315,6 +315,18 @@ Config Loader::load(const std::string& text) {
   readJwtKey();
   readTokens(top);
   readServer(top);
+  auto forward_auth = section(top, "forward_auth", {"proxy"});
+  if (auto v = lookup(forward_auth, "proxy")) {
+    if (v->text == "nginx") {
+      config_.forward_auth.proxy = ForwardAuthProxy::kNginx;
+    } else if (v->text == "traefik") {
+      config_.forward_auth.proxy = ForwardAuthProxy::kTraefik;
+    } else if (v->text == "envoy") {
+      config_.forward_auth.proxy = ForwardAuthProxy::kEnvoy;
+    } else {
+      fail(*v, "expected nginx, traefik or envoy (the proxy that calls /forward-auth)");
+    }
+  }
   auto clients = section(top, "clients", {"idle_ttl"});
   config_.client_idle_ttl =
       duration(clients, "idle_ttl", config_.client_idle_ttl, kHour, 3650 * kDay);
@@ -583,6 +595,18 @@ void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
 }
 
 }  // namespace
+
+const char* toString(ForwardAuthProxy proxy) {
+  switch (proxy) {
+    case ForwardAuthProxy::kNginx:
+      return "nginx";
+    case ForwardAuthProxy::kTraefik:
+      return "traefik";
+    case ForwardAuthProxy::kEnvoy:
+      return "envoy";
+  }
+  return "nginx";
+}
 
 bool Config::issuerIsLoopback() const {
   auto uri = oauth::parseUri(issuer);

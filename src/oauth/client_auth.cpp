@@ -4,6 +4,7 @@
 
 #include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
+#include "http/strings.h"
 #include "internal.h"
 
 namespace broker::oauth {
@@ -44,6 +45,18 @@ OAuthError invalidClient(const std::string& debug) {
 
 }  // namespace
 
+http::Response clientAuthErrorResponse(const http::Request& req, const OAuthError& e) {
+  auto auth = req.header("authorization");
+  if (!auth) return errorResponse(e);
+  // The scheme as RFC 9110 §11.1 spells it; one that is no token (a garbled header) is answered
+  // with the only scheme this server accepts.
+  const std::string_view scheme = std::string_view(*auth).substr(0, auth->find(' '));
+  if (http::equalsIgnoreCase(scheme, "basic") || !http::isToken(scheme)) {
+    return errorResponse(e, "Basic");
+  }
+  return errorResponse(e, scheme);
+}
+
 Result<ClientAuthResult, OAuthError> authenticateClient(
     store::Store& store, const http::Request& req, const std::map<std::string, std::string>& form) {
   ClientAuthResult out;
@@ -51,9 +64,9 @@ Result<ClientAuthResult, OAuthError> authenticateClient(
   std::optional<BasicCredentials> basic;
   if (auth) {
     basic = parseBasic(*auth);
-    out.basic_attempted = auth->size() >= 5 &&
-                          (auth->compare(0, 5, "Basic") == 0 || auth->compare(0, 5, "basic") == 0);
-    if (out.basic_attempted && !basic) return fail(invalidClient("malformed basic credentials"));
+    const bool basic_attempted = auth->size() >= 5 && (auth->compare(0, 5, "Basic") == 0 ||
+                                                       auth->compare(0, 5, "basic") == 0);
+    if (basic_attempted && !basic) return fail(invalidClient("malformed basic credentials"));
   }
   auto form_id = form.find("client_id");
   auto form_secret = form.find("client_secret");

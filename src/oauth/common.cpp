@@ -16,10 +16,13 @@ http::Response jsonResponse(int status, const std::string& body) {
   return http::Response::json(status, body);
 }
 
-http::Response errorResponse(const OAuthError& e, bool basic_auth_attempted) {
+http::Response errorResponse(const OAuthError& e, std::string_view client_auth_scheme) {
   auto resp = http::Response::json(e.httpStatus(), e.toJson());
-  if (e.code == OAuthCode::kInvalidClient && basic_auth_attempted) {
-    resp.header("WWW-Authenticate", "Basic realm=\"mcp-auth-broker\"");
+  if (e.code == OAuthCode::kInvalidClient) {
+    if (!client_auth_scheme.empty()) {
+      resp.header("WWW-Authenticate",
+                  std::string(client_auth_scheme) + " realm=\"mcp-auth-broker\"");
+    }
   } else if (e.httpStatus() == 401) {
     resp.header("WWW-Authenticate", std::string("Bearer error=\"") + e.name() + "\"");
   }

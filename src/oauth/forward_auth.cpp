@@ -1,15 +1,41 @@
 // Forward authentication for reverse proxies (nginx `auth_request`, Traefik `forwardAuth`, Envoy
 // `ext_authz` over HTTP) and protected-resource metadata (RFC 9728).
 //
-// GET /forward-auth answers for the request the proxy is about to pass on, described by
-// X-Original-URL (nginx) or X-Forwarded-Proto/-Host/-Uri (Traefik):
+// /forward-auth answers for the request the proxy is about to pass on. Which request that is comes
+// from exactly one header contract, the one of the proxy named by `forward_auth.proxy`:
+//   nginx    GET /forward-auth from `auth_request`, with X-Original-URL and X-Original-Method as
+//            config/nginx/mcp-locations.conf sets them (proxy_set_header: a client value of either
+//            never arrives).
+//   traefik  GET /forward-auth from `forwardAuth`, with X-Forwarded-Method, -Proto, -Host and -Uri,
+//            which Traefik sets itself unless `trustForwardHeader` is on.
+//   envoy    the ext_authz HTTP service: Envoy sends the original method, the original path after
+//            the service's `path_prefix` (set it to /forward-auth), and Host (the original
+//            :authority), plus Authorization (envoy source/extensions/filters/common/ext_authz/
+//            ext_authz_http_impl.cc, toRequestMatchers and check(); the HttpService message in
+//            api/envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto). The scheme comes from
+//            X-Forwarded-Proto, which Envoy's connection manager sanitises, when it is in
+//            `allowed_headers`; https otherwise. The path is judged percent-decoded (this server
+//            decodes request targets), so Envoy must route on the same: normalize_path and
+//            path_with_escaped_slashes_action: REJECT_REQUEST.
+// A proxy that passes client headers on (nginx's subrequest copies them all; so does Traefik
+// without `authRequestHeaders`) lets a client add the other contracts' headers. They are never
+// read for the decision; when one of them disagrees with the contract's own, the request is
+// refused 400 invalid_request (a request that describes two different requests is malformed, and
+// it never reaches the MCP server: nginx turns any status but 2xx/401/403 into 500).
+//
+// The answers:
 //   200  the bearer token is valid for the MCP server at that URL; X-Auth-* identity headers
+//   400  the contract's headers are missing, or another proxy's headers contradict them
 //   401  no token, or an invalid one (RFC 6750 §3.1), with WWW-Authenticate naming the server's
 //        protected-resource metadata (RFC 9728 §5.1) so an MCP client can start the OAuth flow
-//   403  a valid token without the required scope (error="insufficient_scope"), or a URL that is
+//   403  a valid token without the server's scope (error="insufficient_scope"), or a URL that is
 //        no MCP server of the policy
-// A CORS preflight (X-Original-Method: OPTIONS) is answered 200: browsers never send credentials
-// on it, so it must reach the MCP server, which answers the CORS questions itself.
+// The required scope is the policy server's scope, never a request header: any header the broker
+// sees may have come from the client.
+// A CORS preflight (the contract's method is OPTIONS) is answered 200: browsers never send
+// credentials on it, so it must reach the MCP server, which answers the CORS questions itself.
+// Only the method the proxy itself supplies counts; another contract's method header is the
+// client's.
 //
 // The decision runs on the reactor thread: keys, policy and the revocation list are in memory and
 // RS256 verification costs tens of microseconds (once per token: verified tokens are cached), so
@@ -17,10 +43,12 @@
 // revocation list's reload interval (at once when made on this instance).
 
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
 #include "broker/token/access_token.h"
+#include "http/strings.h"
 #include "mcp_auth/verifier.h"
 #include "resource_server.h"
 #include "verified_tokens.h"
@@ -51,18 +79,191 @@ std::string stripQuery(std::string url) {
   return url;
 }
 
-// The URL the client asked the proxy for, or empty when the proxy sent none.
-std::string originalUrl(const http::Request& req) {
-  if (auto url = req.header("x-original-url"); url && !url->empty()) return *url;
-  auto host = req.header("x-forwarded-host");
-  if (!host || host->empty()) return {};
-  std::string proto = req.header("x-forwarded-proto").value_or("https");
-  // A comma-separated chain names the first proxy first (the one the client talked to).
-  proto = proto.substr(0, proto.find(','));
-  std::string h = host->substr(0, host->find(','));
-  std::string uri = req.header("x-forwarded-uri").value_or("/");
-  if (uri.empty() || uri.front() != '/') uri = "/" + uri;
-  return proto + "://" + h + uri;
+using config::ForwardAuthProxy;
+
+// Header names as the request's map holds them, built once: looking a name up by a literal longer
+// than the small-string buffer would allocate on every request.
+const std::string kXOriginalUrl = "x-original-url";
+const std::string kXOriginalMethod = "x-original-method";
+const std::string kXForwardedMethod = "x-forwarded-method";
+const std::string kXForwardedProto = "x-forwarded-proto";
+const std::string kXForwardedHost = "x-forwarded-host";
+const std::string kXForwardedUri = "x-forwarded-uri";
+const std::string kHost = "host";
+const std::string kAuthorization = "authorization";
+
+std::string_view headerView(const http::Request& req, const std::string& name) {
+  auto it = req.headers.find(name);
+  return it == req.headers.end() ? std::string_view() : std::string_view(it->second);
+}
+
+// A comma-separated chain names the proxy the client talked to first.
+std::string_view firstOfChain(std::string_view v) {
+  return http::trimOws(v.substr(0, v.find(',')));
+}
+
+// What one proxy's headers say about the request it is about to pass on; an empty part is one the
+// headers do not name. Views into the request, so reading costs no allocation.
+struct Described {
+  std::string_view scheme;
+  std::string_view authority;
+  std::string_view path;   // from '/', without query
+  std::string_view query;  // after '?'
+  std::string_view method;
+  // The header each part came from, for the refusal's reason.
+  const char* url_header = "";
+  const char* method_header = "";
+  bool present = false;    // at least one of the contract's headers was sent
+  bool malformed = false;  // a URL header that is no absolute URL
+};
+
+void splitTarget(std::string_view target, Described& d) {
+  target = target.substr(0, target.find('#'));
+  const size_t q = target.find('?');
+  d.path = target.substr(0, q);
+  d.query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
+// nginx `auth_request`: X-Original-URL ($mcp_origin$request_uri) and X-Original-Method.
+Described nginxHeaders(const http::Request& req) {
+  Described d;
+  d.url_header = "X-Original-URL";
+  d.method_header = "X-Original-Method";
+  const std::string_view url = headerView(req, kXOriginalUrl);
+  d.method = headerView(req, kXOriginalMethod);
+  d.present = !url.empty() || !d.method.empty();
+  if (url.empty()) return d;
+  const size_t sep = url.find("://");
+  if (sep == std::string_view::npos || sep == 0) {
+    d.malformed = true;
+    return d;
+  }
+  d.scheme = url.substr(0, sep);
+  const std::string_view rest = url.substr(sep + 3);
+  const size_t end = rest.find_first_of("/?#");
+  d.authority = rest.substr(0, end);
+  if (d.authority.empty()) d.malformed = true;
+  if (end != std::string_view::npos) splitTarget(rest.substr(end), d);
+  return d;
+}
+
+// Traefik `forwardAuth`: X-Forwarded-Method, -Proto, -Host, -Uri.
+Described traefikHeaders(const http::Request& req) {
+  Described d;
+  d.url_header = "X-Forwarded-Proto/-Host/-Uri";
+  d.method_header = "X-Forwarded-Method";
+  d.method = headerView(req, kXForwardedMethod);
+  d.scheme = firstOfChain(headerView(req, kXForwardedProto));
+  d.authority = firstOfChain(headerView(req, kXForwardedHost));
+  splitTarget(headerView(req, kXForwardedUri), d);
+  d.present = !d.method.empty() || !d.scheme.empty() || !d.authority.empty() || !d.path.empty() ||
+              !d.query.empty();
+  return d;
+}
+
+// Envoy ext_authz HTTP service: the request itself, its path after the route's prefix.
+Described envoyRequest(const http::Request& req, std::string_view route) {
+  Described d;
+  d.url_header = "Host and path";
+  d.method_header = "method";
+  d.method = req.method;
+  d.scheme = firstOfChain(headerView(req, kXForwardedProto));
+  d.authority = headerView(req, kHost);
+  std::string_view path = req.path;
+  if (path.compare(0, route.size(), route) == 0) path.remove_prefix(route.size());
+  d.path = path;
+  d.query = req.raw_query;
+  d.present = true;
+  return d;
+}
+
+// Parts both name must be the same; a part only one names is no contradiction.
+bool partAgrees(std::string_view ours, std::string_view theirs, bool ignore_case) {
+  if (ours.empty() || theirs.empty()) return true;
+  return ignore_case ? http::equalsIgnoreCase(ours, theirs) : ours == theirs;
+}
+
+std::string_view pathOrRoot(std::string_view path) {
+  return path.empty() ? std::string_view("/") : path;
+}
+
+// Why `other` describes a different request than `ours`, or empty when it does not.
+std::string contradiction(const Described& ours, const Described& other) {
+  if (!other.present) return {};
+  if (other.malformed) return std::string(other.url_header) + " is no absolute URL";
+  const bool names_target = !other.path.empty() || !other.query.empty();
+  const bool url_agrees = partAgrees(ours.scheme, other.scheme, true) &&
+                          partAgrees(ours.authority, other.authority, true) &&
+                          (!names_target || (pathOrRoot(ours.path) == pathOrRoot(other.path) &&
+                                             ours.query == other.query));
+  if (!url_agrees) return std::string(other.url_header) + " disagrees with " + ours.url_header;
+  if (!partAgrees(ours.method, other.method, false)) {
+    return std::string(other.method_header) + " disagrees with " + ours.method_header;
+  }
+  return {};
+}
+
+// The contract's own description, and a refusal when it is missing or another contradicts it.
+struct OriginalRequest {
+  Described described;
+  std::string refusal;  // non-empty: answer 400 with this reason
+};
+
+OriginalRequest originalRequest(const http::Request& req, ForwardAuthProxy proxy,
+                                std::string_view route) {
+  OriginalRequest out;
+  const Described nginx = nginxHeaders(req);
+  const Described traefik = traefikHeaders(req);
+  const char* missing = "";
+  switch (proxy) {
+    case ForwardAuthProxy::kNginx:
+      out.described = nginx;
+      missing = "send X-Original-URL (forward_auth.proxy is nginx)";
+      out.refusal = contradiction(nginx, traefik);
+      break;
+    case ForwardAuthProxy::kTraefik:
+      out.described = traefik;
+      missing = "send X-Forwarded-Host (forward_auth.proxy is traefik)";
+      out.refusal = contradiction(traefik, nginx);
+      break;
+    case ForwardAuthProxy::kEnvoy:
+      out.described = envoyRequest(req, route);
+      missing = "send Host (forward_auth.proxy is envoy)";
+      out.refusal = contradiction(out.described, nginx);
+      if (out.refusal.empty()) out.refusal = contradiction(out.described, traefik);
+      break;
+  }
+  if (out.described.malformed) {
+    out.refusal = std::string(out.described.url_header) + " is no absolute URL";
+  } else if (out.described.authority.empty()) {
+    out.refusal = missing;
+  }
+  return out;
+}
+
+// scheme://authority/path of the described request (the query plays no part in the decision).
+std::string urlOf(const Described& d) {
+  const std::string_view scheme = d.scheme.empty() ? std::string_view("https") : d.scheme;
+  std::string url;
+  url.reserve(scheme.size() + 3 + d.authority.size() + d.path.size() + 1);
+  url.append(scheme).append("://").append(d.authority);
+  if (d.path.empty() || d.path.front() != '/') url += '/';
+  url.append(d.path);
+  return url;
+}
+
+// True when the space-separated `granted` scopes satisfy `required`, without splitting them into
+// strings.
+bool grants(std::string_view granted, std::string_view required) {
+  while (!granted.empty()) {
+    const size_t start = granted.find_first_not_of(" \t\r\n");
+    if (start == std::string_view::npos) break;
+    granted.remove_prefix(start);
+    const size_t end = granted.find_first_of(" \t\r\n");
+    if (mcp_auth::scopeSatisfies(granted.substr(0, end), required)) return true;
+    granted.remove_prefix(end == std::string_view::npos ? granted.size() : end);
+  }
+  return false;
 }
 
 // A proxy routes on the normalised path but sends the URI as the client wrote it, so
@@ -119,6 +320,7 @@ std::string metadataUrlFor(const std::string& resource) {
 
 struct ResourceRoutes {
   AuthorizationServer::Impl& impl;
+  std::string forward_auth_path;  // the route, which Envoy's path_prefix puts before the path
 
   http::Response challenge(int status, const policy::ServerInfo& server, const std::string& error,
                            const std::string& description) const {
@@ -137,16 +339,15 @@ struct ResourceRoutes {
 
   http::Response forwardAuth(const http::Request& req) const {
     const auto& d = impl.deps;
-    if (req.header("x-original-method").value_or(req.header("x-forwarded-method").value_or("")) ==
-        "OPTIONS") {
-      return http::Response::text(200, "");
-    }
-    const std::string url = originalUrl(req);
-    if (url.empty()) {
+    const auto original = originalRequest(req, d.config->forward_auth.proxy, forward_auth_path);
+    if (!original.refusal.empty()) {
+      log::warn("forward_auth_refused", {{"reason", original.refusal}});
       return http::Response::json(
-          400, R"({"error":"invalid_request","error_description":"send X-Original-URL or )"
-               R"(X-Forwarded-Proto/Host/Uri"})");
+          400,
+          json({{"error", "invalid_request"}, {"error_description", original.refusal}}).dump());
     }
+    if (original.described.method == "OPTIONS") return http::Response::text(200, "");
+    const std::string url = urlOf(original.described);
     auto policy = d.policy->current();
     const auto* server = serverForUrl(*policy, url);
     if (!server) {
@@ -155,7 +356,7 @@ struct ResourceRoutes {
       return http::Response::json(
           403, R"({"error":"access_denied","error_description":"no MCP server at this URL"})");
     }
-    auto authorization = req.header("authorization").value_or("");
+    const std::string_view authorization = headerView(req, kAuthorization);
     if (authorization.empty()) return challenge(401, *server, "", "");
     auto bearer = mcp_auth::bearerToken(authorization);
     if (!bearer) return challenge(401, *server, "invalid_token", "not a bearer token");
@@ -184,13 +385,8 @@ struct ResourceRoutes {
     if (!audience_ok) {
       return challenge(401, *server, "invalid_token", "token is for another resource");
     }
-    std::vector<std::string> required = {server->scope};
-    if (auto extra = req.header("x-required-scope"); extra && !extra->empty()) {
-      required = mcp_auth::splitScopes(*extra);
-    }
-    if (mcp_auth::missingScope(mcp_auth::splitScopes(c.scope), required)) {
-      auto resp = challenge(403, *server, "insufficient_scope", "token lacks the required scope");
-      return resp;
+    if (!grants(c.scope, server->scope)) {
+      return challenge(403, *server, "insufficient_scope", "token lacks the server's scope");
     }
     auto resp = http::Response::text(200, "");
     // Empty values are left out; the proxy config overwrites these names on the way upstream,
@@ -268,10 +464,19 @@ struct ResourceRoutes {
 void registerResourceServerRoutes(http::Router& router, AuthorizationServer::Impl& impl,
                                   const std::string& prefix) {
   using http::RouteFlags;
-  auto routes = std::make_shared<ResourceRoutes>(ResourceRoutes{impl});
+  auto routes = std::make_shared<ResourceRoutes>(ResourceRoutes{impl, prefix + "/forward-auth"});
   auto fa = [routes](const http::Request& r) { return routes->forwardAuth(r); };
-  router.add("GET", prefix + "/forward-auth", fa, RouteFlags::kInline | RouteFlags::kNoStore);
-  router.add("HEAD", prefix + "/forward-auth", fa, RouteFlags::kInline | RouteFlags::kNoStore);
+  const auto inline_no_store = RouteFlags::kInline | RouteFlags::kNoStore;
+  if (impl.deps.config->forward_auth.proxy == config::ForwardAuthProxy::kEnvoy) {
+    // Envoy asks with the original method, at path_prefix + the original path.
+    for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+      router.add(method, routes->forward_auth_path, fa, inline_no_store);
+      router.add(method, routes->forward_auth_path + "/*", fa, inline_no_store);
+    }
+  } else {
+    router.add("GET", routes->forward_auth_path, fa, inline_no_store);
+    router.add("HEAD", routes->forward_auth_path, fa, inline_no_store);
+  }
   auto meta = [routes](const http::Request& r) { return routes->metadata(r); };
   const auto discovery = RouteFlags::kInline | RouteFlags::kCors;
   router.add("GET", kWellKnown, meta, discovery);

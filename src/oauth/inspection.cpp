@@ -172,7 +172,7 @@ Result<TokenQuestion, http::Response> tokenQuestion(store::Store& store, const h
   if (!form.ok()) return fail(errorResponse(form.error()));
   auto client = authenticateClient(store, req, *form);
   if (!client.ok()) {
-    return fail(errorResponse(client.error(), req.header("authorization").has_value()));
+    return fail(clientAuthErrorResponse(req, client.error()));
   }
   std::string token = (*form)["token"];
   if (token.empty()) return fail(errorResponse({OAuthCode::kInvalidRequest, "token is missing"}));

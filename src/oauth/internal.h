@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/core/oauth_error.h"
@@ -15,9 +16,11 @@
 namespace broker::oauth {
 
 // ---- responses ----
-// JSON error body per RFC 6749 §5.2 with the status from the one code->status table; 401s carry
-// WWW-Authenticate.
-http::Response errorResponse(const OAuthError& e, bool basic_auth_attempted = false);
+// JSON error body per RFC 6749 §5.2 with the status from the one code->status table. A 401
+// invalid_client carries WWW-Authenticate only when the client authenticated with the
+// Authorization header, naming the scheme it used (`client_auth_scheme`, e.g. "Basic"); other
+// 401s carry a Bearer challenge.
+http::Response errorResponse(const OAuthError& e, std::string_view client_auth_scheme = {});
 http::Response jsonResponse(int status, const std::string& body);
 
 // ---- scopes ----
@@ -48,10 +51,13 @@ http::Response errorPage(int status, const std::string& title, const std::string
 // ---- authenticated client at the token, revocation and introspection endpoints ----
 struct ClientAuthResult {
   store::ClientRecord client;
-  bool basic_attempted = false;
 };
 Result<ClientAuthResult, OAuthError> authenticateClient(
     store::Store& store, const http::Request& req, const std::map<std::string, std::string>& form);
+// The answer to a failed authenticateClient(): RFC 6749 §5.2 wants a 401 invalid_client to
+// challenge with the scheme of the client's Authorization header, and no challenge when the client
+// did not use that header (client_secret_post, or a public client).
+http::Response clientAuthErrorResponse(const http::Request& req, const OAuthError& e);
 
 // ---- token minting ----
 struct IssuedTokens {

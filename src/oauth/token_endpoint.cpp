@@ -24,7 +24,13 @@ Result<std::map<std::string, std::string>, OAuthError> parseOAuthForm(const http
                       "the body must be application/x-www-form-urlencoded"};
   }
   std::vector<std::string> dups;
-  auto form = req.form(&dups);
+  bool malformed = false;
+  auto form = req.form(&dups, &malformed);
+  // A pair with a bad %-escape would otherwise be dropped, and the request judged without it: a
+  // client_secret that vanished turns into a missing one. Refuse the whole body instead.
+  if (malformed) {
+    return OAuthError{OAuthCode::kInvalidRequest, "the body has a malformed %-escape"};
+  }
   if (!dups.empty()) {
     return OAuthError{OAuthCode::kInvalidRequest, "parameter '" + dups.front() + "' is repeated"};
   }
@@ -37,7 +43,7 @@ http::Response AuthorizationServer::token(const http::Request& req) {
   auto client = authenticateClient(*impl_->deps.store, req, *form);
   if (!client.ok()) {
     log::info("client_auth_failed", {{"debug", client.error().debug}});
-    return errorResponse(client.error(), req.header("authorization").has_value());
+    return clientAuthErrorResponse(req, client.error());
   }
   const auto& grant_type = (*form)["grant_type"];
   Result<IssuedTokens, OAuthError> result = OAuthError{};

@@ -498,6 +498,60 @@ TEST_F(BrokerFlow, ConfidentialClientsAuthenticateExactlyAsRegistered) {
   EXPECT_EQ(tp.status, 200) << tp.body;
 }
 
+// RFC 6749 §5.2: a 401 invalid_client challenges with the scheme of the client's Authorization
+// header, and with nothing when the client authenticated in the body. The same code answers
+// /revoke and /introspect.
+TEST_F(BrokerFlow, InvalidClientChallengesOnlyWithTheSchemeTheClientUsed) {
+  auto basic = driver_->registerClient("client_secret_basic");
+  basic.client_secret = "not-the-secret";
+  auto post = driver_->registerClient("client_secret_post");
+  post.client_secret = "not-the-secret";
+  const std::vector<std::pair<std::string, std::string>> refresh = {{"grant_type", "refresh_token"},
+                                                                    {"refresh_token", "rt"}};
+  const std::vector<std::pair<std::string, std::string>> question = {{"token", "t"}};
+  for (const char* path : {"/token", "/revoke", "/introspect"}) {
+    const auto& fields = std::string(path) == "/token" ? refresh : question;
+    auto b = driver_->clientPost(basic, path, fields);
+    EXPECT_EQ(b.status, 401) << path << " " << b.body;
+    EXPECT_EQ(parse(b.body)["error"], "invalid_client") << path;
+    EXPECT_EQ(b.header("www-authenticate"), "Basic realm=\"mcp-auth-broker\"") << path;
+    auto p = driver_->clientPost(post, path, fields);
+    EXPECT_EQ(p.status, 401) << path << " " << p.body;
+    EXPECT_EQ(parse(p.body)["error"], "invalid_client") << path;
+    EXPECT_EQ(p.header("www-authenticate"), "") << path;
+  }
+  // A public client that sends no secret at all: no Authorization header, so no challenge.
+  HttpClient http;
+  auto unknown = http.post(base() + "/token",
+                           "grant_type=refresh_token&refresh_token=rt&"
+                           "client_id=no-such-client");
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(unknown.header("www-authenticate"), "");
+}
+
+// A bad %-escape is refused as a whole before any client authentication; it used to drop the pair,
+// so a client_secret with a bad escape read as a missing secret (invalid_client).
+TEST_F(BrokerFlow, MalformedPercentEncodingInTheBodyIsInvalidRequest) {
+  auto post = driver_->registerClient("client_secret_post");
+  HttpClient http;
+  const std::string id = "client_id=" + post.client_id;
+  for (const char* path : {"/token", "/revoke", "/introspect"}) {
+    for (const std::string& body :
+         {"grant_type=refresh_token&refresh_token=rt&" + id + "&client_secret=%zz",
+          "grant_type=refresh_token&refresh_token=rt&token=t&" + id + "&client_secret=ab%4",
+          std::string("grant_type=refresh_token&refresh_token=rt&token=t&client_id=%4"),
+          "grant_type=refresh_token&refresh_token=%g0&token=t&" + id +
+              "&client_secret=" + post.client_secret}) {
+      auto r = http.post(base() + path, body);
+      EXPECT_EQ(r.status, 400) << path << " " << body << " " << r.body;
+      auto doc = parse(r.body);
+      EXPECT_EQ(doc["error"], "invalid_request") << path << " " << body;
+      EXPECT_NE(doc.value("error_description", "").find("%-escape"), std::string::npos) << r.body;
+      EXPECT_EQ(r.header("www-authenticate"), "") << path;
+    }
+  }
+}
+
 TEST_F(BrokerFlow, RevokeRefreshTokenRevokesTheFamily) {
   auto client = driver_->registerClient();
   auto t = driver_->login(client, "alice");

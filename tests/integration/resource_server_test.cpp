@@ -1,5 +1,7 @@
-// The broker protecting MCP servers: /forward-auth as a reverse proxy calls it (nginx
-// auth_request sends X-Original-URL, Traefik sends X-Forwarded-*), and the RFC 9728
+// The broker protecting MCP servers: /forward-auth as a reverse proxy calls it, in each header
+// contract of forward_auth.proxy (nginx auth_request sends X-Original-URL/-Method, Traefik
+// forwardAuth X-Forwarded-*, Envoy ext_authz the request itself), a client smuggling the other
+// contracts' headers, the shipped nginx locations in front of it, and the RFC 9728
 // protected-resource metadata, all against the real binary.
 
 #include <gtest/gtest.h>
@@ -9,6 +11,7 @@
 #include <thread>
 
 #include "fakes/broker_process.h"
+#include "fakes/nginx_process.h"
 #include "fakes/oauth_driver.h"
 #include "fakes/token_mutations.h"
 #include "mcp_auth/jwt.h"
@@ -21,20 +24,42 @@ using nlohmann::json;
 constexpr char kDemo[] = "http://127.0.0.1:9000/mcp";
 constexpr char kDemoMetadata[] = "http://127.0.0.1:9000/.well-known/oauth-protected-resource/mcp";
 
+constexpr char kAdmin[] = "http://127.0.0.1:9001/mcp";
+
+// The default test policy, with a sub-scope on the demo server.
+std::string policyWithSubScope(const std::string& demo_resource = kDemo) {
+  return "servers:\n  localhost:\n    demo:\n      name: Demo server\n      resource: " +
+         demo_resource +
+         "\n      allowed_users: [alice, bob]\n      scopes:\n        read: {}\n"
+         "    admin:\n      name: Admin tools\n      resource: " +
+         std::string(kAdmin) + "\n      allowed_users: [alice, bob]\n";
+}
+
 class ResourceServer : public ::testing::Test {
  protected:
-  void SetUp() override {
-    broker_ = std::make_unique<BrokerProcess>(dir_, BrokerConfig{});
+  void SetUp() override { start(BrokerConfig{}); }
+
+  void start(const BrokerConfig& cfg) {
+    broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
     broker_->start();
     driver_ = std::make_unique<OAuthDriver>(broker_->url());
   }
 
-  // alice's access token for `resource` (scope: that server).
-  std::string tokenFor(const std::string& resource, const std::string& user = "alice") {
+  // A broker that reads the header contract of `proxy` (forward_auth.proxy).
+  void startBehind(const std::string& proxy) {
+    BrokerConfig cfg;
+    cfg.extra_yaml = "forward_auth:\n  proxy: " + proxy + "\n";
+    start(cfg);
+  }
+
+  // alice's access token for `resource` (scope: that server, or `scope`).
+  std::string tokenFor(const std::string& resource, const std::string& user = "alice",
+                       const std::string& scope = "") {
     auto client = driver_->registerClient();
     client_id_ = client.client_id;
     AuthorizeRequest req;
     req.user = user;
+    req.scope = scope;
     req.resource = resource;
     PkcePair pkce;
     auto a = driver_->authorize(client, req, &pkce);
@@ -44,12 +69,33 @@ class ResourceServer : public ::testing::Test {
     return t.access_token;
   }
 
+  // /forward-auth<path> as `method`, with `headers` and the bearer `token` (none when empty).
+  HttpResult ask(const std::string& method, const std::string& path, const std::string& token,
+                 std::vector<std::string> headers) {
+    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+    return http_.request(method, broker_->url() + "/forward-auth" + path, "", headers);
+  }
+
+  // What nginx's auth_request sends: X-Original-URL (X-Original-Method is left to `extra`).
   HttpResult forwardAuth(const std::string& url, const std::string& token,
                          std::vector<std::string> extra = {}) {
-    std::vector<std::string> headers = std::move(extra);
-    if (!url.empty()) headers.push_back("X-Original-URL: " + url);
-    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
-    return http_.get(broker_->url() + "/forward-auth", headers);
+    if (!url.empty()) extra.push_back("X-Original-URL: " + url);
+    return ask("GET", "", token, std::move(extra));
+  }
+
+  // The header set Traefik's forwardAuth sends, plus the client's own `client` headers.
+  HttpResult traefik(const std::string& method, const std::string& host, const std::string& uri,
+                     const std::string& token, std::vector<std::string> client = {}) {
+    client.insert(client.end(), {"X-Forwarded-Method: " + method, "X-Forwarded-Proto: http",
+                                 "X-Forwarded-Host: " + host, "X-Forwarded-Uri: " + uri});
+    return ask("GET", "", token, std::move(client));
+  }
+
+  // The request Envoy's ext_authz HTTP service sends (path_prefix /forward-auth).
+  HttpResult envoy(const std::string& method, const std::string& host, const std::string& path,
+                   const std::string& token, std::vector<std::string> client = {}) {
+    client.insert(client.end(), {"Host: " + host, "X-Forwarded-Proto: http"});
+    return ask(method, path, token, std::move(client));
   }
 
   TempDir dir_;
@@ -70,11 +116,48 @@ TEST_F(ResourceServer, ForwardAuthPassesAValidTokenWithIdentityHeaders) {
     EXPECT_EQ(r.header("x-auth-scopes"), "mcp:localhost:demo");
     EXPECT_EQ(r.header("x-auth-client-id"), client_id_);
   }
-  // Traefik's forwardAuth describes the request with X-Forwarded-* instead.
+}
+
+// forward_auth.proxy defaults to nginx: Traefik's headers alone describe no request to it (they
+// used to be read as a fallback, which let a client choose the URL behind nginx configs that pass
+// client headers on).
+TEST_F(ResourceServer, ForwardAuthReadsOnlyTheNginxContractByDefault) {
+  const std::string token = tokenFor(kDemo);
   auto r = http_.get(broker_->url() + "/forward-auth",
                      {"X-Forwarded-Proto: http", "X-Forwarded-Host: 127.0.0.1:9000",
                       "X-Forwarded-Uri: /mcp", "Authorization: Bearer " + token});
-  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("X-Original-URL"), std::string::npos) << r.body;
+}
+
+// A client behind an nginx that passes its headers on adds the Traefik contract's headers: when
+// they describe another request, the answer is a refusal, never the nginx contract's decision.
+TEST_F(ResourceServer, ForwardAuthRefusesNginxRequestsWhoseTraefikHeadersDisagree) {
+  const std::string token = tokenFor(kDemo);
+  struct Row {
+    std::vector<std::string> extra;
+    const char* reason;
+  };
+  const Row rows[] = {
+      {{"X-Forwarded-Host: 127.0.0.1:9001"}, "X-Forwarded-Proto/-Host/-Uri disagrees"},
+      {{"X-Forwarded-Proto: https"}, "X-Forwarded-Proto/-Host/-Uri disagrees"},
+      {{"X-Forwarded-Uri: /admin"}, "X-Forwarded-Proto/-Host/-Uri disagrees"},
+      {{"X-Original-Method: POST", "X-Forwarded-Method: OPTIONS"},
+       "X-Forwarded-Method disagrees with X-Original-Method"},
+  };
+  for (const auto& row : rows) {
+    auto r = forwardAuth(kDemo, token, row.extra);
+    EXPECT_EQ(r.status, 400) << row.extra.front() << " " << r.body;
+    EXPECT_NE(r.body.find(row.reason), std::string::npos) << r.body;
+    EXPECT_EQ(r.header("x-auth-subject"), "");
+  }
+  // Headers that agree with X-Original-URL are no contradiction.
+  EXPECT_EQ(
+      forwardAuth(kDemo, token,
+                  {"X-Forwarded-Proto: http", "X-Forwarded-Host: 127.0.0.1:9000",
+                   "X-Forwarded-Uri: /mcp", "X-Original-Method: GET", "X-Forwarded-Method: GET"})
+          .status,
+      200);
 }
 
 TEST_F(ResourceServer, ForwardAuthWithoutATokenChallengesWithTheResourceMetadata) {
@@ -175,13 +258,44 @@ TEST_F(ResourceServer, ForwardAuthRefusesATokenForAnotherServer) {
   EXPECT_NE(r.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
 }
 
-TEST_F(ResourceServer, ForwardAuthAnswersInsufficientScopeWith403) {
+// The required scope is the policy server's; a request header cannot lower it (it used to come
+// from X-Required-Scope, which any client could send through a proxy that did not clear it).
+TEST(ForwardAuthScope, RequiredScopeIsThePolicyServersNeverARequestHeader) {
+  TempDir dir;
+  BrokerConfig cfg;
+  cfg.policy_yaml = policyWithSubScope();
+  BrokerProcess broker(dir, cfg);
+  broker.start();
+  OAuthDriver driver(broker.url());
+  auto client = driver.registerClient();
+  AuthorizeRequest req;
+  req.scope = "mcp:localhost:demo:read";
+  req.resource = kDemo;
+  PkcePair pkce;
+  auto a = driver.authorize(client, req, &pkce);
+  ASSERT_FALSE(a.code.empty()) << a.error << a.page;
+  auto t = driver.exchange(client, a.code, pkce.verifier, kDemo);
+  ASSERT_EQ(t.status, 200) << t.body;
+  ASSERT_EQ(t.scope, "mcp:localhost:demo:read");
+  HttpClient http;
+  auto ask = [&](std::vector<std::string> extra) {
+    extra.push_back("X-Original-URL: " + std::string(kDemo));
+    extra.push_back("Authorization: Bearer " + t.access_token);
+    return http.get(broker.url() + "/forward-auth", extra);
+  };
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{},
+                                                {"X-Required-Scope: mcp:localhost:demo:read"},
+                                                {"X-Required-Scope: "}}) {
+    auto r = ask(extra);
+    EXPECT_EQ(r.status, 403) << (extra.empty() ? "-" : extra.front()) << " " << r.body;
+    EXPECT_NE(r.header("www-authenticate").find("error=\"insufficient_scope\""), std::string::npos);
+    EXPECT_NE(r.header("www-authenticate").find("scope=\"mcp:localhost:demo\""), std::string::npos);
+  }
+}
+
+TEST_F(ResourceServer, ForwardAuthIgnoresARequiredScopeHeaderAboveTheServersScope) {
   const std::string token = tokenFor(kDemo);
-  auto r = forwardAuth(kDemo, token, {"X-Required-Scope: mcp:localhost:demo:write"});
-  EXPECT_EQ(r.status, 200) << "the server scope is broader than its sub-scope";
-  r = forwardAuth(kDemo, token, {"X-Required-Scope: mcp:localhost:admin"});
-  EXPECT_EQ(r.status, 403);
-  EXPECT_NE(r.header("www-authenticate").find("error=\"insufficient_scope\""), std::string::npos);
+  EXPECT_EQ(forwardAuth(kDemo, token, {"X-Required-Scope: mcp:localhost:admin"}).status, 200);
 }
 
 TEST_F(ResourceServer, ForwardAuthNeverChallengesACorsPreflight) {
@@ -201,6 +315,183 @@ TEST_F(ResourceServer, ForwardAuthRefusesUrlsThatAreNoServerOfThePolicy) {
     EXPECT_EQ(forwardAuth(std::string("http://127.0.0.1:9000") + path, token).status, 403) << path;
   }
   EXPECT_EQ(forwardAuth("http://127.0.0.1:9000/mcp/a.b/..c/x", token).status, 200);
+}
+
+// The broker behind a proxy other than nginx: each test starts it with startBehind(proxy).
+class ForwardAuthContract : public ResourceServer {
+ protected:
+  void SetUp() override {}
+};
+
+// forward_auth.proxy: traefik. Traefik's forwardAuth sends GET /forward-auth with
+// X-Forwarded-Method, -Proto, -Host and -Uri of the request it protects (set by Traefik itself
+// while trustForwardHeader is off), and passes the client's other headers along; Traefik is not
+// available here, so these are the header sets it sends, straight to the broker.
+
+TEST_F(ForwardAuthContract, TraefikPassesAValidTokenForTheForwardedUrl) {
+  startBehind("traefik");
+  const std::string token = tokenFor(kDemo);
+  for (const char* uri : {"/mcp", "/mcp/", "/mcp/messages?session=1"}) {
+    auto r = traefik("POST", "127.0.0.1:9000", uri, token);
+    ASSERT_EQ(r.status, 200) << uri << " " << r.body;
+    EXPECT_EQ(r.header("x-auth-subject"), "dev:alice");
+  }
+  auto none = traefik("POST", "127.0.0.1:9000", "/mcp", "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.header("www-authenticate").find("oauth-protected-resource/mcp"),
+            std::string::npos);
+  // X-Original-URL is not this contract's: alone it describes nothing.
+  auto nginx_only = forwardAuth(kDemo, token);
+  EXPECT_EQ(nginx_only.status, 400) << nginx_only.body;
+}
+
+// A token for one server used to open another: X-Original-URL (the client's, passed on by
+// Traefik) won over the X-Forwarded-* that Traefik set.
+TEST_F(ForwardAuthContract, TraefikClientsXOriginalUrlNeverChoosesTheServer) {
+  startBehind("traefik");
+  const std::string token = tokenFor(kDemo);
+  auto r =
+      traefik("POST", "127.0.0.1:9001", "/mcp", token, {"X-Original-URL: " + std::string(kDemo)});
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("X-Original-URL disagrees"), std::string::npos) << r.body;
+  EXPECT_EQ(r.header("x-auth-subject"), "");
+  // Without the smuggled header the token is simply for another server.
+  EXPECT_EQ(traefik("POST", "127.0.0.1:9001", "/mcp", token).status, 401);
+}
+
+TEST_F(ForwardAuthContract, TraefikOnlyItsOwnMethodMakesACorsPreflight) {
+  startBehind("traefik");
+  auto preflight = traefik("OPTIONS", "127.0.0.1:9000", "/mcp", "");
+  EXPECT_EQ(preflight.status, 200);
+  EXPECT_EQ(preflight.header("www-authenticate"), "");
+  // The client adds X-Original-Method: OPTIONS beside Traefik's POST: refused, not let through.
+  auto smuggled = traefik("POST", "127.0.0.1:9000", "/mcp", "", {"X-Original-Method: OPTIONS"});
+  EXPECT_EQ(smuggled.status, 400) << smuggled.body;
+  EXPECT_NE(smuggled.body.find("X-Original-Method disagrees with X-Forwarded-Method"),
+            std::string::npos)
+      << smuggled.body;
+}
+
+// forward_auth.proxy: envoy. Envoy's ext_authz HTTP service asks with the original method, at
+// path_prefix (/forward-auth) + the original path, with the original Host and Authorization.
+TEST_F(ForwardAuthContract, EnvoyJudgesTheRequestItForwards) {
+  startBehind("envoy");
+  const std::string token = tokenFor(kDemo);
+  for (const char* method : {"POST", "GET", "DELETE"}) {
+    auto r = envoy(method, "127.0.0.1:9000", "/mcp", token);
+    ASSERT_EQ(r.status, 200) << method << " " << r.body;
+    EXPECT_EQ(r.header("x-auth-subject"), "dev:alice");
+  }
+  EXPECT_EQ(envoy("POST", "127.0.0.1:9000", "/mcp/messages?session=1", token).status, 200);
+  EXPECT_EQ(envoy("POST", "127.0.0.1:9000", "/mcp", "").status, 401);
+  EXPECT_EQ(envoy("POST", "127.0.0.1:9001", "/mcp", token).status, 401);
+  EXPECT_EQ(envoy("POST", "127.0.0.1:9000", "/mcp/../admin", token).status, 403);
+  auto preflight = envoy("OPTIONS", "127.0.0.1:9000", "/mcp", "");
+  EXPECT_EQ(preflight.status, 200);
+  EXPECT_EQ(preflight.header("www-authenticate"), "");
+}
+
+TEST_F(ForwardAuthContract, EnvoyRefusesOtherContractsHeadersThatDisagree) {
+  startBehind("envoy");
+  const std::string token = tokenFor(kDemo);
+  for (const std::string& header :
+       {"X-Original-URL: " + std::string(kAdmin), std::string("X-Original-Method: OPTIONS"),
+        std::string("X-Forwarded-Host: 127.0.0.1:9001"),
+        std::string("X-Forwarded-Method: OPTIONS")}) {
+    auto r = envoy("POST", "127.0.0.1:9000", "/mcp", token, {header});
+    EXPECT_EQ(r.status, 400) << header << " " << r.body;
+    EXPECT_EQ(r.header("x-auth-subject"), "") << header;
+  }
+}
+
+// The shipped config/nginx/mcp-locations.conf in front of the broker (forward_auth.proxy: nginx)
+// and a stand-in MCP server that echoes the identity nginx passes on. A client tries to smuggle
+// the headers the broker reads, or used to read, through nginx's auth subrequest.
+class ForwardAuthBehindNginx : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (findProgram("nginx").empty()) GTEST_SKIP() << "needs nginx (scripts/deps --test)";
+    port_ = freePort();
+    const uint16_t mcp_port = freePort();
+    BrokerConfig cfg;
+    cfg.policy_yaml = policyWithSubScope(mcpUrl());
+    broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
+    broker_->start();
+    driver_ = std::make_unique<OAuthDriver>(broker_->url());
+    const std::string p = std::to_string(port_), m = std::to_string(mcp_port);
+    nginx_ = std::make_unique<NginxProcess>(
+        dir_, "  upstream mcp_auth_broker { server 127.0.0.1:" + std::to_string(broker_->port()) +
+                  "; }\n  upstream mcp_server { server 127.0.0.1:" + m +
+                  "; }\n  server { listen 127.0.0.1:" + p +
+                  "; set $mcp_origin http://127.0.0.1:" + p + "; include " + BROKER_SOURCE_DIR +
+                  "/config/nginx/mcp-locations.conf; }\n"
+                  "  server { listen 127.0.0.1:" +
+                  m + "; location / { return 200 \"mcp $http_x_auth_subject\"; } }\n");
+    ASSERT_TRUE(nginx_->waitFor("http://127.0.0.1:" + m + "/")) << nginx_->log();
+  }
+
+  std::string mcpUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/mcp"; }
+
+  std::string token(const std::string& scope = "") {
+    auto client = driver_->registerClient();
+    AuthorizeRequest req;
+    req.scope = scope;
+    req.resource = mcpUrl();
+    PkcePair pkce;
+    auto a = driver_->authorize(client, req, &pkce);
+    EXPECT_FALSE(a.code.empty()) << a.error << a.page;
+    auto t = driver_->exchange(client, a.code, pkce.verifier, mcpUrl());
+    EXPECT_EQ(t.status, 200) << t.body;
+    return t.access_token;
+  }
+
+  HttpResult post(const std::string& token, std::vector<std::string> headers = {}) {
+    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+    return http_.post(mcpUrl(), "{}", "application/json", headers);
+  }
+
+  TempDir dir_;
+  uint16_t port_ = 0;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<OAuthDriver> driver_;
+  std::unique_ptr<NginxProcess> nginx_;
+  HttpClient http_;
+};
+
+TEST_F(ForwardAuthBehindNginx, PassesAValidTokenAndIgnoresSmuggledRequestHeaders) {
+  const std::string t = token();
+  auto ok = post(t);
+  ASSERT_EQ(ok.status, 200) << ok.body << nginx_->log();
+  EXPECT_EQ(ok.body, "mcp dev:alice");
+  // Headers that describe another request never reach the broker: the same answer.
+  for (const std::string& h :
+       {std::string("X-Original-URL: http://127.0.0.1:9001/mcp"),
+        std::string("X-Original-Method: OPTIONS"), std::string("X-Forwarded-Method: OPTIONS"),
+        std::string("X-Forwarded-Host: 127.0.0.1:9001"), std::string("X-Forwarded-Uri: /admin"),
+        std::string("X-Forwarded-Proto: https"),
+        std::string("X-Required-Scope: mcp:localhost:admin")}) {
+    auto r = post(t, {h});
+    EXPECT_EQ(r.status, 200) << h << " " << r.body;
+    EXPECT_EQ(r.body, "mcp dev:alice") << h;
+  }
+}
+
+TEST_F(ForwardAuthBehindNginx, ASmuggledPreflightMethodLetsNoRequestThroughWithoutAToken) {
+  for (const char* h : {"X-Original-Method: OPTIONS", "X-Forwarded-Method: OPTIONS"}) {
+    auto r = post("", {h});
+    EXPECT_EQ(r.status, 401) << h << " " << r.body;
+    EXPECT_NE(r.header("www-authenticate").find("resource_metadata="), std::string::npos) << h;
+  }
+}
+
+TEST_F(ForwardAuthBehindNginx, ASmuggledRequiredScopeCannotLowerTheServersScope) {
+  const std::string narrow = token("mcp:localhost:demo:read");
+  for (const std::vector<std::string>& headers :
+       {std::vector<std::string>{}, {"X-Required-Scope: mcp:localhost:demo:read"}}) {
+    auto r = post(narrow, headers);
+    EXPECT_EQ(r.status, 403) << (headers.empty() ? "-" : headers.front()) << " " << r.body;
+    EXPECT_NE(r.header("www-authenticate").find("error=\"insufficient_scope\""), std::string::npos);
+  }
 }
 
 TEST_F(ResourceServer, ProtectedResourceMetadataNamesTheIssuerByteForByte) {

@@ -65,6 +65,20 @@ struct ServerSettings {
   bool trust_proxy = false;              // server.trust_proxy: honour X-Forwarded-For for logs
 };
 
+// forward_auth.proxy: the reverse proxy in front of /forward-auth, and so the one set of request
+// headers the broker reads to learn which request it is asked about (see src/oauth/forward_auth.cpp
+// for each contract). Headers of the other proxies are never trusted, only checked for agreement.
+enum class ForwardAuthProxy {
+  kNginx,    // auth_request: X-Original-URL, X-Original-Method (config/nginx/mcp-locations.conf)
+  kTraefik,  // forwardAuth: X-Forwarded-Method, -Proto, -Host, -Uri
+  kEnvoy,    // ext_authz HTTP service: the original method, Host and path after path_prefix
+};
+const char* toString(ForwardAuthProxy proxy);
+
+struct ForwardAuthSettings {
+  ForwardAuthProxy proxy = ForwardAuthProxy::kNginx;  // forward_auth.proxy
+};
+
 struct UpstreamSettings {
   std::string id;  // [a-z0-9][a-z0-9_-]*, at most 32 characters; "group" is reserved by the policy
   std::string type;  // dev | github | oidc
@@ -90,6 +104,7 @@ struct Config {
   TokenSettings tokens;
   KeySettings keys;
   ServerSettings server;
+  ForwardAuthSettings forward_auth;
   int64_t client_idle_ttl = 90 * 86400;  // clients.idle_ttl: unused dynamic clients expire
   int64_t gc_interval = 300;             // gc_interval
   std::string log_level = "info";

@@ -308,9 +308,11 @@ IdTokenStatus checkClaims(const json& claims, const IdTokenRules& rules) {
   }
   if (iss->get_ref<const std::string&>() != rules.issuer) return IdTokenStatus::kWrongIssuer;
   bool audience = false;
+  size_t audiences = 1;
   if (aud->is_string()) {
     audience = aud->get_ref<const std::string&>() == rules.client_id;
   } else if (aud->is_array()) {
+    audiences = aud->size();
     for (const auto& a : *aud) {
       if (!a.is_string()) return IdTokenStatus::kMissingClaim;
       audience = audience || a.get_ref<const std::string&>() == rules.client_id;
@@ -319,11 +321,15 @@ IdTokenStatus checkClaims(const json& claims, const IdTokenRules& rules) {
     return IdTokenStatus::kMissingClaim;
   }
   if (!audience) return IdTokenStatus::kWrongAudience;
-  if (claims.contains("azp")) {
-    const auto& azp = claims["azp"];
-    if (!azp.is_string() || azp.get_ref<const std::string&>() != rules.client_id) {
-      return IdTokenStatus::kWrongAzp;
-    }
+  // OIDC Core §3.1.3.7 items 4-5: a token for several audiences was issued to one of them, its
+  // authorized party; only a token whose azp is us was meant for us. Without azp another client
+  // that shares the audience list could replay its token here. A lone audience needs no azp, but
+  // one that is present must still be us.
+  auto azp = claims.find("azp");
+  if (azp == claims.end()) {
+    if (audiences > 1) return IdTokenStatus::kWrongAzp;
+  } else if (!azp->is_string() || azp->get_ref<const std::string&>() != rules.client_id) {
+    return IdTokenStatus::kWrongAzp;
   }
   if (rules.now >= exp + rules.leeway) return IdTokenStatus::kExpired;
   if (iat > rules.now + rules.leeway) return IdTokenStatus::kNotYetValid;

@@ -24,7 +24,7 @@ enum class IdTokenStatus {
   kBadSignature,
   kWrongIssuer,
   kWrongAudience,  // client_id is not in aud
-  kWrongAzp,       // azp present and not client_id
+  kWrongAzp,       // azp present and not client_id, or absent with several audiences
   kExpired,        // now >= exp + leeway
   kNotYetValid,    // iat or nbf later than now + leeway
   kMissingClaim,   // iss, sub, aud, exp or iat missing or of the wrong type

@@ -435,6 +435,27 @@ TEST_F(ConfigTest, ListenMustBeHostAndPort) {
   }
 }
 
+// /forward-auth reads one proxy's headers; nginx (whose config the project ships) unless told.
+TEST_F(ConfigTest, ForwardAuthProxyNamesOneHeaderContract) {
+  EXPECT_EQ(parse(kBase).forward_auth.proxy, ForwardAuthProxy::kNginx);
+  const std::pair<const char*, ForwardAuthProxy> known[] = {{"nginx", ForwardAuthProxy::kNginx},
+                                                            {"traefik", ForwardAuthProxy::kTraefik},
+                                                            {"envoy", ForwardAuthProxy::kEnvoy}};
+  for (const auto& [name, proxy] : known) {
+    auto c = parse(std::string(kBase) + "forward_auth:\n  proxy: " + name + "\n");
+    EXPECT_EQ(c.forward_auth.proxy, proxy) << name;
+    EXPECT_STREQ(toString(c.forward_auth.proxy), name);
+  }
+  for (const char* bad : {"Nginx", "haproxy", "\"\"", "[nginx]"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_ERROR_AT(std::string(kBase) + "forward_auth:\n  proxy: " + bad + "\n", 13,
+                    "forward_auth.proxy",
+                    bad[0] == '[' ? "expected a single value" : "expected nginx, traefik or envoy");
+  }
+  EXPECT_ERROR_AT(std::string(kBase) + "forward_auth:\n  proxi: nginx\n", 13, "forward_auth.proxi",
+                  "unknown key");
+}
+
 TEST_F(ConfigTest, OtherValuesAreChecked) {
   EXPECT_ERROR_AT(std::string(kBase) + "log_level: loud\n", 12, "log_level",
                   "expected debug, info, warn or error");

@@ -55,13 +55,47 @@ TEST(OAuthErrors, UseRegisteredCodesStatusesAndJsonShape) {
   EXPECT_STREQ(OAuthError(OAuthCode::kInvalidTarget, "").name(), "invalid_target");
 }
 
+std::string wwwAuthenticate(const http::Response& r) {
+  std::string out;
+  for (const auto& [k, v] : r.headers) {
+    if (k == "WWW-Authenticate") out += v;
+  }
+  return out;
+}
+
 TEST(OAuthErrors, InvalidClientWithBasicAuthCarriesAChallenge) {
-  auto r = errorResponse({OAuthCode::kInvalidClient, "bad"}, true);
+  auto r = errorResponse({OAuthCode::kInvalidClient, "bad"}, "Basic");
   EXPECT_EQ(r.status, 401);
-  bool found = false;
-  for (const auto& [k, v] : r.headers)
-    found = found || (k == "WWW-Authenticate" && v.rfind("Basic", 0) == 0);
-  EXPECT_TRUE(found);
+  EXPECT_EQ(wwwAuthenticate(r), "Basic realm=\"mcp-auth-broker\"");
+}
+
+// RFC 6749 §5.2: the challenge names the scheme of the client's Authorization header, and there is
+// none when the client authenticated without that header.
+TEST(OAuthErrors, InvalidClientChallengesWithTheSchemeOfTheAuthorizationHeaderOnly) {
+  const OAuthError e{OAuthCode::kInvalidClient, "bad"};
+  struct Row {
+    const char* authorization;  // nullptr: no header
+    const char* challenge;
+  };
+  const Row rows[] = {
+      {nullptr, ""},
+      {"Basic Zm9vOmJhcg==", "Basic realm=\"mcp-auth-broker\""},
+      {"basic Zm9vOmJhcg==", "Basic realm=\"mcp-auth-broker\""},
+      {"Basic", "Basic realm=\"mcp-auth-broker\""},
+      {"Bearer abc", "Bearer realm=\"mcp-auth-broker\""},
+      {"b@d value", "Basic realm=\"mcp-auth-broker\""},
+  };
+  for (const auto& row : rows) {
+    http::Request req;
+    if (row.authorization) req.headers["authorization"] = row.authorization;
+    auto r = clientAuthErrorResponse(req, e);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(wwwAuthenticate(r), row.challenge) << (row.authorization ? row.authorization : "-");
+  }
+  // Errors other than invalid_client never challenge for a client scheme.
+  http::Request basic;
+  basic.headers["authorization"] = "Basic Zm9vOmJhcg==";
+  EXPECT_EQ(wwwAuthenticate(clientAuthErrorResponse(basic, {OAuthCode::kInvalidRequest, "x"})), "");
 }
 
 TEST(Pages, CspAllowsFormsOnlyWhereTheyLead) {

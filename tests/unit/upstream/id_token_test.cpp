@@ -11,6 +11,7 @@
 #include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
 #include "fakes/fake_oidc.h"
+#include "fakes/token_mutations.h"
 
 namespace broker::upstream::oidc {
 namespace {
@@ -222,17 +223,64 @@ TEST(IdToken, AudienceMustContainTheClient) {
   EXPECT_EQ(claimsStatus({{"aud", json::array({"client-2", "client-3"})}}),
             IdTokenStatus::kWrongAudience);
   EXPECT_EQ(claimsStatus({{"aud", json::array()}}), IdTokenStatus::kWrongAudience);
-  EXPECT_EQ(claimsStatus({{"aud", json::array({"client-2", kClient})}}), IdTokenStatus::kOk);
+  EXPECT_EQ(claimsStatus({{"aud", json::array({"client-2", kClient})}, {"azp", kClient}}),
+            IdTokenStatus::kOk);
+  EXPECT_EQ(claimsStatus({{"aud", json::array({kClient})}}), IdTokenStatus::kOk);
   EXPECT_EQ(claimsStatus({{"aud", json::array({kClient, 7})}}), IdTokenStatus::kMissingClaim);
   EXPECT_EQ(claimsStatus({{"aud", 7}}), IdTokenStatus::kMissingClaim);
 }
 
-TEST(IdToken, AuthorizedPartyMustBeTheClientWhenPresent) {
-  json several = json::array({kClient, "client-2"});
-  EXPECT_EQ(claimsStatus({{"aud", several}, {"azp", "client-2"}}), IdTokenStatus::kWrongAzp);
-  EXPECT_EQ(claimsStatus({{"aud", several}, {"azp", kClient}}), IdTokenStatus::kOk);
-  EXPECT_EQ(claimsStatus({{"azp", "client-2"}}), IdTokenStatus::kWrongAzp);
-  EXPECT_EQ(claimsStatus({{"azp", 1}}), IdTokenStatus::kWrongAzp);
+// OIDC Core §3.1.3.7 items 3-5: several audiences require azp, and azp, when present, is us.
+TEST(IdToken, AuthorizedPartyIsRequiredWithSeveralAudiencesAndMustBeTheClient) {
+  const json one = kClient;
+  const json one_in_array = json::array({kClient});
+  const json several = json::array({kClient, "client-2"});
+  const json absent = nullptr;  // merge_patch: null removes the member
+  struct Row {
+    const char* what;
+    json aud, azp;
+    IdTokenStatus expected;
+  };
+  const Row rows[] = {
+      {"single aud without azp", one, absent, IdTokenStatus::kOk},
+      {"single aud in an array without azp", one_in_array, absent, IdTokenStatus::kOk},
+      {"single aud with our azp", one, kClient, IdTokenStatus::kOk},
+      {"single aud with another azp", one, "client-2", IdTokenStatus::kWrongAzp},
+      {"single aud with a non-string azp", one, 1, IdTokenStatus::kWrongAzp},
+      {"several aud without azp", several, absent, IdTokenStatus::kWrongAzp},
+      {"several aud with another azp", several, "client-2", IdTokenStatus::kWrongAzp},
+      {"several aud with an empty azp", several, "", IdTokenStatus::kWrongAzp},
+      {"several aud with our azp", several, kClient, IdTokenStatus::kOk},
+      {"our client twice without azp", json::array({kClient, kClient}), absent,
+       IdTokenStatus::kWrongAzp},
+  };
+  for (const auto& row : rows) {
+    EXPECT_EQ(claimsStatus({{"aud", row.aud}, {"azp", row.azp}}), row.expected) << row.what;
+  }
+}
+
+TEST(IdToken, EveryBitFlipOfTheAuthorizedPartyIsRefused) {
+  const json several = json::array({kClient, "client-2"});
+  ASSERT_EQ(claimsStatus({{"aud", several}, {"azp", kClient}}), IdTokenStatus::kOk);
+  int accepted = 0;
+  broker::testing::forEachBitFlip(kClient, [&](const std::string& azp, size_t, int) {
+    if (claimsStatus({{"aud", several}, {"azp", azp}}) != IdTokenStatus::kWrongAzp) ++accepted;
+  });
+  broker::testing::forEachTruncation(kClient, [&](const std::string& azp) {
+    if (claimsStatus({{"aud", several}, {"azp", azp}}) != IdTokenStatus::kWrongAzp) ++accepted;
+  });
+  EXPECT_EQ(accepted, 0);
+}
+
+TEST(IdToken, SignedTokenForSeveralAudiencesVerifiesOnlyWithOurAzp) {
+  auto keys = keysOf({&rsaKey()});
+  json claims = goodClaims();
+  claims["aud"] = json::array({kClient, "client-2"});
+  EXPECT_EQ(verifyStatus(rsaKey().jwt(claims), keys), IdTokenStatus::kWrongAzp);
+  claims["azp"] = "client-2";
+  EXPECT_EQ(verifyStatus(rsaKey().jwt(claims), keys), IdTokenStatus::kWrongAzp);
+  claims["azp"] = kClient;
+  EXPECT_EQ(verifyStatus(rsaKey().jwt(claims), keys), IdTokenStatus::kOk);
 }
 
 TEST(IdToken, ExpiryHasSixtySecondsOfLeeway) {
