@@ -838,12 +838,21 @@ TEST(PolicyExamples, DevPolicyGrantsPartially) {
 
 TEST(PolicyExamples, OrgsAndTeamsPolicyBehavesAsCommented) {
   auto p = Policy::loadFile((policiesDir() / "orgs-and-teams.yaml").string());
-  const Identity platform = person("github", "alice", {"acme", "acme/platform"});
-  const Identity mallory = person("github", "mallory", {"acme", "acme/platform"});
+  Identity platform = account("github", "1001", "alice");  // on call, by id
+  platform.groups = {"acme", "acme/platform"};
+  Identity mallory = account("github", "6666", "mallory");  // denied by id
+  mallory.groups = {"acme", "acme/platform"};
   EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:docs").allowed);
   EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:deploy").allowed);
   EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:deploy:production").allowed);
   EXPECT_FALSE(p->evaluate(mallory, "mcp:tools.example.com:deploy").allowed);
+  // The ids follow the accounts, not the logins.
+  Identity renamed_mallory = mallory;
+  renamed_mallory.username = "not-mallory";
+  EXPECT_FALSE(p->evaluate(renamed_mallory, "mcp:tools.example.com:deploy").allowed);
+  Identity new_alice = platform;  // someone else who registered the login "alice"
+  new_alice.subject = "424242";
+  EXPECT_FALSE(p->evaluate(new_alice, "mcp:tools.example.com:deploy:production").allowed);
   const Identity dana = person("github", "dana", {"acme", "acme/platform"});
   EXPECT_FALSE(p->evaluate(dana, "mcp:tools.example.com:deploy:production").allowed);
   EXPECT_FALSE(p->evaluate(person("github", "x", {"other"}), "mcp:tools.example.com:docs").allowed);
@@ -860,6 +869,9 @@ TEST(PolicyExamples, MixedUpstreamPolicyKeepsUpstreamsApart) {
       p->evaluate(person("corp", "a", {"employees", "offboarding"}), "mcp:example.com:wiki")
           .allowed);
   EXPECT_FALSE(p->evaluate(person("github", "a", {"employees"}), "mcp:example.com:wiki").allowed);
+  const std::string finance = "mcp:example.com:finance";
+  EXPECT_TRUE(p->evaluate(account("corp", "248289761001", "cfo"), finance).allowed);
+  EXPECT_FALSE(p->evaluate(account("corp", "1", "cfo"), finance).allowed);
 }
 
 TEST(PolicyExamples, EmailDomainPolicyNeedsVerifiedEmail) {
