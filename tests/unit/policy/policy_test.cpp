@@ -376,20 +376,27 @@ TEST(PolicyEval, DecisionsSayWhenAnAccountIdDecided) {
       load(serverWith("      allowed_users: [group:admins, bob]\n"
                       "      denied_users: [\"github:id:666\"]\n",
                       "groups:\n  admins: [\"github:id:12345\"]\n"));
-  auto d = p->evaluate(account("github", "12345", "alice-renamed"), kScope);
-  EXPECT_TRUE(d.allowed);
-  EXPECT_EQ(d.rule, "servers.example.com.tools.allowed_users[group:admins]");
-  EXPECT_EQ(d.reason,
-            "alice-renamed (github) may use mcp:example.com:tools (allowed_users: group:admins, "
-            "by account id 12345)");
-  auto denied = p->evaluate(account("github", "666", "bob"), kScope);
-  EXPECT_FALSE(denied.allowed);
-  EXPECT_EQ(denied.rule, "servers.example.com.tools.denied_users[github:id:666]");
-  EXPECT_EQ(denied.reason,
-            "bob (github) may not use mcp:example.com:tools (denied_users: github:id:666, by "
-            "account id 666)");
-  auto by_name = p->evaluate(account("github", "7", "bob"), kScope);
-  EXPECT_EQ(by_name.reason, "bob (github) may use mcp:example.com:tools (allowed_users: bob)");
+  const struct {
+    Identity who;
+    bool allowed;
+    std::string rule;
+    std::string reason;
+  } cases[] = {
+      {account("github", "12345", "alice-renamed"), true, "allowed_users[group:admins]",
+       "alice-renamed (github) may use mcp:example.com:tools (allowed_users: group:admins, by "
+       "account id 12345)"},
+      {account("github", "666", "bob"), false, "denied_users[github:id:666]",
+       "bob (github) may not use mcp:example.com:tools (denied_users: github:id:666, by account "
+       "id 666)"},
+      {account("github", "7", "bob"), true, "allowed_users[bob]",
+       "bob (github) may use mcp:example.com:tools (allowed_users: bob)"},
+  };
+  for (const auto& c : cases) {
+    auto d = p->evaluate(c.who, kScope);
+    EXPECT_EQ(d.allowed, c.allowed) << c.reason;
+    EXPECT_EQ(d.rule, "servers.example.com.tools." + c.rule);
+    EXPECT_EQ(d.reason, c.reason);
+  }
 }
 
 TEST(PolicyEval, UpstreamsRestrictWhoCanReachAServer) {
