@@ -137,6 +137,15 @@ policy::LoadOptions policyOptions(const config::Config& config) {
   return options;
 }
 
+// One line however many entries: `policy check` lists them with file, line and key.
+void logPolicyWarnings(const std::string& path, const policy::Policy& p) {
+  if (p.warnings().empty()) return;
+  log::warn("policy_names_mutable_users",
+            {{"file", path},
+             {"entries", static_cast<int64_t>(p.warnings().size())},
+             {"hint", "name users by id; mcp-auth-broker policy check lists them"}});
+}
+
 // Called from the signal loop (SIGHUP) and from the file watcher's thread. A new policy replaces
 // the old one in one atomic store; an invalid file leaves the old one in place and is reported
 // on /health until a later reload succeeds.
@@ -145,6 +154,7 @@ void reloadPolicy(const config::Config& config, oauth::PolicySource& source, con
   std::lock_guard<std::mutex> lock(reload_mu);
   auto loaded = policy::Policy::tryLoadFile(config.policy_path, policyOptions(config));
   if (loaded.policy) {
+    logPolicyWarnings(config.policy_path, *loaded.policy);
     source.replace(std::move(loaded.policy));
     source.setLastError("");
     log::info("policy_reloaded", {{"file", config.policy_path}, {"trigger", trigger}});
@@ -171,6 +181,7 @@ int runServe(const GlobalOptions& g) {
     Runtime rt(g, true);
     oauth::PolicySource policy(
         policy::Policy::loadFile(rt.config.policy_path, policyOptions(rt.config)));
+    logPolicyWarnings(rt.config.policy_path, *policy.current());
     upstream::UpstreamRegistry upstreams;
     upstream::buildUpstreams(rt.config, upstreams);
 

@@ -29,6 +29,7 @@ struct ExplainOptions {
   std::string file;
   std::vector<std::string> known_upstreams;
   std::string user;
+  std::string id;  // subject at the upstream: GitHub numeric user id, OIDC sub
   std::string upstream;
   std::vector<std::string> orgs, teams, groups, emails, scopes;
   bool email_unverified = false;

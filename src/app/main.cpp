@@ -73,7 +73,9 @@ int main(int argc, char** argv) {
       "Decide an identity against a policy and print the rule (exit 0 allowed, 1 denied)");
   ExplainOptions explain;
   policy_explain->add_option("file", explain.file, "Policy YAML file")->required();
-  policy_explain->add_option("--user", explain.user, "Username at the upstream")->required();
+  policy_explain->add_option("--user", explain.user, "Username at the upstream");
+  policy_explain->add_option("--id", explain.id,
+                             "Account id at the upstream: GitHub numeric user id or OIDC sub");
   policy_explain->add_option("--upstream", explain.upstream, "Upstream id, e.g. github")
       ->required();
   policy_explain->add_option("--orgs", explain.orgs, "GitHub orgs (comma-separated)")

@@ -27,6 +27,8 @@ std::shared_ptr<const policy::Policy> loadForCli(const std::string& file,
 int runPolicyCheck(const std::string& file, const std::vector<std::string>& upstreams) {
   try {
     auto p = loadForCli(file, upstreams);
+    // Warnings never fail the check: the file is valid, some entries are merely weak.
+    for (const auto& w : p->warnings()) std::cerr << "mcp-auth-broker: warning: " << w << "\n";
     std::cout << file << ": OK\n" << p->summary();
     return 0;
   } catch (const std::exception& e) {
@@ -47,9 +49,14 @@ int runPolicyExplain(const ExplainOptions& o) {
     std::cerr << "policy explain: an identity has one verified email; give --emails once\n";
     return kUsageOrFileError;
   }
+  if (o.user.empty() && o.id.empty()) {
+    std::cerr << "policy explain: give --user, --id or both\n";
+    return kUsageOrFileError;
+  }
   Identity who;
   who.upstream_id = o.upstream;
-  who.subject = o.user;
+  // Id entries match only the id given here, never a username that happens to look like one.
+  who.subject = o.id;
   who.username = o.user;
   who.groups = o.groups;
   // GitHub memberships travel in the same list as OIDC groups: "org" and "org/team".

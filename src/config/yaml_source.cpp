@@ -135,8 +135,13 @@ std::string Source::whereLine(const YAML::Node& node) const {
   return file_ + ":" + std::to_string(node.Mark().line + 1);
 }
 
+std::string Source::message(const YAML::Node& at, const std::string& key,
+                            const std::string& text) const {
+  return where(at) + ": " + (key.empty() ? "" : key + ": ") + text;
+}
+
 void Source::fail(const YAML::Node& at, const std::string& key, const std::string& message) const {
-  throw SourceError(where(at) + ": " + (key.empty() ? "" : key + ": ") + message);
+  throw SourceError(this->message(at, key, message));
 }
 
 std::vector<Entry> Source::entries(const YAML::Node& map, const std::string& path,

@@ -46,6 +46,8 @@ class Source {
   // "file:line", for messages that other components print later.
   std::string whereLine(const YAML::Node& node) const;
 
+  // "file:line:column: key: text", the shape of every error; warnings use it too.
+  std::string message(const YAML::Node& at, const std::string& key, const std::string& text) const;
   [[noreturn]] void fail(const YAML::Node& at, const std::string& key,
                          const std::string& message) const;
 

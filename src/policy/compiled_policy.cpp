@@ -15,9 +15,11 @@ std::string describeWho(const Identity& who) {
 Decision matched(bool allowed, const RuleSet& rules, const Match& m, const Identity& who,
                  const std::string& scope) {
   const std::string list = std::string(allowed ? "allowed_" : "denied_") + kindName(m.kind);
+  // Through a group the label alone would not say that the id decided.
+  const std::string how = m.by_id ? ", by account id " + who.subject : "";
   return {allowed, rules.path + "." + list + "[" + m.label + "]",
           describeWho(who) + (allowed ? " may use " : " may not use ") + scope + " (" + list +
-              ": " + m.label + ")"};
+              ": " + m.label + how + ")"};
 }
 
 Decision noAllowRule(const Identity& who, const std::string& scope) {

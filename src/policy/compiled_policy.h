@@ -38,6 +38,7 @@ class CompiledPolicy final : public Policy {
     // Top-level groups as written, for the summary; references were expanded at load time.
     std::vector<std::pair<std::string, std::vector<std::string>>> groups;
     std::vector<std::unique_ptr<CompiledServer>> servers;
+    std::vector<std::string> warnings;
   };
   explicit CompiledPolicy(Parts parts);
 
@@ -48,6 +49,7 @@ class CompiledPolicy final : public Policy {
   Decision evaluate(const Identity& who, const std::string& scope) const override;
   bool needsMemberships(const std::string& upstream) const override;
   std::string summary() const override;
+  const std::vector<std::string>& warnings() const override { return parts_.warnings; }
 
  private:
   struct ScopeTarget {

@@ -22,6 +22,9 @@ using yamlsrc::Item;
 using yamlsrc::SourceError;
 
 constexpr std::string_view kGroupPrefix = "group:";
+// After "upstream:": the account's subject at that upstream rather than its name.
+constexpr std::string_view kIdPrefix = "id:";    // GitHub numeric user id
+constexpr std::string_view kSubPrefix = "sub:";  // OIDC sub (opaque, at most 255 characters)
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -131,6 +134,27 @@ class Loader {
   void addPrincipal(const Item& item, RuleKind kind, PrincipalSet& set);
   void addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const std::string& label,
                 const std::string& used_by);
+  // "upstream:id:N" / "upstream:sub:S"; `id` is what follows "upstream:".
+  void addId(const Item& item, const std::string& upstream, const std::string& id,
+             PrincipalSet& set, const std::string& label, const std::string& used_by);
+  // An entry's error or warning: where it is written, and which list uses it when that is
+  // elsewhere (a group member).
+  std::string entryMessage(const Item& item, const std::string& used_by,
+                           const std::string& text) const {
+    return src_.message(item.node, item.key,
+                        text + (used_by.empty() ? "" : " (used by " + used_by + ")"));
+  }
+  [[noreturn]] void rejectEntry(const Item& item, const std::string& used_by,
+                                const std::string& text) const {
+    throw SourceError(entryMessage(item, used_by, text));
+  }
+  // Warns, once per entry as written, that a users entry names a login rather than an account.
+  void warnMutableName(const Item& item, const std::string& upstream, const std::string& name,
+                       const std::string& used_by);
+  bool isKnownUpstream(const std::string& id) const {
+    const auto& known = options_.known_upstreams;
+    return std::find(known.begin(), known.end(), id) != known.end();
+  }
 
   // Why a well-formed upstream id is not acceptable (the broker does not know it), or "".
   std::string unknownUpstream(const std::string& id) const;
@@ -144,6 +168,8 @@ class Loader {
   std::map<std::string, std::vector<Item>> groups_;
   std::set<std::string> scopes_;
   std::map<std::string, std::string> resource_owner_;
+  // Warnings by position, so they print in file order however groups are expanded.
+  std::map<std::pair<int, int>, std::string> warnings_;
 };
 
 std::string Loader::unknownUpstream(const std::string& id) const {
@@ -191,6 +217,7 @@ std::shared_ptr<const Policy> Loader::load(const std::string& text) {
       parts_.default_scopes.push_back(scope);
     }
   }
+  for (auto& [at, text] : warnings_) parts_.warnings.push_back(std::move(text));
   return std::make_shared<CompiledPolicy>(std::move(parts_));
 }
 
@@ -345,9 +372,7 @@ void Loader::addPrincipal(const Item& item, RuleKind kind, PrincipalSet& set) {
 void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const std::string& label,
                       const std::string& used_by) {
   const std::string text = item.node.Scalar();
-  auto reject = [&](const std::string& message) {
-    src_.fail(item.node, item.key, message + (used_by.empty() ? "" : " (used by " + used_by + ")"));
-  };
+  auto reject = [&](const std::string& message) { rejectEntry(item, used_by, message); };
   std::string upstream = parts_.default_upstream.empty() ? kAnyUpstream : parts_.default_upstream;
   std::string name = text;
   if (size_t colon = text.find(':'); colon != std::string::npos) {
@@ -356,7 +381,22 @@ void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const 
     if (!config::isValidUpstreamId(upstream)) {
       reject("'" + upstream + "' is not an upstream id (write upstream:name)");
     }
+    // "id:12345" reads as an id but would be user 12345 of an upstream called "id".
+    if ((upstream + ":" == kIdPrefix || upstream + ":" == kSubPrefix) &&
+        !isKnownUpstream(upstream)) {
+      reject("an id always names its upstream: write " +
+             (parts_.default_upstream.empty() ? "github" : parts_.default_upstream) + ":" + text);
+    }
     if (auto why = unknownUpstream(upstream); !why.empty()) reject(why);
+    // Only users take ids; an OIDC group claim value may well start with "sub:".
+    const bool id_form = startsWith(name, kIdPrefix) || startsWith(name, kSubPrefix);
+    if (id_form && kind == RuleKind::kUsers) {
+      addId(item, upstream, name, set, label, used_by);
+      return;
+    }
+    if (id_form && (kind == RuleKind::kOrgs || kind == RuleKind::kTeams)) {
+      reject("ids name user accounts only: name the org or team by its slug");
+    }
   }
   if (name.empty()) reject("empty name");
   // A bare "*" is every signed-in user of the upstreams that may reach the server (its
@@ -371,6 +411,7 @@ void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const 
       if (hasSpaceOrControl(name) || name.find(':') != std::string::npos) {
         reject("'" + name + "' is not a user name");
       }
+      if (name != "*") warnMutableName(item, upstream, name, used_by);
       break;
     case RuleKind::kGroups:
       // OIDC group names are opaque claim values: kept exactly as written.
@@ -411,6 +452,47 @@ void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const 
       break;
   }
   set.add(upstream, value, label);
+}
+
+void Loader::addId(const Item& item, const std::string& upstream, const std::string& id,
+                   PrincipalSet& set, const std::string& label, const std::string& used_by) {
+  auto reject = [&](const std::string& message) { rejectEntry(item, used_by, message); };
+  std::string subject;
+  if (startsWith(id, kIdPrefix)) {
+    // As GitHub sends it: a positive 64-bit integer, no sign, no leading zero.
+    subject = id.substr(kIdPrefix.size());
+    if (subject.empty() || subject.size() > 19 || subject.front() == '0' ||
+        !std::all_of(subject.begin(), subject.end(),
+                     [](unsigned char c) { return std::isdigit(c); })) {
+      reject("'" + subject + "' is not a numeric id (write " + upstream +
+             ":sub:VALUE for an OIDC sub)");
+    }
+  } else {
+    // OIDC Core 1.0 section 2: at most 255 ASCII characters, case-sensitive.
+    subject = id.substr(kSubPrefix.size());
+    if (subject.empty() || subject.size() > 255 || hasSpaceOrControl(subject)) {
+      reject("'" + subject + "' is not a subject (1-255 characters, no spaces)");
+    }
+  }
+  set.addId(upstream, subject, label);
+}
+
+void Loader::warnMutableName(const Item& item, const std::string& upstream, const std::string& name,
+                             const std::string& used_by) {
+  const auto at = std::make_pair(item.node.Mark().line, item.node.Mark().column);
+  if (warnings_.count(at)) return;  // a group member used by several lists
+  const std::string up = upstream == kAnyUpstream ? "<upstream>" : upstream;
+  std::string what =
+      name.find('@') == std::string::npos
+          ? "'" + name + "' is a username"
+          : "'" + name + "' is a username that looks like an email (it is not checked as one: " +
+                "allowed_emails matches only a verified email)";
+  warnings_.emplace(
+      at,
+      entryMessage(
+          item, used_by,
+          what + ", which can be renamed and then taken by another account; name the account by " +
+              "its id instead: " + up + ":id:<GitHub user id> or " + up + ":sub:<OIDC sub>"));
 }
 
 }  // namespace

@@ -42,7 +42,17 @@ const char* kindName(RuleKind kind) {
 
 void PrincipalSet::add(const std::string& upstream, const std::string& value,
                        const std::string& label) {
-  auto& holders = entries_[value];
+  insert(names_, upstream, value, label);
+}
+
+void PrincipalSet::addId(const std::string& upstream, const std::string& subject,
+                         const std::string& label) {
+  insert(ids_, upstream, subject, label);
+}
+
+void PrincipalSet::insert(Entries& entries, const std::string& upstream, const std::string& value,
+                          const std::string& label) {
+  auto& holders = entries[value];
   // The first entry written for one (upstream, value) names the rule.
   if (std::none_of(holders.begin(), holders.end(),
                    [&](const Holder& h) { return h.upstream == upstream; })) {
@@ -52,9 +62,11 @@ void PrincipalSet::add(const std::string& upstream, const std::string& value,
 }
 
 bool PrincipalSet::namesUpstream(const std::string& upstream) const {
-  for (const auto& [value, holders] : entries_) {
-    for (const Holder& h : holders) {
-      if (h.upstream == upstream || h.upstream == kAnyUpstream) return true;
+  for (const Entries* entries : {&names_, &ids_}) {
+    for (const auto& [value, holders] : *entries) {
+      for (const Holder& h : holders) {
+        if (h.upstream == upstream || h.upstream == kAnyUpstream) return true;
+      }
     }
   }
   return false;
@@ -69,8 +81,18 @@ bool RuleSet::readsMemberships(const std::string& upstream) const {
 }
 
 const std::string* PrincipalSet::find(const std::string& upstream, const std::string& value) const {
-  auto it = entries_.find(value);
-  if (it == entries_.end()) return nullptr;
+  return lookup(names_, upstream, value);
+}
+
+const std::string* PrincipalSet::findId(const std::string& upstream,
+                                        const std::string& subject) const {
+  return ids_.empty() || subject.empty() ? nullptr : lookup(ids_, upstream, subject);
+}
+
+const std::string* PrincipalSet::lookup(const Entries& entries, const std::string& upstream,
+                                        const std::string& value) {
+  auto it = entries.find(value);
+  if (it == entries.end()) return nullptr;
   const std::string* any = nullptr;
   for (const Holder& h : it->second) {
     if (h.upstream == upstream) return &h.label;  // an entry for this upstream wins
@@ -104,6 +126,8 @@ std::optional<Match> RuleSet::match(const std::array<PrincipalSet, kRuleKinds>& 
     const std::string* label = nullptr;
     switch (kind) {
       case RuleKind::kUsers:
+        // The id first: it decides even when the login has since been renamed.
+        if ((label = set.findId(upstream, s.who.subject))) return Match{kind, *label, true};
         if (!s.username.empty()) label = set.find(upstream, s.username);
         if (!label) label = set.find(upstream, "*");
         break;

@@ -24,14 +24,21 @@ const char* kindName(RuleKind kind);
 // Entry for "any upstream": upstream ids never contain '*'.
 constexpr const char* kAnyUpstream = "*";
 
-// One allowed_* or denied_* list.
+// One allowed_* or denied_* list. It holds names (a login, a team slug: they can change hands)
+// and, for users, ids: the subject an upstream proves ("github:id:12345", "corp:sub:abc"), which
+// is never reassigned. The two never meet: a username that happens to read like an id cannot
+// match an id entry.
 class PrincipalSet {
  public:
   // `value` is already normalised for its kind; `label` is the entry as written.
   void add(const std::string& upstream, const std::string& value, const std::string& label);
+  // An id entry: `subject` exactly as the upstream reports it, for `upstream` only.
+  void addId(const std::string& upstream, const std::string& subject, const std::string& label);
   // The label of the entry matching `value` for `upstream` (or for any upstream), else nullptr.
   const std::string* find(const std::string& upstream, const std::string& value) const;
-  bool empty() const { return entries_.empty(); }
+  // The label of the id entry matching `subject` for `upstream`, else nullptr.
+  const std::string* findId(const std::string& upstream, const std::string& subject) const;
+  bool empty() const { return names_.empty() && ids_.empty(); }
   // Whether any entry can match a principal of `upstream` (an entry for it, or for any upstream).
   bool namesUpstream(const std::string& upstream) const;
   // Distinct labels in file order, for summaries.
@@ -44,7 +51,14 @@ class PrincipalSet {
   };
   // Keyed by the value alone so a lookup needs no new string; a value rarely has more than one
   // or two holders (the same name qualified with different upstreams).
-  std::unordered_map<std::string, std::vector<Holder>> entries_;
+  using Entries = std::unordered_map<std::string, std::vector<Holder>>;
+  void insert(Entries& entries, const std::string& upstream, const std::string& value,
+              const std::string& label);
+  static const std::string* lookup(const Entries& entries, const std::string& upstream,
+                                   const std::string& value);
+
+  Entries names_;
+  Entries ids_;
   std::vector<std::string> labels_;
 };
 
@@ -63,6 +77,7 @@ struct Subject {
 struct Match {
   RuleKind kind;
   std::string label;
+  bool by_id = false;  // matched the subject (an id entry), not a name
 };
 
 struct RuleSet {

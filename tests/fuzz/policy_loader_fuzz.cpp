@@ -12,10 +12,10 @@
 namespace {
 
 broker::Identity identity(const char* upstream, const char* user, const char* group,
-                          const char* email) {
+                          const char* email, const char* subject = nullptr) {
   broker::Identity w;
   w.upstream_id = upstream;
-  w.subject = user;
+  w.subject = subject ? subject : user;
   w.username = user;
   w.groups = {group, "acme", "acme/platform"};
   w.email = email;
@@ -40,6 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       identity("github", "alice", "admins", "alice@example.com"),
       identity("corp", "Bob", "employees", "bob@EXAMPLE.org"),
       identity("", "", "", ""),
+      // Ids as the seed corpus writes them, under logins that match nothing.
+      identity("github", "renamed", "admins", "", "12345"),
+      identity("corp", "renamed", "", "", "248289761001"),
   };
   for (const auto* server : p->servers()) {
     if (p->findScope(server->scope) != server) __builtin_trap();
@@ -56,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   (void)p->summary();
+  (void)p->warnings();
   (void)p->defaultScopes();
   return 0;
 }

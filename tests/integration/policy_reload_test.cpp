@@ -331,5 +331,41 @@ TEST(PolicyReload, PolicyCommandsCheckExplainAndMigrate) {
   EXPECT_EQ(to_stdout.output, readFile(dir.file("migrated.yaml")));
 }
 
+TEST(PolicyReload, PolicyCheckWarnsAboutLoginsAndExplainTakesAnId) {
+  TempDir dir;
+  writeFile(dir.file("policy.yaml"), R"(default_upstream: github
+servers:
+  example.com:
+    tools:
+      allowed_users: ["github:id:12345", alice]
+)");
+  const std::string policy = dir.file("policy.yaml");
+  auto check = runCommand({BROKER_BINARY, "policy", "check", policy});
+  EXPECT_EQ(check.exit_code, 0) << check.output;  // a warning does not fail the check
+  EXPECT_NE(check.output.find(policy + ": OK\n"), std::string::npos) << check.output;
+  EXPECT_NE(check.output.find("mcp-auth-broker: warning: " + policy +
+                              ":5:42: servers.example.com.tools.allowed_users[1]: 'alice' is a "
+                              "username, which can be renamed"),
+            std::string::npos)
+      << check.output;
+  EXPECT_NE(check.output.find("github:id:<GitHub user id>"), std::string::npos) << check.output;
+  EXPECT_EQ(check.output.find("allowed_users[0]"), std::string::npos) << check.output;
+
+  auto by_id = runCommand({BROKER_BINARY, "policy", "explain", policy, "--upstream", "github",
+                           "--user", "alice-renamed", "--id", "12345"});
+  EXPECT_EQ(by_id.exit_code, 0) << by_id.output;
+  EXPECT_NE(by_id.output.find("rule: servers.example.com.tools.allowed_users[github:id:12345]"),
+            std::string::npos)
+      << by_id.output;
+  EXPECT_NE(by_id.output.find("by account id 12345"), std::string::npos) << by_id.output;
+  // A login that reads like the id is not the id.
+  auto name_only = runCommand(
+      {BROKER_BINARY, "policy", "explain", policy, "--upstream", "github", "--user", "12345"});
+  EXPECT_EQ(name_only.exit_code, 1) << name_only.output;
+  auto nobody = runCommand({BROKER_BINARY, "policy", "explain", policy, "--upstream", "github"});
+  EXPECT_EQ(nobody.exit_code, 2) << nobody.output;
+  EXPECT_NE(nobody.output.find("give --user, --id or both"), std::string::npos) << nobody.output;
+}
+
 }  // namespace
 }  // namespace broker::testing

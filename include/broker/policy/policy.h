@@ -11,6 +11,12 @@
 //   "*"             (users lists only) any signed-in user of the upstreams that may reach the
 //                   server (its `upstreams:` list; every upstream without one), whatever
 //                   `default_upstream` says; "corp:*" any user of upstream corp
+//   upstream:id:N   (users lists only) the account whose subject at that upstream is N: GitHub's
+//   upstream:sub:S  numeric user id ("github:id:12345"), an OIDC `sub` ("corp:sub:248289761001").
+//                   The subject is never reassigned, unlike a login or preferred_username, which
+//                   can be renamed and then taken by someone else. `id:` takes digits only (a
+//                   typo check for GitHub ids), `sub:` any opaque value; both compare exactly
+//                   against the identity's subject and always name their upstream.
 // A name from one upstream never matches an entry qualified with another. Usernames, orgs, teams,
 // emails and email domains compare case-insensitively; groups (OIDC claim values) compare exactly.
 // Emails and email domains match only a verified email; a domain matches exactly, not subdomains.
@@ -44,12 +50,14 @@ struct ServerInfo {
 struct Decision {
   bool allowed = false;
   // e.g. "servers.example.com.github-tools.allowed_users[alice]",
-  // "servers.example.com.github-tools.denied_teams[acme/contractors]", "no allow rule matched",
+  // "servers.example.com.github-tools.denied_teams[acme/contractors]",
+  // "servers.example.com.github-tools.allowed_users[github:id:12345]", "no allow rule matched",
   // "servers.example.com.github-tools.upstreams", "unknown scope". The bracket holds the entry
   // as written ("corp:alice", "group:platform").
   std::string rule;
   // Human sentence for pages and logs. It names the identity, the scope and at most the one
-  // entry that matched this identity, never the rest of a list.
+  // entry that matched this identity, never the rest of a list; an id entry is said to have
+  // matched "by account id <subject>".
   std::string reason;
 };
 
@@ -101,6 +109,10 @@ class Policy {
   virtual bool needsMemberships(const std::string& upstream) const = 0;
   // Short description of the file (servers and who can reach each), for `policy check`.
   virtual std::string summary() const = 0;
+  // Entries that load but deserve a second look, each "file:line:column: key: message" like an
+  // error: a user named by a login or preferred_username, which can change hands, where an id
+  // would not. `policy check` prints them; they never stop a file from loading.
+  virtual const std::vector<std::string>& warnings() const = 0;
 };
 
 }  // namespace broker::policy

@@ -24,6 +24,14 @@ Identity person(const std::string& upstream, const std::string& username,
   return who;
 }
 
+// An account as its upstream proves it: `id` is the subject (GitHub numeric user id, OIDC sub),
+// `name` the login or preferred_username it has today.
+Identity account(const std::string& upstream, const std::string& id, const std::string& name) {
+  Identity who = person(upstream, name);
+  who.subject = id;
+  return who;
+}
+
 std::shared_ptr<const Policy> load(const std::string& yaml) {
   return Policy::loadString(yaml, "test.yaml");
 }
@@ -318,6 +326,79 @@ TEST(PolicyEval, QualifiedNamesNeverCrossUpstreams) {
       "default_upstream: github\n");
 }
 
+TEST(PolicyEval, GithubIdRulesFollowTheAccountNotItsLogin) {
+  expectDecisions("      allowed_users: [\"github:id:12345\"]\n",
+                  {{account("github", "12345", "alice"), "allowed_users[github:id:12345]"},
+                   // Renamed: same account, new login.
+                   {account("github", "12345", "alice-renamed"), "allowed_users[github:id:12345]"},
+                   // Someone else registered the freed login "alice".
+                   {account("github", "99999", "alice"), ""},
+                   {account("github", "123456", "x"), ""},
+                   {account("github", "1234", "x"), ""},
+                   {account("github", "", "12345"), ""},  // a login that reads like the id
+                   {account("corp", "12345", "alice"), ""},
+                   {account("", "12345", "alice"), ""}},
+                  "default_upstream: github\n");
+  // The same file naming the login instead admits whoever holds it today.
+  expectDecisions("      allowed_users: [alice]\n",
+                  {{account("github", "99999", "alice"), "allowed_users[alice]"},
+                   {account("github", "12345", "alice-renamed"), ""}},
+                  "default_upstream: github\n");
+}
+
+TEST(PolicyEval, OidcSubRulesAreScopedToTheirUpstreamAndExact) {
+  expectDecisions(
+      "      allowed_users: [\"corp:sub:248289761001\", \"okta:sub:00uAbC|x:1\"]\n",
+      {{account("corp", "248289761001", "jane"), "allowed_users[corp:sub:248289761001]"},
+       // preferred_username changed (or was never set): the sub still decides.
+       {account("corp", "248289761001", "jane.doe@example.com"),
+        "allowed_users[corp:sub:248289761001]"},
+       // The same sub from another issuer is another person.
+       {account("okta", "248289761001", "jane"), ""},
+       {account("corp2", "248289761001", "jane"), ""},
+       {account("okta", "00uAbC|x:1", "x"), "allowed_users[okta:sub:00uAbC|x:1]"},
+       {account("okta", "00uabc|x:1", "x"), ""},  // a sub is case-sensitive
+       {account("corp", "00uAbC|x:1", "x"), ""},
+       // A preferred_username equal to someone's sub is still only a username.
+       {person("corp", "248289761001"), ""}});
+}
+
+TEST(PolicyEval, IdDenyHoldsAcrossARename) {
+  expectDecisions("      allowed_users: [\"*\"]\n      denied_users: [\"github:id:666\"]\n",
+                  {{account("github", "666", "mallory"), ""},
+                   {account("github", "666", "not-mallory"), ""},
+                   {account("github", "667", "mallory"), "allowed_users[*]"},
+                   {account("corp", "666", "mallory"), "allowed_users[*]"}});
+}
+
+TEST(PolicyEval, DecisionsSayWhenAnAccountIdDecided) {
+  auto p =
+      load(serverWith("      allowed_users: [group:admins, bob]\n"
+                      "      denied_users: [\"github:id:666\"]\n",
+                      "groups:\n  admins: [\"github:id:12345\"]\n"));
+  const struct {
+    Identity who;
+    bool allowed;
+    std::string rule;
+    std::string reason;
+  } cases[] = {
+      {account("github", "12345", "alice-renamed"), true, "allowed_users[group:admins]",
+       "alice-renamed (github) may use mcp:example.com:tools (allowed_users: group:admins, by "
+       "account id 12345)"},
+      {account("github", "666", "bob"), false, "denied_users[github:id:666]",
+       "bob (github) may not use mcp:example.com:tools (denied_users: github:id:666, by account "
+       "id 666)"},
+      {account("github", "7", "bob"), true, "allowed_users[bob]",
+       "bob (github) may use mcp:example.com:tools (allowed_users: bob)"},
+  };
+  for (const auto& c : cases) {
+    auto d = p->evaluate(c.who, kScope);
+    EXPECT_EQ(d.allowed, c.allowed) << c.reason;
+    EXPECT_EQ(d.rule, "servers.example.com.tools." + c.rule);
+    EXPECT_EQ(d.reason, c.reason);
+  }
+}
+
 TEST(PolicyEval, UpstreamsRestrictWhoCanReachAServer) {
   auto p = load(serverWith("      upstreams: [github]\n      allowed_users: [alice]\n"));
   EXPECT_TRUE(p->evaluate(person("github", "alice"), kScope).allowed);
@@ -510,12 +591,48 @@ TEST(PolicyErrors, PrincipalsAreValidatedByKind) {
       {"access_ttl: soon", "access_ttl", "between 1s and 24h"},
       {"upstreams: [GitHub]", "upstreams[0]", "not an upstream id"},
       {"name: [a]", "name", "expected a single value"},
+      {"allowed_users: [\"github:id:\"]", "allowed_users[0]", "'' is not a numeric id"},
+      {"allowed_users: [\"github:id:12a\"]", "allowed_users[0]", "not a numeric id"},
+      {"allowed_users: [\"github:id:0123\"]", "allowed_users[0]", "not a numeric id"},
+      {"allowed_users: [\"github:id:-5\"]", "allowed_users[0]", "not a numeric id"},
+      {"allowed_users: [\"github:id:12345678901234567890\"]", "allowed_users[0]",
+       "not a numeric id"},
+      {"denied_users: [\"github:id:alice\"]", "denied_users[0]",
+       "write github:sub:VALUE for an OIDC sub"},
+      {"allowed_users: [\"corp:sub:\"]", "allowed_users[0]", "not a subject"},
+      {"allowed_users: [\"corp:sub:a b\"]", "allowed_users[0]", "not a subject"},
+      {"allowed_users: [\"id:12345\"]", "allowed_users[0]",
+       "an id always names its upstream: write github:id:12345"},
+      {"allowed_users: [\"sub:abc\"]", "allowed_users[0]", "write github:sub:abc"},
+      {"allowed_teams: [\"github:id:5\"]", "allowed_teams[0]", "ids name user accounts only"},
+      {"denied_orgs: [\"github:sub:5\"]", "denied_orgs[0]", "ids name user accounts only"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.line);
     expectError(serverWith(std::string("      ") + c.line + "\n"), 4,
                 std::string("servers.example.com.tools.") + c.key, c.text);
   }
+}
+
+TEST(PolicyErrors, IdFormsAreCheckedWhereverTheyAreWritten) {
+  expectError(serverWith("      allowed_users: [\"corp:sub:" + std::string(256, 'a') + "\"]\n"), 4,
+              "servers.example.com.tools.allowed_users[0]", "not a subject");
+  EXPECT_NO_THROW(
+      load(serverWith("      allowed_users: [\"corp:sub:" + std::string(255, 'a') + "\"]\n")));
+  expectError(serverWith("      allowed_users: [\"id:7\"]\n", "default_upstream: corp\n"), 5,
+              "servers.example.com.tools.allowed_users[0]", "write corp:id:7");
+  expectError(serverWith("      allowed_users: [group:ops]\n", "groups:\n  ops: [\"gh:id:x\"]\n"),
+              2, "groups.ops[0]", "used by servers.example.com.tools.allowed_users[0]");
+  // An OIDC group claim value may start with "sub:"; groups are not ids.
+  auto p = load(serverWith("      allowed_groups: [\"corp:sub:team\"]\n"));
+  EXPECT_TRUE(p->evaluate(person("corp", "x", {"sub:team"}), kScope).allowed);
+  // An upstream really called "id" keeps "id:name" meaning one of its users.
+  LoadOptions known;
+  known.known_upstreams = {"id", "github"};
+  auto named = Policy::tryLoadString(serverWith("      allowed_users: [\"id:alice\"]\n"),
+                                     "test.yaml", known);
+  ASSERT_NE(named.policy, nullptr) << named.error;
+  EXPECT_TRUE(named.policy->evaluate(person("id", "alice"), kScope).allowed);
 }
 
 TEST(PolicyErrors, GroupReferencesMustResolve) {
@@ -627,6 +744,69 @@ TEST(PolicySummary, ListsServersAndWhoCanReachThem) {
   }
 }
 
+TEST(PolicyWarnings, UsersNamedByLoginAreFlaggedWithFileLineAndKey) {
+  auto loaded = Policy::tryLoadString(R"(default_upstream: github
+groups:
+  ops: [carol, "github:id:7"]
+servers:
+  example.com:
+    tools:
+      allowed_users: [alice, "github:id:12345", "*", "corp:*", "corp:sub:abc", group:ops]
+      denied_users: [corp:mallory]
+      allowed_teams: [acme/platform]
+      allowed_emails: [bob@example.com]
+    other:
+      allowed_users: [group:ops, "corp:jane@example.com"]
+)",
+                                      "test.yaml");
+  ASSERT_NE(loaded.policy, nullptr) << loaded.error;  // warnings never refuse a file
+  EXPECT_EQ(loaded.error, "");
+  const auto& w = loaded.policy->warnings();
+  ASSERT_EQ(w.size(), 4u) << ::testing::PrintToString(w);
+  EXPECT_EQ(w[0],
+            "test.yaml:3:9: groups.ops[0]: 'carol' is a username, which can be renamed and then "
+            "taken by another account; name the account by its id instead: github:id:<GitHub "
+            "user id> or github:sub:<OIDC sub> (used by "
+            "servers.example.com.tools.allowed_users[5])");
+  EXPECT_EQ(w[1].rfind("test.yaml:7:23: servers.example.com.tools.allowed_users[0]: 'alice' is a "
+                       "username",
+                       0),
+            0u)
+      << w[1];
+  EXPECT_EQ(w[2].rfind("test.yaml:8:22: servers.example.com.tools.denied_users[0]: 'mallory'", 0),
+            0u)
+      << w[2];
+  EXPECT_NE(w[2].find("corp:id:<GitHub user id> or corp:sub:<OIDC sub>"), std::string::npos)
+      << w[2];
+  EXPECT_EQ(w[3].rfind("test.yaml:12:34: servers.example.com.other.allowed_users[1]: "
+                       "'jane@example.com' is a username that looks like an email (it is not "
+                       "checked as one: allowed_emails matches only a verified email)",
+                       0),
+            0u)
+      << w[3];
+
+  EXPECT_TRUE(load(serverWith("      allowed_users: [\"github:id:1\", \"*\", \"corp:sub:x\"]\n"
+                              "      allowed_teams: [acme/platform]\n"
+                              "      allowed_groups: [admins]\n"
+                              "      allowed_email_domains: [example.com]\n"))
+                  ->warnings()
+                  .empty());
+  // Without a default upstream, the suggestion cannot name one.
+  auto bare = load(serverWith("      allowed_users: [alice]\n"));
+  ASSERT_EQ(bare->warnings().size(), 1u);
+  EXPECT_NE(bare->warnings()[0].find("<upstream>:id:<GitHub user id>"), std::string::npos);
+}
+
+TEST(PolicySummary, ListsIdEntriesAsWritten) {
+  auto p =
+      load(serverWith("      allowed_users: [\"github:id:12345\", alice]\n"
+                      "      denied_users: [\"corp:sub:abc\"]\n"));
+  EXPECT_NE(p->summary().find("allow: users github:id:12345, alice"), std::string::npos)
+      << p->summary();
+  EXPECT_NE(p->summary().find("deny: users corp:sub:abc"), std::string::npos) << p->summary();
+  EXPECT_FALSE(p->needsMemberships("github"));
+}
+
 fs::path policiesDir() {
   return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path() / "policies";
 }
@@ -665,12 +845,21 @@ TEST(PolicyExamples, DevPolicyGrantsPartially) {
 
 TEST(PolicyExamples, OrgsAndTeamsPolicyBehavesAsCommented) {
   auto p = Policy::loadFile((policiesDir() / "orgs-and-teams.yaml").string());
-  const Identity platform = person("github", "alice", {"acme", "acme/platform"});
-  const Identity mallory = person("github", "mallory", {"acme", "acme/platform"});
+  Identity platform = account("github", "1001", "alice");  // on call, by id
+  platform.groups = {"acme", "acme/platform"};
+  Identity mallory = account("github", "6666", "mallory");  // denied by id
+  mallory.groups = {"acme", "acme/platform"};
   EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:docs").allowed);
   EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:deploy").allowed);
   EXPECT_TRUE(p->evaluate(platform, "mcp:tools.example.com:deploy:production").allowed);
   EXPECT_FALSE(p->evaluate(mallory, "mcp:tools.example.com:deploy").allowed);
+  // The ids follow the accounts, not the logins.
+  Identity renamed_mallory = mallory;
+  renamed_mallory.username = "not-mallory";
+  EXPECT_FALSE(p->evaluate(renamed_mallory, "mcp:tools.example.com:deploy").allowed);
+  Identity new_alice = platform;  // someone else who registered the login "alice"
+  new_alice.subject = "424242";
+  EXPECT_FALSE(p->evaluate(new_alice, "mcp:tools.example.com:deploy:production").allowed);
   const Identity dana = person("github", "dana", {"acme", "acme/platform"});
   EXPECT_FALSE(p->evaluate(dana, "mcp:tools.example.com:deploy:production").allowed);
   EXPECT_FALSE(p->evaluate(person("github", "x", {"other"}), "mcp:tools.example.com:docs").allowed);
@@ -687,6 +876,9 @@ TEST(PolicyExamples, MixedUpstreamPolicyKeepsUpstreamsApart) {
       p->evaluate(person("corp", "a", {"employees", "offboarding"}), "mcp:example.com:wiki")
           .allowed);
   EXPECT_FALSE(p->evaluate(person("github", "a", {"employees"}), "mcp:example.com:wiki").allowed);
+  const std::string finance = "mcp:example.com:finance";
+  EXPECT_TRUE(p->evaluate(account("corp", "248289761001", "cfo"), finance).allowed);
+  EXPECT_FALSE(p->evaluate(account("corp", "1", "cfo"), finance).allowed);
 }
 
 TEST(PolicyExamples, EmailDomainPolicyNeedsVerifiedEmail) {
