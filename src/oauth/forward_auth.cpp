@@ -405,22 +405,23 @@ struct ResourceRoutes {
   }
 
   // RFC 9728 §3: /.well-known/oauth-protected-resource[/<path of the resource>] on the MCP
-  // server's origin, routed here by the proxy (the origin comes from X-Forwarded-* or Host).
+  // server's origin, routed here by the proxy. The origin comes from the configured proxy's
+  // contract, as for /forward-auth (another proxy's headers may be the client's own, and the
+  // answer is cached publicly); without a proxy in front, from Host.
   http::Response metadata(const http::Request& req) const {
     const auto& d = impl.deps;
     std::string suffix = req.path.substr(req.path.find(kWellKnown) + sizeof(kWellKnown) - 1);
-    std::string host = req.header("x-forwarded-host").value_or(req.header("host").value_or(""));
-    host = host.substr(0, host.find(','));
-    std::string proto = req.header("x-forwarded-proto").value_or("");
-    proto = proto.substr(0, proto.find(','));
-    if (proto.empty()) proto = d.config->issuer.rfind("https://", 0) == 0 ? "https" : "http";
-    std::string origin = proto + "://" + host;
-    // nginx names the origin it serves in X-Original-URL (see config/nginx/mcp-locations.conf).
-    if (auto original = req.header("x-original-url"); original && !original->empty()) {
-      const size_t scheme = original->find("://");
-      const size_t path = scheme == std::string::npos ? scheme : original->find('/', scheme + 3);
-      origin = original->substr(0, path);
+    const auto original = originalRequest(req, d.config->forward_auth.proxy, "");
+    const Described& said = original.described;
+    if (said.present && !original.refusal.empty()) {
+      return http::Response::json(
+          400,
+          json({{"error", "invalid_request"}, {"error_description", original.refusal}}).dump());
     }
+    std::string_view scheme = said.present ? said.scheme : std::string_view();
+    std::string_view authority = said.present ? said.authority : headerView(req, kHost);
+    if (scheme.empty()) scheme = d.config->issuer.rfind("https://", 0) == 0 ? "https" : "http";
+    std::string origin = std::string(scheme) + "://" + std::string(authority);
     auto policy = d.policy->current();
     const policy::ServerInfo* server = nullptr;
     auto canonical = canonicalResource(origin + suffix);

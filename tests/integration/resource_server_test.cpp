@@ -495,8 +495,8 @@ TEST_F(ForwardAuthBehindNginx, ASmuggledRequiredScopeCannotLowerTheServersScope)
 }
 
 TEST_F(ResourceServer, ProtectedResourceMetadataNamesTheIssuerByteForByte) {
-  const std::vector<std::string> origin = {"X-Forwarded-Proto: http",
-                                           "X-Forwarded-Host: 127.0.0.1:9000"};
+  // What the shipped nginx locations send (forward_auth.proxy: nginx, the default).
+  const std::vector<std::string> origin = {"X-Original-URL: http://127.0.0.1:9000/"};
   for (const char* path :
        {"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"}) {
     auto r = http_.get(broker_->url() + path, origin);
@@ -514,6 +514,33 @@ TEST_F(ResourceServer, ProtectedResourceMetadataNamesTheIssuerByteForByte) {
       404);
   // Without the proxy's headers the broker's own origin has no protected resource.
   EXPECT_EQ(http_.get(broker_->url() + "/.well-known/oauth-protected-resource/mcp").status, 404);
+}
+
+// The answer is cached publicly, so its origin comes only from the configured proxy's contract:
+// another proxy's headers, which a client may have added, choose nothing.
+TEST_F(ResourceServer, ProtectedResourceMetadataTakesTheOriginOnlyFromTheProxysContract) {
+  const std::string path = "/.well-known/oauth-protected-resource/mcp";
+  const std::string traefik_origin[] = {"X-Forwarded-Proto: http",
+                                        "X-Forwarded-Host: 127.0.0.1:9000"};
+  // nginx contract: Traefik's headers alone leave the broker's own origin (no server there).
+  EXPECT_EQ(http_.get(broker_->url() + path, {traefik_origin[0], traefik_origin[1]}).status, 404);
+  // ... and beside X-Original-URL, when they name another origin, the request is refused.
+  auto contradicted = http_.get(broker_->url() + path, {"X-Original-URL: http://127.0.0.1:9001/",
+                                                        traefik_origin[0], traefik_origin[1]});
+  EXPECT_EQ(contradicted.status, 400) << contradicted.body;
+  EXPECT_NE(contradicted.body.find("disagrees"), std::string::npos) << contradicted.body;
+}
+
+TEST_F(ForwardAuthContract, TraefikNamesTheOriginOfTheProtectedResourceMetadata) {
+  startBehind("traefik");
+  const std::string path = "/.well-known/oauth-protected-resource/mcp";
+  auto r = http_.get(broker_->url() + path,
+                     {"X-Forwarded-Proto: http", "X-Forwarded-Host: 127.0.0.1:9000"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["resource"], kDemo);
+  // X-Original-URL is not Traefik's: alone it names nothing here.
+  EXPECT_EQ(http_.get(broker_->url() + path, {"X-Original-URL: http://127.0.0.1:9000/"}).status,
+            404);
 }
 
 }  // namespace
