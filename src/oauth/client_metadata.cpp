@@ -48,6 +48,35 @@ bool v4Fetchable(uint32_t a, bool allow_loopback) {
            in(0xF0000000, 4));                   // reserved, broadcast
 }
 
+// IPv6 ranges no document is fetched from (the IPv4-mapped range is judged as its IPv4 address
+// before these apply). Several embed an IPv4 address that a relay or translator on the path would
+// reach, so a public-looking IPv6 address could still land on a private IPv4 one.
+struct V6Range {
+  uint8_t prefix[16];
+  int bits;
+};
+constexpr V6Range kRefusedV6[] = {
+    {{0}, 96},                       // ::/96 IPv4-compatible (deprecated), with ::
+    {{0xfc}, 7},                     // fc00::/7 unique local
+    {{0xfe, 0x80}, 10},              // fe80::/10 link-local
+    {{0xfe, 0xc0}, 10},              // fec0::/10 site-local (deprecated)
+    {{0xff}, 8},                     // ff00::/8 multicast
+    {{0x20, 0x01, 0x0d, 0xb8}, 32},  // 2001:db8::/32 documentation
+    {{0x20, 0x01, 0x00, 0x00}, 32},  // 2001::/32 Teredo (embeds an IPv4 server)
+    {{0x20, 0x02}, 16},              // 2002::/16 6to4 (embeds any IPv4 address)
+    // NAT64: 64:ff9b::/96 and 64:ff9b:1::/48, and the rest of the /32, which is unallocated.
+    {{0x00, 0x64, 0xff, 0x9b}, 32},
+};
+
+bool inV6Range(const uint8_t* b, const V6Range& r) {
+  const int whole = r.bits / 8;
+  if (std::memcmp(b, r.prefix, whole) != 0) return false;
+  const int rest = r.bits % 8;
+  if (rest == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (b[whole] & mask) == (r.prefix[whole] & mask);
+}
+
 }  // namespace
 
 bool isFetchableAddress(const std::string& ip, bool allow_loopback) {
@@ -63,15 +92,8 @@ bool isFetchableAddress(const std::string& ip, bool allow_loopback) {
     return v4Fetchable(a, allow_loopback);
   }
   if (IN6_IS_ADDR_LOOPBACK(&v6)) return allow_loopback;
-  if (IN6_IS_ADDR_UNSPECIFIED(&v6)) return false;
-  if ((b[0] & 0xfe) == 0xfc) return false;                  // fc00::/7 unique local
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;  // fe80::/10 link-local
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false;  // fec0::/10 site-local
-  if (b[0] == 0xff) return false;                           // multicast
-  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return false;  // 2001:db8::/32
-  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return false;  // NAT64
-  if (b[0] == 0x20 && b[1] == 0x02) return false;  // 6to4 can embed any IPv4 address
-  return true;
+  return std::none_of(std::begin(kRefusedV6), std::end(kRefusedV6),
+                      [b](const V6Range& r) { return inV6Range(b, r); });
 }
 
 bool isClientMetadataUrl(std::string_view client_id, bool allow_loopback) {

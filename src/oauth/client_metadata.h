@@ -31,7 +31,9 @@ struct ClientMetadataOptions {
 // An address a document may be fetched from: not private (RFC 1918, fc00::/7), loopback,
 // link-local (which holds the cloud metadata endpoints 169.254.169.254 and fd00:ec2::254 is in
 // fc00::/7), CGNAT, unspecified, multicast, documentation or reserved; IPv4-mapped IPv6 is judged
-// as its IPv4 address. Loopback is allowed when `allow_loopback`.
+// as its IPv4 address. IPv6 ranges that embed an IPv4 address a translator or relay would reach
+// (IPv4-compatible ::/96, NAT64 64:ff9b::/32, Teredo 2001::/32, 6to4 2002::/16) are refused whole.
+// Loopback is allowed when `allow_loopback`.
 bool isFetchableAddress(const std::string& ip, bool allow_loopback);
 
 // Whether `client_id` is meant as a metadata document URL (https://, or http:// on loopback when

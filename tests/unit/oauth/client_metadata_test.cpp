@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace broker::oauth {
 namespace {
@@ -62,6 +63,53 @@ TEST(ClientMetadataAddresses, RefusePrivateLoopbackLinkLocalAndMetadataRanges) {
   EXPECT_TRUE(isFetchableAddress("::1", true));
   EXPECT_FALSE(isFetchableAddress("10.0.0.1", true));
   EXPECT_FALSE(isFetchableAddress("169.254.169.254", true));
+}
+
+// One row per IPv6 range that embeds an IPv4 address: its first and last address and one in the
+// middle are refused, and the addresses just outside it are not (so the mask has the right width).
+// The neighbours of the NAT64 /32 and of ::/96 lie in reserved space no route reaches; they are
+// here to pin the prefix length, not because anything is served there.
+struct RangeRow {
+  const char* range;
+  std::vector<const char*> inside;
+  std::vector<const char*> just_outside;
+};
+
+TEST(ClientMetadataAddresses, RefuseIpv6RangesThatEmbedIpv4AddressesExactly) {
+  const std::vector<RangeRow> rows = {
+      {"::/96 IPv4-compatible",
+       {"::2", "::a00:1", "::808:808", "::7f00:1", "::ffff:ffff"},
+       {"::1:0:0", "::1:0:1"}},
+      {"::ffff:0:0/96 IPv4-mapped (judged as IPv4)",
+       {"::ffff:0:0", "::ffff:a00:1", "::ffff:a9fe:a9fe", "::ffff:ffff:ffff"},
+       {"::fffe:ffff:ffff"}},
+      {"64:ff9b::/96 NAT64 well-known prefix",
+       {"64:ff9b::", "64:ff9b::a00:1", "64:ff9b::808:808", "64:ff9b::ffff:ffff"},
+       {"64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff"}},
+      {"64:ff9b:1::/48 NAT64 local use",
+       {"64:ff9b:1::", "64:ff9b:1::a00:1", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"},
+       {"64:ff9c::"}},
+      {"2001::/32 Teredo",
+       {"2001::", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff"},
+       {"2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:1::5"}},
+      {"2002::/16 6to4",
+       {"2002::", "2002:a00:1::1", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+       {"2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::1"}},
+  };
+  for (const auto& row : rows) {
+    for (const char* ip : row.inside) {
+      EXPECT_FALSE(isFetchableAddress(ip, false)) << row.range << ": " << ip;
+      EXPECT_FALSE(isFetchableAddress(ip, true)) << row.range << " (loopback allowed): " << ip;
+    }
+    for (const char* ip : row.just_outside) {
+      EXPECT_TRUE(isFetchableAddress(ip, false)) << row.range << " neighbour: " << ip;
+    }
+  }
+  // A mapped public IPv4 address stays fetchable; ::1 and :: keep their own rules.
+  EXPECT_TRUE(isFetchableAddress("::ffff:808:808", false));
+  EXPECT_FALSE(isFetchableAddress("::", true));
+  EXPECT_TRUE(isFetchableAddress("::1", true));
+  EXPECT_FALSE(isFetchableAddress("::1", false));
 }
 
 TEST(ClientMetadataUrls, AreHttpsOrLoopbackHttpWhenAllowed) {
