@@ -115,6 +115,7 @@ class Housekeeper {
                            {"families", s.families},
                            {"clients", s.clients},
                            {"revoked_jtis", s.revoked_jtis},
+                           {"revoked_grants", s.revoked_grants},
                            {"signing_keys", s.signing_keys}});
         } else {
           log::warn("gc_failed", {{"error", gc.error().message}});

@@ -324,6 +324,41 @@ TEST_F(BrokerFlow, CodeIsSingleUseAndReplayRevokesItsTokens) {
   EXPECT_NE(broker_->logs().find("code_reuse"), std::string::npos);
 }
 
+// No refresh grant, so no refresh family: the replay must still revoke the first access token.
+TEST_F(BrokerFlow, ReplayRevokesTheAccessTokenOfAClientWithoutRefresh) {
+  auto client = driver_->registerClient("none", "http://127.0.0.1:7777/callback", false);
+  auto rs = driver_->registerClient("client_secret_basic");
+  PkcePair pkce;
+  auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
+  auto first = driver_->exchange(client, a.code, pkce.verifier);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_TRUE(first.refresh_token.empty());
+  HttpClient http;
+  auto validate = [&] {
+    return parse(http.post(base() + "/validate", json{{"token", first.access_token}}.dump(),
+                           "application/json")
+                     .body);
+  };
+  ASSERT_EQ(validate()["valid"], true);
+  auto replay = driver_->exchange(client, a.code, pkce.verifier);
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_EQ(replay.error, "invalid_grant");
+  // The instance that saw the replay reloads its revocation list at once; allow one background
+  // interval (1 s) of slack anyway.
+  json v;
+  for (int i = 0; i < 30; ++i) {
+    v = validate();
+    if (v["valid"] == false) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
+  auto introspected =
+      parse(driver_->clientPost(rs, "/introspect", {{"token", first.access_token}}).body);
+  EXPECT_EQ(introspected["active"], false);
+  EXPECT_NE(broker_->logs().find("code_reuse"), std::string::npos);
+}
+
 TEST_F(BrokerFlow, WrongVerifierOrRedirectIsInvalidGrant) {
   auto client = driver_->registerClient();
   PkcePair pkce;
