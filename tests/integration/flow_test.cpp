@@ -738,5 +738,44 @@ TEST(BrokerPostgres, TwoInstancesShareOneDatabase) {
   EXPECT_EQ(da.refresh(client, r.refresh_token).status, 200);
 }
 
+// The replay reaches another instance than the one that answers /validate: that one learns of
+// the revocation from its background reload of the revocation list (every second).
+TEST(BrokerPostgres, ReplayAtAnotherInstanceRevokesATokenWithoutRefreshWithinTheReloadInterval) {
+  PgDatabase db;
+  if (!db.available()) GTEST_SKIP() << "TEST_DATABASE_URL is not set";
+  TempDir dir;
+  BrokerConfig cfg;
+  cfg.storage = db.url();
+  BrokerProcess a(dir, cfg), b(dir, cfg);
+  a.start();
+  b.start();
+  OAuthDriver da(a.url()), dbb(b.url());
+  auto client = da.registerClient("none", "http://127.0.0.1:7777/callback", false);
+  PkcePair pkce;
+  auto code = da.authorize(client, AuthorizeRequest{}, &pkce);
+  auto first = da.exchange(client, code.code, pkce.verifier);
+  ASSERT_EQ(first.status, 200) << first.body;
+  HttpClient http;
+  auto validate = [&] {
+    return parse(http.post(a.url() + "/validate", json{{"token", first.access_token}}.dump(),
+                           "application/json")
+                     .body);
+  };
+  ASSERT_EQ(validate()["valid"], true);  // now cached as verified at instance a
+  auto replay = dbb.exchange(client, code.code, pkce.verifier);
+  EXPECT_EQ(replay.error, "invalid_grant");
+  const auto replayed_at = std::chrono::steady_clock::now();
+  json v;
+  while (std::chrono::steady_clock::now() - replayed_at < std::chrono::seconds(5)) {
+    v = validate();
+    if (v["valid"] == false) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
+  EXPECT_LT(std::chrono::steady_clock::now() - replayed_at, std::chrono::milliseconds(3000))
+      << "within the reload interval (1 s) and some slack";
+}
+
 }  // namespace
 }  // namespace broker::testing
