@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "broker/core/log.h"
@@ -234,16 +235,22 @@ Result<std::string, OAuthError> ClientMetadataResolver::lookupAddresses(const st
   }
   auto call = std::make_shared<LookupCall>();
   auto lookup = options_.lookup ? options_.lookup : systemLookup;
-  std::thread([call, lookup, host, port, counter = lookups_] {
-    auto addresses = lookup(host, port);
-    {
-      std::lock_guard<std::mutex> lock(call->mu);
-      call->addresses = std::move(addresses);
-      call->done = true;
-    }
-    call->cv.notify_all();
-    counter->fetch_sub(1);
-  }).detach();
+  try {
+    std::thread([call, lookup, host, port, counter = lookups_] {
+      auto addresses = lookup(host, port);
+      {
+        std::lock_guard<std::mutex> lock(call->mu);
+        call->addresses = std::move(addresses);
+        call->done = true;
+      }
+      call->cv.notify_all();
+      counter->fetch_sub(1);
+    }).detach();
+  } catch (const std::system_error& e) {
+    lookups_->fetch_sub(1);
+    return OAuthError{OAuthCode::kTemporarilyUnavailable, "cannot resolve the client_id host now",
+                      e.what()};
+  }
   std::unique_lock<std::mutex> lock(call->mu);
   if (!call->cv.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return call->done; })) {
     log::warn("client_metadata_lookup_timeout", {{"host", host}});
