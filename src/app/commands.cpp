@@ -25,6 +25,7 @@
 #include "broker/store/store.h"
 #include "broker/token/key_manager.h"
 #include "broker/upstream/factory.h"
+#include "oauth/client_metadata.h"
 
 namespace broker::app {
 namespace {
@@ -36,13 +37,15 @@ struct Runtime {
   std::shared_ptr<const token::MasterKeyring> master;
   std::shared_ptr<token::KeyManager> keys;
 
-  // `serving`: size the connection pool for the worker threads.
+  // `serving`: size the connection pool for the worker threads and the threads that answer
+  // /authorize after fetching a client metadata document.
   explicit Runtime(const GlobalOptions& g, bool serving = false) {
     config = config::loadConfig(g.config_path);
     log::Level level;
     if (log::parseLevel(config.log_level, level)) log::setLevel(level);
     store::StoreOptions so;
-    so.pool_size = serving ? config.server.workers + 2 : 2;
+    so.pool_size =
+        serving ? config.server.workers + oauth::ClientMetadataOptions{}.fetch_threads + 2 : 2;
     store = store::openStore(config.storage, so);
     master = token::MasterKeyring::create(config.master_keys, Random::system());
     token::KeyPolicy kp;
@@ -115,6 +118,7 @@ class Housekeeper {
                            {"families", s.families},
                            {"clients", s.clients},
                            {"revoked_jtis", s.revoked_jtis},
+                           {"revoked_grants", s.revoked_grants},
                            {"signing_keys", s.signing_keys}});
         } else {
           log::warn("gc_failed", {{"error", gc.error().message}});

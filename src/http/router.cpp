@@ -79,8 +79,14 @@ void Router::add(const std::string& method, const std::string& path, Handler han
   std::string upper = method;
   std::transform(upper.begin(), upper.end(), upper.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  routes_.push_back(
-      Route{std::move(upper), std::move(segments), std::move(handler), std::move(fast), flags});
+  routes_.push_back(Route{std::move(upper), std::move(segments), std::move(handler),
+                          std::move(fast), nullptr, flags});
+}
+
+void Router::addAsync(const std::string& method, const std::string& path, AsyncHandler handler,
+                      RouteFlags flags) {
+  add(method, path, nullptr, nullptr, flags);
+  routes_.back().async = std::move(handler);
 }
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {
@@ -98,15 +104,16 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
     }
     if (route.method != method) continue;
     // Strictly better only, so among equals the route added first wins.
-    if (result.handler == nullptr || ranks > best_ranks) {
-      result.handler = &route.handler;
+    if (!result.found() || ranks > best_ranks) {
+      result.handler = route.async ? nullptr : &route.handler;
+      result.async = route.async ? &route.async : nullptr;
       result.fast = route.fast ? &route.fast : nullptr;
       result.flags = route.flags;
       result.params = params;
       best_ranks = ranks;
     }
   }
-  result.path_known = result.handler == nullptr && !result.allowed_methods.empty();
+  result.path_known = !result.found() && !result.allowed_methods.empty();
   return result;
 }
 

@@ -488,10 +488,11 @@ class PistacheHandler final : public P::Http::Handler {
   void route(const std::shared_ptr<Exchange>& ex, const std::shared_ptr<P::Tcp::Peer>& peer) {
     Request& req = ex->req;
     Router::Match m = shared_->router.match(req.method, req.path);
-    if (m.handler) {
+    if (m.found()) {
       ex->flags = m.flags;
       ex->cors = has(m.flags, RouteFlags::kCors);
       req.path_params = std::move(m.params);
+      if (m.async) return post(ex, nullptr, m.async, peer);
       if (has(m.flags, RouteFlags::kInline)) {
         return finish(*shared_, *ex, callHandler(*m.handler, req));
       }
@@ -500,7 +501,7 @@ class PistacheHandler final : public P::Http::Handler {
           return finish(*shared_, *ex, std::move(*answer));
         }
       }
-      return post(ex, m.handler, peer);
+      return post(ex, m.handler, nullptr, peer);
     }
     ex->cors = has(m.path_flags, RouteFlags::kCors) || underCorsPrefix(req.path);
     if (req.method == "OPTIONS" && ex->cors) {
@@ -518,19 +519,30 @@ class PistacheHandler final : public P::Http::Handler {
     finish(*shared_, *ex, errorResponse(OAuthCode::kNotFound, "no such endpoint"));
   }
 
+  // Exactly one of `handler` and `async` is set.
   void post(const std::shared_ptr<Exchange>& ex, const RouteHandler* handler,
-            const std::shared_ptr<P::Tcp::Peer>& peer) {
+            const AsyncHandler* async, const std::shared_ptr<P::Tcp::Peer>& peer) {
     if (!shared_->draining) {
       auto token = std::make_shared<FlightToken>(shared_->flights);
       // A worker answer is bounded by the keep-alive timeout instead of the header timeout,
       // which Pistache would otherwise apply (with a 408) to a request it considers in progress.
       peer->setIdle(true);
       ex->answers->worker.store(AnswerState::kAtWorker);
-      auto job = [shared = shared_, ex, handler, token]() {
-        Response r = callHandler(*handler, ex->req);
-        std::shared_lock<std::shared_mutex> lock(shared->gate);
-        if (shared->gate_open) finish(*shared, *ex, std::move(r), token);
-      };
+      WorkerPool::Job job;
+      if (async) {
+        job = [shared = shared_, ex, async, token]() {
+          auto pending = std::make_shared<PendingAnswer>(shared, ex, token);
+          Respond respond = [pending](Response r) { pending->answer(std::move(r)); };
+          callLogged(
+              ex->req, [&] { (*async)(ex->req, std::move(respond)); },
+              [&] { pending->answer(errorResponse(OAuthCode::kServerError)); });
+        };
+      } else {
+        job = [shared = shared_, ex, handler, token]() {
+          Response r = callHandler(*handler, ex->req);
+          answerFromWorker(*shared, *ex, std::move(r), token);
+        };
+      }
       if (shared_->pool->tryPost(std::move(job))) return;
       ex->answers->worker.store(AnswerState::kIdle);
     }
@@ -538,6 +550,41 @@ class PistacheHandler final : public P::Http::Handler {
     busy.header("Retry-After", "1");
     finish(*shared_, *ex, std::move(busy));
   }
+
+  // Off the reactor: writes only while the transport is there (stop() closes the gate first).
+  static void answerFromWorker(Shared& shared, Exchange& ex, Response r,
+                               const std::shared_ptr<FlightToken>& token) {
+    std::shared_lock<std::shared_mutex> lock(shared.gate);
+    if (shared.gate_open) finish(shared, ex, std::move(r), token);
+  }
+
+  // The one answer of an async handler, from whichever thread gives it; a handler that drops it
+  // unanswered (its own pool refused or dropped the work) still answers, with a 503.
+  class PendingAnswer {
+   public:
+    PendingAnswer(std::shared_ptr<Shared> shared, std::shared_ptr<Exchange> ex,
+                  std::shared_ptr<FlightToken> token)
+        : shared_(std::move(shared)), ex_(std::move(ex)), token_(std::move(token)) {}
+    ~PendingAnswer() {
+      if (answered_.load()) return;
+      Response busy = errorResponse(OAuthCode::kTemporarilyUnavailable);
+      busy.header("Retry-After", "1");
+      answer(std::move(busy));
+    }
+    PendingAnswer(const PendingAnswer&) = delete;
+    PendingAnswer& operator=(const PendingAnswer&) = delete;
+
+    void answer(Response r) {
+      if (answered_.exchange(true)) return;
+      answerFromWorker(*shared_, *ex_, std::move(r), token_);
+    }
+
+   private:
+    std::shared_ptr<Shared> shared_;
+    std::shared_ptr<Exchange> ex_;
+    std::shared_ptr<FlightToken> token_;
+    std::atomic<bool> answered_{false};
+  };
 
   std::shared_ptr<Shared> shared_;
 };

@@ -250,8 +250,10 @@ namespace {
 
 // A metadata-document client is fetched (or taken from the cache) and kept in the store, where
 // the token endpoint and the foreign keys of codes and refresh families find it.
-Result<store::ClientRecord, OAuthError> lookupClient(const AuthorizationServer::Impl& impl,
-                                                     const std::string& client_id) {
+// `prefetched`: the document's outcome when it was already resolved off the general workers.
+Result<store::ClientRecord, OAuthError> lookupClient(
+    const AuthorizationServer::Impl& impl, const std::string& client_id,
+    const ClientMetadataResolver::Resolved* prefetched) {
   const auto& d = impl.deps;
   if (!isClientMetadataUrl(client_id, d.config->dev_mode)) {
     auto client = d.store->getClient(client_id);
@@ -262,7 +264,7 @@ Result<store::ClientRecord, OAuthError> lookupClient(const AuthorizationServer::
     return OAuthError{OAuthCode::kTemporarilyUnavailable, "storage unavailable",
                       client.error().message};
   }
-  auto resolved = impl.cimd->resolve(client_id);
+  auto resolved = prefetched ? *prefetched : impl.cimd->resolve(client_id);
   if (!resolved.ok()) return resolved;
   auto stored = d.store->getClient(client_id);
   if (!stored.ok() && stored.error().code == ErrorCode::kNotFound) {
@@ -281,8 +283,9 @@ Result<store::ClientRecord, OAuthError> lookupClient(const AuthorizationServer::
   return resolved;
 }
 
-Result<AuthzRequest, AuthorizeFailure> parseAuthorize(const AuthorizationServer::Impl& impl,
-                                                      const http::Request& req) {
+Result<AuthzRequest, AuthorizeFailure> parseAuthorize(
+    const AuthorizationServer::Impl& impl, const http::Request& req,
+    const ClientMetadataResolver::Resolved* prefetched) {
   const auto& d = impl.deps;
   std::map<std::string, std::string> q;
   std::vector<std::string> dups;
@@ -298,7 +301,7 @@ Result<AuthzRequest, AuthorizeFailure> parseAuthorize(const AuthorizationServer:
   if (a.client_id.empty()) {
     return pageFailure({OAuthCode::kInvalidRequest, "client_id is missing"});
   }
-  auto client = lookupClient(impl, a.client_id);
+  auto client = lookupClient(impl, a.client_id, prefetched);
   if (!client.ok()) return pageFailure(client.error());
   if (isClientMetadataUrl(a.client_id, d.config->dev_mode)) {
     a.loopback_only_metadata_client = std::all_of(
@@ -407,8 +410,13 @@ http::Response failureResponse(const Dependencies& d, const AuthorizeFailure& f)
     a.state = f.state;
     return http::Response::redirect(errorRedirectUrl(d.config->issuer, a, f.error));
   }
-  int status = f.error.code == OAuthCode::kTemporarilyUnavailable ? 503 : 400;
-  return errorPage(status, "Authorization request rejected", f.error.description);
+  if (f.error.code == OAuthCode::kTemporarilyUnavailable) {
+    auto page = errorPage(503, "Authorization request rejected",
+                          f.error.description + " (" + f.error.name() + ")");
+    page.header("Retry-After", "5");
+    return page;
+  }
+  return errorPage(400, "Authorization request rejected", f.error.description);
 }
 
 }  // namespace
@@ -502,10 +510,10 @@ static std::string chooseUpstream(const Dependencies& d, const AuthzRequest& a) 
   return {};
 }
 
-http::Response AuthorizationServer::authorize(const http::Request& req) {
-  auto& impl = *impl_;
+static http::Response authorizeWith(AuthorizationServer::Impl& impl, const http::Request& req,
+                                    const ClientMetadataResolver::Resolved* prefetched) {
   const auto& d = impl.deps;
-  auto parsed = parseAuthorize(impl, req);
+  auto parsed = parseAuthorize(impl, req, prefetched);
   if (!parsed.ok()) return failureResponse(d, parsed.error());
   const AuthzRequest& a = parsed.value();
   const int64_t now = d.clock->now();
@@ -574,6 +582,40 @@ http::Response AuthorizationServer::authorize(const http::Request& req) {
   resp.header("Set-Cookie", cookieName(impl.secure_cookies, "mcp_csrf") + "=" + csrf +
                                 cookieAttributes(impl.secure_cookies, kConsentFormTtl));
   return resp;
+}
+
+// GET /authorize. A client_id that names a metadata document not in the cache is fetched on the
+// resolver's own threads and the request is answered from there, so a slow document server ties
+// up at most those threads, never a general worker; when they and their queue are full the
+// request is refused at once.
+void AuthorizationServer::authorizeAsync(const http::Request& req, http::Respond respond) {
+  auto& impl = *impl_;
+  std::map<std::string, std::string> q;
+  std::string client_id;
+  if (parseUrlEncoded(req.raw_query, q, nullptr)) {
+    if (auto it = q.find("client_id"); it != q.end()) client_id = it->second;
+  }
+  if (!isClientMetadataUrl(client_id, impl.deps.config->dev_mode)) {
+    return respond(authorizeWith(impl, req, nullptr));
+  }
+  if (auto known = impl.cimd->cached(client_id)) {
+    return respond(authorizeWith(impl, req, &*known));
+  }
+  const bool queued = impl.cimd->resolveAsync(
+      client_id, [&impl, req, respond](ClientMetadataResolver::Resolved resolved) {
+        respond(authorizeWith(impl, req, &resolved));
+      });
+  if (!queued) {
+    log::warn("client_metadata_fetch_refused", {{"client_id", client_id}});
+    respond(failureResponse(
+        impl.deps, pageFailure({OAuthCode::kTemporarilyUnavailable,
+                                "too many client metadata documents are being fetched; try "
+                                "again in a few seconds"})));
+  }
+}
+
+http::Response AuthorizationServer::authorize(const http::Request& req) {
+  return authorizeWith(*impl_, req, nullptr);
 }
 
 http::Response AuthorizationServer::consent(const http::Request& req) {

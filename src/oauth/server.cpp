@@ -137,8 +137,10 @@ void AuthorizationServer::registerRoutes(http::Router& router) {
   router.add(
       "POST", prefix + "/validate", bind(&AuthorizationServer::validate),
       [this](const http::Request& r) { return validateFromMemory(r); }, RouteFlags::kNoStore);
-  router.add("GET", prefix + "/authorize", bind(&AuthorizationServer::authorize),
-             RouteFlags::kNoStore);
+  router.addAsync(
+      "GET", prefix + "/authorize",
+      [this](const http::Request& r, http::Respond respond) { authorizeAsync(r, respond); },
+      RouteFlags::kNoStore);
   router.add("POST", prefix + "/authorize/consent", bind(&AuthorizationServer::consent),
              RouteFlags::kNoStore);
   router.add("GET", prefix + "/auth/:upstream/callback",

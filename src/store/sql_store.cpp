@@ -190,7 +190,8 @@ const SqlStatement kTokenRotate =
            std::string("UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 ") +
                "WHERE token_hash = $1 AND rotated_at = 0 AND EXISTS (SELECT 1 FROM "
                "refresh_families f WHERE f.family_id = refresh_tokens.family_id AND "
-               "f.revoked_at = 0) RETURNING " +
+               "f.revoked_at = 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE "
+               "g.family_id = refresh_tokens.family_id) RETURNING " +
                kTokens.columnList());
 
 // A jti is revoked once; its expiry comes from the token and cannot change.
@@ -201,13 +202,23 @@ const SqlStatement kJtiGet = reader("jtis.get", "SELECT 1 FROM revoked_jtis WHER
 const SqlStatement kGrantRevoked = reader(
     "grants.revoked",
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1) OR EXISTS (SELECT 1 FROM "
-    "refresh_families WHERE family_id = $2 AND revoked_at <> 0) THEN 1 ELSE 0 END");
+    "refresh_families WHERE family_id = $2 AND revoked_at <> 0) OR EXISTS (SELECT 1 FROM "
+    "revoked_grants WHERE family_id = $2) THEN 1 ELSE 0 END");
+// A grant is revoked once; the first reason and time stay.
+const SqlStatement kGrantRevoke =
+    writer("grants.revoke",
+           "INSERT INTO revoked_grants (family_id, reason, revoked_at, expires_at) "
+           "VALUES ($1, $2, $3, $4) ON CONFLICT (family_id) DO NOTHING");
+const SqlStatement kGrantIsRevoked =
+    reader("grants.is_revoked", "SELECT 1 FROM revoked_grants WHERE family_id = $1");
 
-// Both kinds in one round trip; the first column says which.
-const SqlStatement kRevokedGrants = reader(
-    "grants.revoked_list",
-    "SELECT 'j', jti FROM revoked_jtis WHERE expires_at = 0 OR expires_at > $1 UNION ALL "
-    "SELECT 'f', family_id FROM refresh_families WHERE revoked_at <> 0 AND revoked_at >= $2");
+// All kinds in one round trip; the first column says which (a revoked grant counts as a family:
+// access tokens name both by the same id).
+const SqlStatement kRevokedGrants =
+    reader("grants.revoked_list",
+           "SELECT 'j', jti FROM revoked_jtis WHERE expires_at = 0 OR expires_at > $1 UNION ALL "
+           "SELECT 'f', family_id FROM refresh_families WHERE revoked_at <> 0 AND revoked_at >= $2 "
+           "UNION ALL SELECT 'f', family_id FROM revoked_grants WHERE revoked_at >= $2");
 
 const SqlStatement kKeyList = reader("keys.list", kKeys.selectSql("ORDER BY generation"));
 const SqlStatement kKeyInsert = writer("keys.insert", kKeys.insertSql());
@@ -231,6 +242,8 @@ const SqlStatement kGcFamilies = writer(
     "gc.families", "DELETE FROM refresh_families WHERE expires_at <> 0 AND expires_at <= $1");
 const SqlStatement kGcJtis =
     writer("gc.jtis", "DELETE FROM revoked_jtis WHERE expires_at <> 0 AND expires_at <= $1");
+const SqlStatement kGcGrants =
+    writer("gc.grants", "DELETE FROM revoked_grants WHERE expires_at <> 0 AND expires_at <= $1");
 // last_used_at is 0 until first use, and never before created_at once set, so requiring both to
 // be older than the cutoff means "idle since the later of the two".
 const SqlStatement kGcClients =
@@ -341,8 +354,15 @@ Result<CodeConsumption> SqlStore::consumeAuthCode(const std::string& code_hash, 
   return out;
 }
 
+// A grant revoked before its family exists refuses the family. Should the revocation commit
+// after this check but before this commit (PostgreSQL), the family is still born dead: every
+// reader (rotation, grants.revoked, the revocation list) checks revoked_grants too, and the row
+// outlives the family.
 Status SqlStore::createFamily(const Family& f, const RefreshToken& first) {
   return db_->transact([&](SqlSession& s) -> Status {
+    auto revoked = s.run(kGrantIsRevoked, {f.family_id});
+    if (!revoked.ok()) return revoked.error();
+    if (!revoked->rows.empty()) return Error::conflict("the grant was revoked");
     if (auto st = done(s.run(kFamilyInsert, kFamilies.params(f))); !st.ok()) return st;
     return done(s.run(kTokenInsert, kTokens.params(first)));
   });
@@ -426,6 +446,17 @@ Result<bool> SqlStore::isAccessTokenRevoked(const std::string& jti) {
   return !r->rows.empty();
 }
 
+Status SqlStore::revokeGrant(const std::string& family_id, const std::string& reason, int64_t now,
+                             int64_t expires_at) {
+  return db_->transact([&](SqlSession& s) -> Status {
+    if (auto st = done(s.run(kGrantRevoke, {family_id, reason, stamp(now), expires_at}));
+        !st.ok()) {
+      return st;
+    }
+    return done(s.run(kFamilyRevoke, {family_id, stamp(now), reason}));
+  });
+}
+
 Result<bool> SqlStore::isAccessGrantRevoked(const std::string& jti, const std::string& family_id) {
   auto r = db_->run(kGrantRevoked, {jti, family_id});
   if (!r.ok()) return r.error();
@@ -470,6 +501,7 @@ Result<GcStats> SqlStore::collectGarbage(const GcPolicy& policy) {
       {kGcFamilyTokens, policy.now, stats.refresh_tokens},
       {kGcFamilies, policy.now, stats.families},
       {kGcJtis, policy.now, stats.revoked_jtis},
+      {kGcGrants, policy.now, stats.revoked_grants},
       {kGcKeys, policy.now, stats.signing_keys},
   };
   if (policy.client_idle_ttl > 0) {

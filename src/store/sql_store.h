@@ -48,6 +48,8 @@ class SqlStore final : public Store {
 
   Status revokeAccessToken(const std::string& jti, int64_t expires_at) override;
   Result<bool> isAccessTokenRevoked(const std::string& jti) override;
+  Status revokeGrant(const std::string& family_id, const std::string& reason, int64_t now,
+                     int64_t expires_at) override;
   Result<bool> isAccessGrantRevoked(const std::string& jti, const std::string& family_id) override;
   Result<RevokedGrants> listRevokedGrants(int64_t since, int64_t now) override;
 

@@ -82,6 +82,10 @@ class TokenHookedStore : public store::Store {
   Result<bool> isAccessTokenRevoked(const std::string& jti) override {
     return inner_.isAccessTokenRevoked(jti);
   }
+  Status revokeGrant(const std::string& family_id, const std::string& reason, int64_t now,
+                     int64_t expires_at) override {
+    return inner_.revokeGrant(family_id, reason, now, expires_at);
+  }
   Result<bool> isAccessGrantRevoked(const std::string& jti, const std::string& family_id) override {
     return inner_.isAccessGrantRevoked(jti, family_id);
   }

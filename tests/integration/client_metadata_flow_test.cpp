@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "broker/http/server.h"
 #include "fakes/broker_process.h"
@@ -17,11 +19,23 @@ namespace {
 
 using nlohmann::json;
 
-// Serves /client.json (and /other.json) from the document the test sets.
+using Steady = std::chrono::steady_clock;
+
+// Serves /client.json (and /other.json) from the document the test sets, and /slow.json, which
+// answers after kSlowDocumentMs with a document naming whatever URL it was asked for.
+constexpr int kSlowDocumentMs = 3000;
+
 class DocumentServer {
  public:
   DocumentServer() {
     http::Router router;
+    router.add("GET", "/slow.json", [this](const http::Request& req) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(kSlowDocumentMs));
+      json doc = {{"client_id", url("/slow.json?" + req.raw_query)},
+                  {"redirect_uris", {"http://127.0.0.1:7777/callback"}},
+                  {"token_endpoint_auth_method", "none"}};
+      return http::Response::json(200, doc.dump());
+    });
     auto serve = [this](const http::Request& req) {
       ++hits_;
       std::lock_guard<std::mutex> lock(mu_);
@@ -35,6 +49,7 @@ class DocumentServer {
     http::ServerOptions o;
     o.port = 0;
     o.access_log = false;
+    o.workers = 32;  // the slow documents are slow each, not one after another
     server_ = http::Server::create(o, std::move(router));
     server_->start();
   }
@@ -147,21 +162,97 @@ TEST_F(ClientMetadataFlow, BadDocumentsAreInvalidClientAndNeverRedirected) {
     EXPECT_EQ(r.header("location"), "") << why;
     EXPECT_NE(r.body.find(why), std::string::npos) << r.body;
   };
+  // A refused document is remembered for a while per URL, so each case has a URL of its own
+  // (the query string is part of the client_id; the server ignores it).
+  int case_number = 0;
+  auto serveCase = [&](json doc) {
+    const std::string id = docs_.url("/client.json?case=" + std::to_string(++case_number));
+    if (doc["client_id"] == client_.client_id) doc["client_id"] = id;
+    docs_.set(doc.dump(), "no-store");
+    return id;
+  };
   auto other = document();
   other["client_id"] = docs_.url("/other.json");
-  docs_.set(other.dump(), "no-store");
-  expectRefused(client_.client_id, "does not name itself");
+  expectRefused(serveCase(other), "does not name itself");
   auto secret = document();
   secret["token_endpoint_auth_method"] = "client_secret_basic";
-  docs_.set(secret.dump(), "no-store");
-  expectRefused(client_.client_id, "token_endpoint_auth_method must be");
-  docs_.set(document({"https://evil.example/cb"}).dump(), "no-store");
-  expectRefused(client_.client_id, "not registered for this application");
+  expectRefused(serveCase(secret), "token_endpoint_auth_method must be");
+  expectRefused(serveCase(document({"https://evil.example/cb"})),
+                "not registered for this application");
   docs_.set(document().dump(), "no-store");
   expectRefused(docs_.url("/redirect.json"), "HTTP 302");
   expectRefused(docs_.url("/missing.json"), "HTTP 404");
   expectRefused("https://10.20.30.40/client.json", "not a public address");
   expectRefused("https://169.254.169.254/latest/meta-data", "not a public address");
+}
+
+TEST_F(ClientMetadataFlow, AFailedDocumentIsNotFetchedAgainByEveryRequest) {
+  HttpClient browser;
+  auto other = document();
+  other["client_id"] = docs_.url("/other.json");
+  docs_.set(other.dump(), "no-store");
+  for (int i = 0; i < 3; ++i) {
+    auto r = browser.get(authorizeUrl(client_.client_id, client_.redirect_uri));
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("does not name itself"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(docs_.hits(), 1);
+}
+
+// More /authorize requests naming slow metadata documents than the broker has workers: they wait
+// on the metadata fetch threads (4, with 4 more queued) while /health and /token keep answering
+// at once, and those beyond the queue are refused at once with a 503 page.
+TEST_F(ClientMetadataFlow, SlowDocumentsHoldOnlyTheirOwnFetchThreadsNeverTheWorkers) {
+  constexpr int kRequests = 12;
+  constexpr int kAccepted = 4 + 4;  // ClientMetadataOptions: fetch_threads + fetch_queue
+  struct Outcome {
+    long status = 0;
+    std::string body;
+    std::string retry_after;
+    Steady::duration took{};
+  };
+  std::vector<Outcome> outcomes(kRequests);
+  std::vector<std::thread> browsers;
+  for (int i = 0; i < kRequests; ++i) {
+    browsers.emplace_back([&, i] {
+      HttpClient browser;
+      const auto start = Steady::now();
+      auto r = browser.get(
+          authorizeUrl(docs_.url("/slow.json?n=" + std::to_string(i)), client_.redirect_uri));
+      outcomes[i] = {r.status, r.body, r.header("retry-after"), Steady::now() - start};
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // every request has arrived
+  HttpClient other;
+  for (int i = 0; i < 3; ++i) {
+    auto start = Steady::now();
+    auto health = other.get(broker_->url() + "/health");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_LT(Steady::now() - start, std::chrono::milliseconds(1000)) << "/health waited";
+    start = Steady::now();
+    auto token =
+        other.post(broker_->url() + "/token", formEncode({{"grant_type", "refresh_token"},
+                                                          {"refresh_token", "mcpr_not-a-token"},
+                                                          {"client_id", "no-such-client"}}));
+    EXPECT_TRUE(token.status == 400 || token.status == 401) << token.status << token.body;
+    EXPECT_LT(Steady::now() - start, std::chrono::milliseconds(1000)) << "/token waited";
+  }
+  for (auto& t : browsers) t.join();
+  int refused = 0, answered = 0;
+  for (const auto& o : outcomes) {
+    if (o.status == 503) {
+      ++refused;
+      EXPECT_LT(o.took, std::chrono::milliseconds(1500)) << "a refusal is not queued";
+      EXPECT_EQ(o.retry_after, "5");
+      EXPECT_NE(o.body.find("temporarily_unavailable"), std::string::npos) << o.body;
+    } else {
+      ++answered;
+      EXPECT_EQ(o.status, 200) << o.body;
+      EXPECT_GE(o.took, std::chrono::milliseconds(kSlowDocumentMs - 500));
+    }
+  }
+  EXPECT_EQ(answered, kAccepted);
+  EXPECT_EQ(refused, kRequests - kAccepted);
 }
 
 }  // namespace

@@ -399,6 +399,41 @@ TEST_F(BrokerFlow, CodeIsSingleUseAndReplayRevokesItsTokens) {
   EXPECT_NE(broker_->logs().find("code_reuse"), std::string::npos);
 }
 
+// No refresh grant, so no refresh family: the replay must still revoke the first access token.
+TEST_F(BrokerFlow, ReplayRevokesTheAccessTokenOfAClientWithoutRefresh) {
+  auto client = driver_->registerClient("none", "http://127.0.0.1:7777/callback", false);
+  auto rs = driver_->registerClient("client_secret_basic");
+  PkcePair pkce;
+  auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
+  auto first = driver_->exchange(client, a.code, pkce.verifier);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_TRUE(first.refresh_token.empty());
+  HttpClient http;
+  auto validate = [&] {
+    return parse(http.post(base() + "/validate", json{{"token", first.access_token}}.dump(),
+                           "application/json")
+                     .body);
+  };
+  ASSERT_EQ(validate()["valid"], true);
+  auto replay = driver_->exchange(client, a.code, pkce.verifier);
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_EQ(replay.error, "invalid_grant");
+  // The instance that saw the replay reloads its revocation list at once; allow one background
+  // interval (1 s) of slack anyway.
+  json v;
+  for (int i = 0; i < 30; ++i) {
+    v = validate();
+    if (v["valid"] == false) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
+  auto introspected =
+      parse(driver_->clientPost(rs, "/introspect", {{"token", first.access_token}}).body);
+  EXPECT_EQ(introspected["active"], false);
+  EXPECT_NE(broker_->logs().find("code_reuse"), std::string::npos);
+}
+
 TEST_F(BrokerFlow, WrongVerifierOrRedirectIsInvalidGrant) {
   auto client = driver_->registerClient();
   PkcePair pkce;
@@ -818,32 +853,75 @@ TEST_F(BrokerFlow, TokenEndpointRejectsMalformedRequests) {
   EXPECT_EQ(no_client.status, 401);
 }
 
-// Two broker instances on one PostgreSQL database: a token minted by one refreshes at the other.
-TEST(BrokerPostgres, TwoInstancesShareOneDatabase) {
-  PgDatabase db;
-  if (!db.available()) GTEST_SKIP() << "TEST_DATABASE_URL is not set";
-  TempDir dir;
-  BrokerConfig cfg;
-  cfg.storage = db.url();
-  BrokerProcess a(dir, cfg), b(dir, cfg);
-  a.start();
-  b.start();
-  OAuthDriver da(a.url()), dbb(b.url());
-  auto client = da.registerClient();
-  auto t = da.login(client, "alice");
+// Two broker instances on one PostgreSQL database.
+class BrokerPostgres : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!db_.available()) GTEST_SKIP() << "TEST_DATABASE_URL is not set";
+    BrokerConfig cfg;
+    cfg.storage = db_.url();
+    a_ = std::make_unique<BrokerProcess>(dir_, cfg);
+    b_ = std::make_unique<BrokerProcess>(dir_, cfg);
+    a_->start();
+    b_->start();
+    da_ = std::make_unique<OAuthDriver>(a_->url());
+    dbb_ = std::make_unique<OAuthDriver>(b_->url());
+  }
+
+  PgDatabase db_;
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> a_, b_;
+  std::unique_ptr<OAuthDriver> da_, dbb_;
+};
+
+// A token minted by one instance refreshes at the other.
+TEST_F(BrokerPostgres, TwoInstancesShareOneDatabase) {
+  auto client = da_->registerClient();
+  auto t = da_->login(client, "alice");
   ASSERT_EQ(t.status, 200) << t.body;
   // Instance b has another issuer URL (its own port), so clients must use one issuer; here only
   // the shared state matters: b knows a's client, refresh family and signing key.
-  auto r = dbb.refresh(client, t.refresh_token);
+  auto r = dbb_->refresh(client, t.refresh_token);
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(da.refresh(client, t.refresh_token).status, 200);  // grace replay at the other instance
+  // A grace replay at the other instance.
+  EXPECT_EQ(da_->refresh(client, t.refresh_token).status, 200);
   HttpClient http;
-  auto ja = parse(http.get(a.url() + "/.well-known/jwks.json").body);
-  auto jb = parse(http.get(b.url() + "/.well-known/jwks.json").body);
+  auto ja = parse(http.get(a_->url() + "/.well-known/jwks.json").body);
+  auto jb = parse(http.get(b_->url() + "/.well-known/jwks.json").body);
   EXPECT_EQ(ja["keys"][0]["kid"], jb["keys"][0]["kid"]);
-  ASSERT_EQ(a.stop(), 0);
-  a.start();
-  EXPECT_EQ(da.refresh(client, r.refresh_token).status, 200);
+  ASSERT_EQ(a_->stop(), 0);
+  a_->start();
+  EXPECT_EQ(da_->refresh(client, r.refresh_token).status, 200);
+}
+
+// The replay reaches another instance than the one that answers /validate: that one learns of
+// the revocation from its background reload of the revocation list (every second).
+TEST_F(BrokerPostgres, ReplayAtAnotherInstanceRevokesATokenWithoutRefreshWithinTheReloadInterval) {
+  auto client = da_->registerClient("none", "http://127.0.0.1:7777/callback", false);
+  PkcePair pkce;
+  auto code = da_->authorize(client, AuthorizeRequest{}, &pkce);
+  auto first = da_->exchange(client, code.code, pkce.verifier);
+  ASSERT_EQ(first.status, 200) << first.body;
+  HttpClient http;
+  auto validate = [&] {
+    return parse(http.post(a_->url() + "/validate", json{{"token", first.access_token}}.dump(),
+                           "application/json")
+                     .body);
+  };
+  ASSERT_EQ(validate()["valid"], true);  // now cached as verified at instance a
+  auto replay = dbb_->exchange(client, code.code, pkce.verifier);
+  EXPECT_EQ(replay.error, "invalid_grant");
+  const auto replayed_at = std::chrono::steady_clock::now();
+  json v;
+  while (std::chrono::steady_clock::now() - replayed_at < std::chrono::seconds(5)) {
+    v = validate();
+    if (v["valid"] == false) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
+  EXPECT_LT(std::chrono::steady_clock::now() - replayed_at, std::chrono::milliseconds(3000))
+      << "within the reload interval (1 s) and some slack";
 }
 
 }  // namespace

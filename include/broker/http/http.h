@@ -52,6 +52,12 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// Gives a request its answer, once, from any thread. A handler that waits on someone else's
+// server hands the waiting to a pool of its own and answers from there, so the worker that called
+// it is free at once. A `Respond` dropped without an answer answers 503 temporarily_unavailable.
+using Respond = std::function<void(Response)>;
+using AsyncHandler = std::function<void(const Request&, Respond)>;
+
 enum class RouteFlags : unsigned {
   kNone = 0,
   kInline = 1,   // cheap and non-blocking: answer on the reactor thread (metadata, JWKS)

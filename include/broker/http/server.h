@@ -1,7 +1,9 @@
 #pragma once
 // HTTP server on Pistache. Routes are matched here; handlers flagged kInline run on the reactor
 // thread, every other handler runs on a bounded worker pool and answers from there (the
-// ResponseWriter moves to the worker). HTTP/1.1 connections stay open unless the client asks to
+// ResponseWriter moves to the worker). An async handler (addAsync) starts on a worker and may
+// answer later from a thread of its own, so work that waits on other servers need not hold a
+// worker. HTTP/1.1 connections stay open unless the client asks to
 // close. Every response gets security headers and one JSON log line.
 
 #include <cstddef>
@@ -53,12 +55,17 @@ class Router {
   using FastHandler = std::function<std::optional<Response>(const Request&)>;
   void add(const std::string& method, const std::string& path, Handler handler, FastHandler fast,
            RouteFlags flags);
+  // `handler` starts on a worker and may answer later from another thread (see Respond).
+  void addAsync(const std::string& method, const std::string& path, AsyncHandler handler,
+                RouteFlags flags = RouteFlags::kNone);
 
   struct Match {
     const Handler* handler = nullptr;
     const FastHandler* fast = nullptr;
+    const AsyncHandler* async = nullptr;  // set instead of `handler` for addAsync routes
     RouteFlags flags = RouteFlags::kNone;
     std::map<std::string, std::string> params;
+    bool found() const { return handler != nullptr || async != nullptr; }
     bool path_known = false;                    // path exists with another method -> 405
     std::vector<std::string> allowed_methods;   // every method routed for this path
     RouteFlags path_flags = RouteFlags::kNone;  // union of the flags of those routes
@@ -71,6 +78,7 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
     FastHandler fast;
+    AsyncHandler async;
     RouteFlags flags;
   };
   std::vector<Route> routes_;

@@ -72,6 +72,8 @@ class AuthorizationServer {
   http::Response jwks(const http::Request& req) const;
   http::Response registerClient(const http::Request& req);
   http::Response authorize(const http::Request& req);
+  // authorize() as the server runs it: may answer from the client metadata fetch threads.
+  void authorizeAsync(const http::Request& req, http::Respond respond);
   http::Response consent(const http::Request& req);
   http::Response upstreamCallback(const http::Request& req);
   http::Response devLoginPage(const http::Request& req);

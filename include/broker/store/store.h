@@ -127,6 +127,7 @@ struct GcStats {
   int64_t families = 0;
   int64_t clients = 0;
   int64_t revoked_jtis = 0;
+  int64_t revoked_grants = 0;
   int64_t signing_keys = 0;
 };
 
@@ -167,7 +168,8 @@ class Store {
   virtual Status createAuthCode(const AuthCode& c) = 0;
   virtual Result<CodeConsumption> consumeAuthCode(const std::string& code_hash, int64_t now) = 0;
 
-  // Refresh families and tokens.
+  // Refresh families and tokens. createFamily fails with kConflict when the grant `f.family_id`
+  // was revoked (revokeGrant) before it: a replayed code beat the first exchange.
   virtual Status createFamily(const Family& f, const RefreshToken& first) = 0;
   virtual Result<Family> getFamily(const std::string& family_id) = 0;
   virtual Status updateFamilyUpstreamData(const std::string& family_id,
@@ -175,7 +177,8 @@ class Store {
   virtual Result<RefreshToken> getRefreshToken(const std::string& token_hash) = 0;
   // The token and its family in one round trip (the refresh grant's first read); kNotFound.
   virtual Result<TokenAndFamily> getRefreshTokenAndFamily(const std::string& token_hash) = 0;
-  // Atomically: if `old_hash` has not been rotated and its family is not revoked, mark it rotated
+  // Atomically: if `old_hash` has not been rotated and neither its family nor its grant is
+  // revoked, mark it rotated
   // at `now` and insert `successor`. Otherwise report kAlreadyRotated (no write). kNotFound for an
   // unknown hash; kConflict when the family is revoked.
   virtual Result<RotateOutcome> rotateRefreshToken(const std::string& old_hash,
@@ -184,18 +187,26 @@ class Store {
                               int64_t now) = 0;  // idempotent; kNotFound for unknown id
   virtual Result<int64_t> revokeFamiliesBySubject(const std::string& subject, int64_t now) = 0;
   virtual Result<int64_t> revokeFamiliesByClient(const std::string& client_id, int64_t now) = 0;
+  // Revokes everything minted from one authorization code, keyed by the code's family_id, whether
+  // or not its refresh family exists (a client without the refresh grant has none; a replay may
+  // come before the first exchange creates it): the family if there is one, every access token
+  // carrying the id, and any family created with it later. Kept until `expires_at`, which must
+  // be past the last expiry of anything minted from the code. Idempotent: the first reason stays.
+  virtual Status revokeGrant(const std::string& family_id, const std::string& reason, int64_t now,
+                             int64_t expires_at) = 0;
 
   // Revoked access tokens (by jti) until they expire.
   virtual Status revokeAccessToken(const std::string& jti, int64_t expires_at) = 0;
   virtual Result<bool> isAccessTokenRevoked(const std::string& jti) = 0;
   // One lookup for the hot path of /validate and /introspect: true when the jti is revoked or
-  // the refresh family it was minted from (may be empty) is revoked. An unknown family is not
-  // revoked (it was collected after it expired).
+  // the refresh family or grant it was minted from (may be empty) is revoked. An unknown family
+  // is not revoked (it was collected after it expired).
   virtual Result<bool> isAccessGrantRevoked(const std::string& jti,
                                             const std::string& family_id) = 0;
 
   // What an in-memory revocation list holds (see RevocationList): the revoked jtis that have not
-  // expired at `now`, and the families revoked at or after `since`.
+  // expired at `now`, and the families and grants (both by family_id) revoked at or after
+  // `since`.
   virtual Result<RevokedGrants> listRevokedGrants(int64_t since, int64_t now) = 0;
 
   // Signing keys. insert fails with kAlreadyExists when the generation or kid is taken, so two

@@ -1,6 +1,11 @@
 // Authorization code grant (OAuth 2.1 §4.1.3, RFC 6749 §4.1.3 and §10.5): single-use codes,
 // PKCE S256 verification (RFC 7636 §4.6), redirect_uri check, resource narrowing (RFC 8707 §2.2).
-// A replayed code is refused and every token minted from it revoked (RFC 6749 §4.1.2).
+// A replayed code is refused and every token minted from it revoked (RFC 6749 §4.1.2): the
+// revocation is keyed by the code's family_id, which every token minted from it carries, so it
+// holds for a client without the refresh grant (no family) and for a replay that overtakes the
+// first exchange (no family yet; the store then refuses to create it).
+
+#include <algorithm>
 
 #include "broker/core/crypto.h"
 #include "broker/core/log.h"
@@ -36,11 +41,16 @@ Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Imp
   }
   const auto& c = consumed->code;
   if (consumed->kind == store::CodeConsumption::Kind::kReplayed) {
-    auto revoked = d.store->revokeFamily(c.family_id, "code_reuse", now);
-    (void)revoked;  // the family may not exist yet (code replayed before the first exchange ended)
+    // Past this nothing minted from the code is valid: a family created from it (at the latest
+    // when the code expires) lives refresh_ttl, an access token access_ttl.
+    const auto& t = d.config->tokens;
+    const int64_t until = std::max(now, c.expires_at) + t.refresh_ttl + t.access_ttl;
+    auto revoked = d.store->revokeGrant(c.family_id, "code_reuse", now, until);
     impl.revocationsChanged();
-    log::security("code_reuse",
-                  {{"client_id", c.client_id}, {"sub", c.subject}, {"family", c.family_id}});
+    log::security("code_reuse", {{"client_id", c.client_id},
+                                 {"sub", c.subject},
+                                 {"family", c.family_id},
+                                 {"revoked", revoked.ok()}});
     return OAuthError{OAuthCode::kInvalidGrant, "the authorization code was already used"};
   }
   if (c.client_id != req.client.client_id) {
@@ -85,6 +95,10 @@ Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Imp
     t.created_at = now;
     t.expires_at = std::min(f.expires_at, now + d.config->tokens.refresh_idle_ttl);
     auto created = d.store->createFamily(f, t);
+    if (!created.ok() && created.error().code == ErrorCode::kConflict) {
+      // A replay of this code got in first and revoked the grant.
+      return OAuthError{OAuthCode::kInvalidGrant, "the authorization code was already used"};
+    }
     if (!created.ok()) {
       return OAuthError{OAuthCode::kServerError, "storage unavailable", created.error().message};
     }

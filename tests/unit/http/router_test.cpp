@@ -94,5 +94,23 @@ TEST(Router, RejectsMalformedRoutes) {
   EXPECT_THROW(r.add("GET", "/a/*/b", answer("")), std::invalid_argument);
 }
 
+TEST(Router, AsyncRoutesAreFoundWithoutAPlainHandler) {
+  Router r;
+  r.addAsync("GET", "/authorize",
+             [](const Request&, Respond respond) { respond(Response::text(200, "async")); });
+  r.add("POST", "/authorize", answer("post"));
+  auto m = r.match("GET", "/authorize");
+  EXPECT_TRUE(m.found());
+  EXPECT_EQ(m.handler, nullptr);
+  ASSERT_NE(m.async, nullptr);
+  std::string body;
+  (*m.async)(Request{}, [&](Response resp) { body = resp.body; });
+  EXPECT_EQ(body, "async");
+  EXPECT_FALSE(m.path_known);
+  auto post = r.match("POST", "/authorize");
+  EXPECT_EQ(post.async, nullptr);
+  EXPECT_EQ(call(post), "post");
+}
+
 }  // namespace
 }  // namespace broker::http

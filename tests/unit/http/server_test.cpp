@@ -299,6 +299,45 @@ TEST_F(HttpServer, BlockedWorkerDoesNotBlockInlineRoute) {
   EXPECT_EQ(slow.get(), 200);
 }
 
+// An async handler lets go of its worker at once and answers from its own thread: with one
+// worker, a second request is answered while the first still waits; a handler that drops its
+// Respond unanswered still gets a 503 out.
+TEST_F(HttpServer, AsyncHandlerFreesItsWorkerAndAnswersFromAnotherThread) {
+  Latch waiting, release;
+  std::vector<std::thread> helpers;
+  std::mutex helpers_mu;
+  Router r;
+  r.addAsync("GET", "/wait", [&](const Request& req, Respond respond) {
+    std::lock_guard<std::mutex> lock(helpers_mu);
+    helpers.emplace_back([&, req, respond] {
+      waiting.open();
+      release.wait();
+      respond(echo(req));
+    });
+  });
+  r.addAsync("GET", "/drop", [](const Request&, Respond) {});
+  r.add("GET", "/work", echo);
+  ServerOptions o = testOptions();
+  o.workers = 1;
+  o.queue_limit = 1;
+  start(std::move(r), o);
+
+  auto slow = std::async(std::launch::async, [&] { return HttpClient().get(url("/wait")); });
+  waiting.wait();
+  HttpClient c;
+  EXPECT_EQ(c.get(url("/work")).status, 200) << "the only worker is free again";
+  auto dropped = c.get(url("/drop"));
+  EXPECT_EQ(dropped.status, 503);
+  EXPECT_EQ(dropped.body, R"({"error":"temporarily_unavailable"})");
+  EXPECT_EQ(dropped.header("retry-after"), "1");
+  release.open();
+  auto answered = slow.get();
+  EXPECT_EQ(answered.status, 200);
+  EXPECT_EQ(answered.body.rfind("GET /wait\n", 0), 0u) << answered.body;
+  std::lock_guard<std::mutex> lock(helpers_mu);
+  for (auto& t : helpers) t.join();
+}
+
 TEST_F(HttpServer, FullQueueAnswers503) {
   Latch busy_started, release;
   Router r;

@@ -4,7 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "unit/http/latch.h"
 
 namespace broker::oauth {
 namespace {
@@ -62,6 +70,53 @@ TEST(ClientMetadataAddresses, RefusePrivateLoopbackLinkLocalAndMetadataRanges) {
   EXPECT_TRUE(isFetchableAddress("::1", true));
   EXPECT_FALSE(isFetchableAddress("10.0.0.1", true));
   EXPECT_FALSE(isFetchableAddress("169.254.169.254", true));
+}
+
+// One row per IPv6 range that embeds an IPv4 address: its first and last address and one in the
+// middle are refused, and the addresses just outside it are not (so the mask has the right width).
+// The neighbours of the NAT64 /32 and of ::/96 lie in reserved space no route reaches; they are
+// here to pin the prefix length, not because anything is served there.
+struct RangeRow {
+  const char* range;
+  std::vector<const char*> inside;
+  std::vector<const char*> just_outside;
+};
+
+TEST(ClientMetadataAddresses, RefuseIpv6RangesThatEmbedIpv4AddressesExactly) {
+  const std::vector<RangeRow> rows = {
+      {"::/96 IPv4-compatible",
+       {"::2", "::a00:1", "::808:808", "::7f00:1", "::ffff:ffff"},
+       {"::1:0:0", "::1:0:1"}},
+      {"::ffff:0:0/96 IPv4-mapped (judged as IPv4)",
+       {"::ffff:0:0", "::ffff:a00:1", "::ffff:a9fe:a9fe", "::ffff:ffff:ffff"},
+       {"::fffe:ffff:ffff"}},
+      {"64:ff9b::/96 NAT64 well-known prefix",
+       {"64:ff9b::", "64:ff9b::a00:1", "64:ff9b::808:808", "64:ff9b::ffff:ffff"},
+       {"64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff"}},
+      {"64:ff9b:1::/48 NAT64 local use",
+       {"64:ff9b:1::", "64:ff9b:1::a00:1", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"},
+       {"64:ff9c::"}},
+      {"2001::/32 Teredo",
+       {"2001::", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff"},
+       {"2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:1::5"}},
+      {"2002::/16 6to4",
+       {"2002::", "2002:a00:1::1", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+       {"2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::1"}},
+  };
+  for (const auto& row : rows) {
+    for (const char* ip : row.inside) {
+      EXPECT_FALSE(isFetchableAddress(ip, false)) << row.range << ": " << ip;
+      EXPECT_FALSE(isFetchableAddress(ip, true)) << row.range << " (loopback allowed): " << ip;
+    }
+    for (const char* ip : row.just_outside) {
+      EXPECT_TRUE(isFetchableAddress(ip, false)) << row.range << " neighbour: " << ip;
+    }
+  }
+  // A mapped public IPv4 address stays fetchable; ::1 and :: keep their own rules.
+  EXPECT_TRUE(isFetchableAddress("::ffff:808:808", false));
+  EXPECT_FALSE(isFetchableAddress("::", true));
+  EXPECT_TRUE(isFetchableAddress("::1", true));
+  EXPECT_FALSE(isFetchableAddress("::1", false));
 }
 
 TEST(ClientMetadataUrls, AreHttpsOrLoopbackHttpWhenAllowed) {
@@ -134,7 +189,7 @@ class ClientMetadataResolverTest : public ::testing::Test {
 
   FakeClock clock_;
   mcp_auth::HttpResponse response_;
-  int fetches_ = 0;
+  std::atomic<int> fetches_{0};
   std::string last_url_;
 };
 
@@ -177,14 +232,156 @@ TEST_F(ClientMetadataResolverTest, RedirectsErrorsAndLargeDocumentsAreRefused) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, OAuthCode::kInvalidClient);
   EXPECT_NE(c.error().description.find("HTTP 302"), std::string::npos);
+  // Each failure is remembered for failure_ttl; let it pass before the next case.
+  const int64_t forget = ClientMetadataOptions{}.failure_ttl;
+  clock_.advance(forget);
   serve(document({{"client_name", std::string(6000, 'x')}}));
-  EXPECT_FALSE(r.resolve(kUrl).ok());
+  c = r.resolve(kUrl);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().description.find("larger than 5 KB"), std::string::npos);
+  clock_.advance(forget);
   response_ = {};
   response_.error = "timeout";
-  EXPECT_FALSE(r.resolve(kUrl).ok());
-  // A refused document is not cached: a fixed one is picked up on the next attempt.
+  c = r.resolve(kUrl);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().description.find("could not be fetched"), std::string::npos);
+  // A refused document is remembered for failure_ttl only: a fixed one is picked up after that.
   serve(document());
+  clock_.advance(forget);
   EXPECT_TRUE(r.resolve(kUrl).ok());
+}
+
+TEST_F(ClientMetadataResolverTest, FailuresAreRememberedBrieflyInsteadOfFetchedByEveryRequest) {
+  auto r = resolver();
+  serve("", -1, 404);
+  for (int i = 0; i < 5; ++i) {
+    auto c = r.resolve(kUrl);
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().description.find("HTTP 404"), std::string::npos);
+  }
+  EXPECT_EQ(fetches_, 1) << "a failed URL is not fetched again while its failure is remembered";
+  ASSERT_TRUE(r.cached(kUrl).has_value());
+  EXPECT_FALSE(r.cached(kUrl)->ok());
+  serve(document());
+  clock_.advance(ClientMetadataOptions{}.failure_ttl - 1);
+  EXPECT_FALSE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 1);
+  clock_.advance(1);
+  EXPECT_TRUE(r.resolve(kUrl).ok());
+  EXPECT_EQ(fetches_, 2);
+}
+
+TEST_F(ClientMetadataResolverTest, RememberedFailuresAreBoundedInNumber) {
+  ClientMetadataOptions o;
+  o.max_failures = 3;
+  ClientMetadataResolver r(o, clock_, [this](const std::string&) {
+    ++fetches_;
+    return response_;
+  });
+  serve("", -1, 500);
+  auto url = [](int i) { return "https://app.example/c" + std::to_string(i) + ".json"; };
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(r.resolve(url(i)).ok());
+  int remembered = 0;
+  for (int i = 0; i < 5; ++i) remembered += r.cached(url(i)).has_value() ? 1 : 0;
+  EXPECT_EQ(remembered, 3);
+  EXPECT_TRUE(r.cached(url(4)).has_value()) << "the latest failure is always remembered";
+}
+
+// A fetch or lookup that blocks until the test lets it go.
+using Gate = http::Latch;
+
+TEST(ClientMetadataFetchPool, FetchesBeyondThreadsAndQueueAreRefusedAtOnce) {
+  FakeClock clock;
+  ClientMetadataOptions o;
+  o.fetch_threads = 2;
+  o.fetch_queue = 1;
+  auto gate = std::make_shared<Gate>();
+  std::atomic<int> started{0};
+  ClientMetadataResolver r(o, clock, [gate, &started](const std::string& url) {
+    ++started;
+    gate->wait();
+    mcp_auth::HttpResponse resp;
+    resp.ok = true;
+    resp.status = 200;
+    json d = json::parse(document());
+    d["client_id"] = url;
+    resp.body = d.dump();
+    return resp;
+  });
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<bool> answers;
+  auto url = [](int i) { return "https://app.example/c" + std::to_string(i) + ".json"; };
+  int accepted = 0;
+  const auto before = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) {
+    const bool queued = r.resolveAsync(url(i), [&](ClientMetadataResolver::Resolved c) {
+      std::lock_guard<std::mutex> lock(mu);
+      answers.push_back(c.ok());
+      cv.notify_all();
+    });
+    if (queued) ++accepted;
+    // The two threads take their jobs before the next ones are offered.
+    if (i < 2) {
+      for (int spin = 0; spin < 1000 && started.load() <= i; ++spin) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(2))
+      << "offering work never waits for a fetch";
+  EXPECT_EQ(accepted, 3) << "two fetching and one waiting; the rest refused";
+  EXPECT_EQ(started.load(), 2);
+  gate->open();
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return answers.size() == 3; }));
+  for (bool ok : answers) EXPECT_TRUE(ok);
+}
+
+// There is no DNS server on loopback to make hang, so the lookup itself is replaced: it stands
+// for a getaddrinfo that does not return.
+TEST(ClientMetadataFetch, ANameThatDoesNotResolveInTimeIsCutOff) {
+  FakeClock clock;
+  ClientMetadataOptions o;
+  o.resolve_timeout_ms = 300;
+  auto gate = std::make_shared<Gate>();
+  o.lookup = [gate](const std::string&, const std::string&) {
+    gate->wait();
+    return std::vector<std::string>{"93.184.215.14"};
+  };
+  ClientMetadataResolver r(o, clock);
+  const auto before = std::chrono::steady_clock::now();
+  auto c = r.resolve("https://slow-dns.example/client.json");
+  const auto took = std::chrono::steady_clock::now() - before;
+  gate->open();
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().description.find("did not resolve within 300 ms"), std::string::npos)
+      << c.error().description;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(2000));
+}
+
+TEST(ClientMetadataFetch, AbandonedLookupsAreBoundedInNumber) {
+  FakeClock clock;
+  ClientMetadataOptions o;
+  o.resolve_timeout_ms = 50;
+  o.max_lookups = 2;
+  o.failure_ttl = 0;
+  auto gate = std::make_shared<Gate>();
+  o.lookup = [gate](const std::string&, const std::string&) {
+    gate->wait();
+    return std::vector<std::string>{};
+  };
+  ClientMetadataResolver r(o, clock);
+  EXPECT_NE(r.resolve("https://a.example/c.json").error().description.find("did not resolve"),
+            std::string::npos);
+  EXPECT_NE(r.resolve("https://b.example/c.json").error().description.find("did not resolve"),
+            std::string::npos);
+  // Two lookups still hang: a third is not started.
+  auto c = r.resolve("https://c.example/c.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, OAuthCode::kTemporarilyUnavailable);
+  gate->open();
 }
 
 TEST_F(ClientMetadataResolverTest, UrlsWithoutAPathOrOverPlainHttpAreNotFetched) {
