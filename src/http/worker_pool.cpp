@@ -15,6 +15,9 @@ struct WorkerPool::State {
   std::condition_variable exit_cv;
   std::deque<Job> queue;
   size_t queue_limit = 0;
+  // Threads not inside a job. A queued job that one of them is about to take does not wait, so
+  // it does not count against queue_limit, however late the scheduler wakes that thread.
+  size_t idle = 0;
   bool stopping = false;
   int alive = 0;
   std::vector<std::thread> threads;
@@ -27,6 +30,7 @@ WorkerPool::WorkerPool(int threads, size_t queue_limit) : state_(std::make_share
   for (int i = 0; i < n; ++i) {
     state_->threads.emplace_back(workerLoop, state_);
     ++state_->alive;
+    ++state_->idle;
   }
 }
 
@@ -37,7 +41,9 @@ WorkerPool::~WorkerPool() {
 bool WorkerPool::tryPost(Job job) {
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    if (state_->stopping || state_->queue.size() >= state_->queue_limit) return false;
+    if (state_->stopping || state_->queue.size() >= state_->queue_limit + state_->idle) {
+      return false;
+    }
     state_->queue.push_back(std::move(job));
   }
   state_->work_cv.notify_one();
@@ -76,6 +82,7 @@ void WorkerPool::workerLoop(std::shared_ptr<State> s) {
     if (s->queue.empty()) break;  // stopping and nothing left
     Job job = std::move(s->queue.front());
     s->queue.pop_front();
+    --s->idle;
     lock.unlock();
     try {
       job();
@@ -84,6 +91,7 @@ void WorkerPool::workerLoop(std::shared_ptr<State> s) {
     }
     job = nullptr;  // release captures before taking the lock again
     lock.lock();
+    ++s->idle;
   }
   --s->alive;
   s->exit_cv.notify_all();

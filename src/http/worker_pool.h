@@ -19,7 +19,8 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // False when the queue is full or the pool is shutting down; the job is not run.
+  // False when `queue_limit` jobs already wait for a thread (a job an idle thread is about to take
+  // does not wait) or the pool is shutting down; the job is not run.
   bool tryPost(Job job);
 
   // Refuses new jobs, runs what is queued, and joins the threads. Jobs not started by `deadline`

@@ -35,6 +35,17 @@ TEST(HttpWorkerPool, RefusesBeyondQueueLimit) {
   EXPECT_TRUE(pool.shutdown(WorkerPool::Clock::now() + 10s));
 }
 
+// How many jobs a pool takes must not depend on how fast the scheduler wakes its threads: posted
+// at once, before any thread has run, every thread's job and queue_limit more are taken.
+TEST(HttpWorkerPool, IdleThreadsTakeJobsBeyondTheQueueLimitHoweverLateTheyWake) {
+  Latch release;
+  WorkerPool pool(3, 2);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(pool.tryPost([&] { release.wait(); })) << i;
+  EXPECT_FALSE(pool.tryPost([] {}));
+  release.open();
+  EXPECT_TRUE(pool.shutdown(WorkerPool::Clock::now() + 10s));
+}
+
 TEST(HttpWorkerPool, DetachesAThreadStuckPastTheDeadline) {
   auto release = std::make_shared<Latch>();
   auto started = std::make_shared<Latch>();
