@@ -104,7 +104,8 @@ const std::string& styleHashSource() {
 std::string renderPage(const std::string& title, const std::string& body_html) {
   return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-         "<meta name=\"referrer\" content=\"no-referrer\"><title>" +
+         "<meta name=\"referrer\" content=\"no-referrer\"><link rel=\"icon\" href=\"data:,\">"
+         "<title>" +
          htmlEscape(title) + "</title><style>" + kPageStyle + "</style></head><body>" + body_html +
          "</body></html>";
 }
@@ -112,7 +113,8 @@ std::string renderPage(const std::string& title, const std::string& body_html) {
 // Content-Security-Policy of every page, directive by directive:
 //   default-src 'none'    a page loads nothing: no script, image, font, frame or connection.
 //   style-src 'sha256-…'  the one constant <style> block of renderPage, by its hash.
-//   img-src 'none'        (through default-src) also keeps the browser from fetching a favicon.
+//   img-src data:         the page names an empty icon ("data:,"), so the browser fetches no
+//                         favicon (Firefox reports a refused one as a CSP violation).
 //   base-uri 'none'       an injected <base> cannot re-point the relative form actions.
 //   form-action …         where a form may send the browser. Chromium and Firefox check every
 //                         redirect that follows a form submission against it, so it lists the
@@ -129,8 +131,9 @@ std::string pageCsp(const std::vector<std::string>& form_targets) {
   }
   std::string form_action = sources.empty() ? "'none'" : sources.front();
   for (size_t i = 1; i < sources.size(); ++i) form_action += " " + sources[i];
-  return "default-src 'none'; style-src " + styleHashSource() + "; base-uri 'none'; form-action " +
-         form_action + "; frame-ancestors 'none'";
+  return "default-src 'none'; style-src " + styleHashSource() +
+         "; img-src data:; base-uri 'none'; form-action " + form_action +
+         "; frame-ancestors 'none'";
 }
 
 http::Response htmlPage(int status, const std::string& title, const std::string& body_html,

@@ -5,7 +5,10 @@
 //   node drive.mjs SCENARIO.json      prints one JSON line: the report
 //
 // SCENARIO.json:
-//   {"chromium": "/usr/bin/chromium",           optional; $CHROMIUM wins
+//   {"browser": "chrome",                       or "firefox" (Debian's firefox-esr, over
+//                                                WebDriver BiDi); default chrome
+//    "executable": "/usr/bin/chromium",         optional; default /usr/bin/chromium or
+//                                                /usr/bin/firefox-esr
 //    "clientPort": 43123,                        the client's redirect URI is served here
 //    "screenshots": "DIR",                       one PNG per page shown
 //    "viewport": {"width": 375, "height": 740},  optional (a phone); default 1280x800
@@ -185,19 +188,28 @@ async function runRound(context, session, round, index, previousStop) {
 }
 
 mkdirSync(scenario.screenshots, { recursive: true });
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || scenario.chromium || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox', // the tests run as root on CI machines
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const firefox = scenario.browser === 'firefox';
+const browser = await puppeteer.launch(
+  firefox
+    ? {
+        browser: 'firefox',
+        executablePath: scenario.executable || '/usr/bin/firefox-esr',
+        headless: true,
+      }
+    : {
+        executablePath: scenario.executable || '/usr/bin/chromium',
+        headless: true,
+        args: [
+          '--no-sandbox', // the tests run as root on CI machines
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      },
+);
 const result = { sessions: [] };
 try {
   let stopped = null;

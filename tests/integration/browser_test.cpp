@@ -121,15 +121,20 @@ class BrowserTest : public ::testing::Test {
     return url + extra;
   }
 
-  // Runs the browser through `sessions` (see drive.mjs) and returns its report.
-  json drive(const json& sessions, const json& viewport = nullptr) {
+  // Runs the browser ("chrome" or "firefox") through `sessions` (see drive.mjs) and returns its
+  // report.
+  json drive(const json& sessions, const json& viewport = nullptr,
+             const std::string& browser = "chrome") {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     const std::string shots =
         std::filesystem::absolute(std::string("browser-screenshots/") + info->test_suite_name() +
                                   "." + info->name())
             .string();
     std::filesystem::remove_all(shots);
-    json scenario = {{"clientPort", client_port_}, {"screenshots", shots}, {"sessions", sessions}};
+    json scenario = {{"browser", browser},
+                     {"clientPort", client_port_},
+                     {"screenshots", shots},
+                     {"sessions", sessions}};
     if (!viewport.is_null()) scenario["viewport"] = viewport;
     const std::string path = dir_.file("scenario.json");
     writeFile(path, scenario.dump());
@@ -337,6 +342,35 @@ TEST_F(BrowserTest, DevLoginFinishedInAnotherBrowserDeliversNoCode) {
   const auto& victim = report["sessions"][1]["rounds"][0];
   EXPECT_EQ(kinds(victim), (std::vector<std::string>{"error"}));
   EXPECT_TRUE(victim["client"].is_null()) << victim["client"];
+}
+
+// Firefox has CSP rules of its own (it reports a refused favicon, for one): the same sign-ins in
+// Debian's firefox-esr.
+TEST_F(BrowserTest, FirefoxSignsInThroughEveryUpstreamKindAndDenies) {
+  start({.dev = true, .github = true, .oidc = true});
+  json sessions = json::array({
+      {{"rounds", {{{"url", authorizeUrl()}, {"choose", "dev"}, {"user", "alice"}}}}},
+      {{"rounds", {{{"url", authorizeUrl()}, {"choose", "github"}}}}},
+      {{"rounds", {{{"url", authorizeUrl()}, {"choose", "corp"}, {"user", "erin"}}}}},
+      {{"rounds", {{{"url", authorizeUrl()}, {"choose", "deny"}}}}},
+  });
+  auto report = drive(sessions, nullptr, "firefox");
+  ASSERT_EQ(report["sessions"].size(), 4u);
+  EXPECT_EQ(kinds(report["sessions"][0]["rounds"][0]),
+            (std::vector<std::string>{"consent", "dev-login", "client"}));
+  EXPECT_EQ(kinds(report["sessions"][1]["rounds"][0]),
+            (std::vector<std::string>{"consent", "client"}));
+  EXPECT_EQ(kinds(report["sessions"][2]["rounds"][0]),
+            (std::vector<std::string>{"consent", "oidc-login", "client"}));
+  for (int s = 0; s < 3; ++s) {
+    const auto& client = report["sessions"][s]["rounds"][0]["client"];
+    ASSERT_TRUE(client.is_object()) << s;
+    EXPECT_FALSE(client.value("code", "").empty()) << s << client;
+    EXPECT_EQ(client.value("iss", ""), broker_->url());
+  }
+  const auto& denied = report["sessions"][3]["rounds"][0]["client"];
+  ASSERT_TRUE(denied.is_object());
+  EXPECT_EQ(denied.value("error", ""), "access_denied");
 }
 
 TEST_F(BrowserTest, PagesWorkOnAPhoneScreen) {
