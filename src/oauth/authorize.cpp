@@ -450,7 +450,9 @@ static http::Response beginUpstream(AuthorizationServer::Impl& impl, const http:
   p.code_challenge = a.code_challenge;
   p.scope = joinScopes(a.scopes);
   p.resource = a.resource;
-  const std::string binding = browserBinding(impl, req).value_or(d.random->token(32));
+  // The browser keeps its binding across logins (tabs); a new one is drawn only when it has none.
+  auto existing = browserBinding(impl, req);
+  const std::string binding = existing ? *existing : d.random->token(32);
   json extra = {{"explicit", a.redirect_explicit},
                 {"data", redirect->upstream_data},
                 {"browser", sha256Hex(binding)}};
