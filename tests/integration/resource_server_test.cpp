@@ -484,6 +484,37 @@ TEST_F(ForwardAuthBehindNginx, ASmuggledPreflightMethodLetsNoRequestThroughWitho
   }
 }
 
+// auth_request copies the subrequest's WWW-Authenticate into a 401 itself; the error page must
+// not add a second copy (clients read only the first challenge, or fail on duplicates). A 403 is
+// not copied by auth_request, so there the error page sends the one challenge.
+TEST_F(ForwardAuthBehindNginx, SendsExactlyOneChallengeOnEveryRefusal) {
+  const std::string narrow = token("mcp:localhost:demo:read");
+  struct Row {
+    const char* what;
+    std::string token;
+    int status;
+    const char* error;
+  };
+  for (const Row& row : {Row{"no token", "", 401, nullptr},
+                         Row{"a forged token", "forged", 401, "error=\"invalid_token\""},
+                         Row{"a sub-scope token", narrow, 403, "error=\"insufficient_scope\""}}) {
+    auto r = post(row.token);
+    EXPECT_EQ(r.status, row.status) << row.what << " " << r.body;
+    const auto challenges = r.headerValues("www-authenticate");
+    ASSERT_EQ(challenges.size(), 1u) << row.what << " " << ::testing::PrintToString(challenges);
+    EXPECT_EQ(challenges[0].rfind("Bearer resource_metadata=\"" + std::string("http://127.0.0.1:") +
+                                      std::to_string(port_) +
+                                      "/.well-known/oauth-protected-resource/mcp\"",
+                                  0),
+              0u)
+        << challenges[0];
+    if (row.error) {
+      EXPECT_NE(challenges[0].find(row.error), std::string::npos) << challenges[0];
+    }
+    EXPECT_EQ(r.headerValues("access-control-expose-headers").size(), 1u) << row.what;
+  }
+}
+
 TEST_F(ForwardAuthBehindNginx, ASmuggledRequiredScopeCannotLowerTheServersScope) {
   const std::string narrow = token("mcp:localhost:demo:read");
   for (const std::vector<std::string>& headers :
