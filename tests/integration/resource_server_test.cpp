@@ -118,6 +118,38 @@ TEST_F(ResourceServer, ForwardAuthPassesAValidTokenWithIdentityHeaders) {
   }
 }
 
+// The token's claims, read without verification (the broker has just issued it).
+json claimsOf(const std::string& token) {
+  const size_t a = token.find('.'), b = token.find('.', a + 1);
+  return json::parse(*mcp_auth::base64urlDecode(token.substr(a + 1, b - a - 1)));
+}
+
+// RFC 8707 and the MCP authorization spec: a resource server accepts only tokens issued for it as
+// audience. A token requested without `resource` names the granted mcp:<domain>:<server>
+// identifiers only; /forward-auth refuses it like the mcp_token_verifier library does, and the
+// client gets a usable token by asking for the resource at refresh (RFC 8707 §2.2).
+TEST_F(ResourceServer, ForwardAuthRefusesATokenIssuedWithoutAResourceLikeTheLibrary) {
+  auto client = driver_->registerClient();
+  PkcePair pkce;
+  auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
+  ASSERT_FALSE(a.code.empty()) << a.error << a.page;
+  auto t = driver_->exchange(client, a.code, pkce.verifier);
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(claimsOf(t.access_token)["aud"], "mcp:localhost:demo");
+
+  auto r = forwardAuth(kDemo, t.access_token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_NE(r.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  EXPECT_EQ(r.header("x-auth-subject"), "");
+
+  auto bound = driver_->refresh(client, t.refresh_token, "", kDemo);
+  ASSERT_EQ(bound.status, 200) << bound.body;
+  EXPECT_EQ(claimsOf(bound.access_token)["aud"], json::array({kDemo, "mcp:localhost:demo"}));
+  auto ok = forwardAuth(kDemo, bound.access_token);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.header("x-auth-subject"), "dev:alice");
+}
+
 // forward_auth.proxy defaults to nginx: Traefik's headers alone describe no request to it (they
 // used to be read as a fallback, which let a client choose the URL behind nginx configs that pass
 // client headers on).
