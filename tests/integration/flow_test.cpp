@@ -587,6 +587,26 @@ TEST_F(BrokerFlow, MalformedPercentEncodingInTheBodyIsInvalidRequest) {
   }
 }
 
+// RFC 7009 §2.1: the client authenticates first, as at /token (a public client by its client_id),
+// so a request without one is 401 invalid_client. §2.2: then the answer is 200 whatever the
+// token: unknown, malformed, or issued to another client (which stays valid).
+TEST_F(BrokerFlow, RevokeAuthenticatesTheClientThenAnswers200ForAnyToken) {
+  auto owner = driver_->registerClient();
+  auto other = driver_->registerClient();
+  auto t = driver_->login(owner, "alice");
+  HttpClient anonymous;
+  auto r = anonymous.post(base() + "/revoke", formEncode({{"token", t.refresh_token}}));
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(parse(r.body)["error"], "invalid_client");
+  for (const std::string& token : {std::string("garbage"), std::string("mcpr_unknown"),
+                                   std::string("a.b.c"), t.access_token, t.refresh_token}) {
+    auto answer = driver_->clientPost(other, "/revoke", {{"token", token}});
+    EXPECT_EQ(answer.status, 200) << token << " " << answer.body;
+    EXPECT_EQ(answer.body, "{}");
+  }
+  EXPECT_EQ(driver_->refresh(owner, t.refresh_token).status, 200) << "not the other's to revoke";
+}
+
 TEST_F(BrokerFlow, RevokeRefreshTokenRevokesTheFamily) {
   auto client = driver_->registerClient();
   auto t = driver_->login(client, "alice");
