@@ -150,6 +150,41 @@ TEST_F(ResourceServer, ForwardAuthRefusesATokenIssuedWithoutAResourceLikeTheLibr
   EXPECT_EQ(ok.header("x-auth-subject"), "dev:alice");
 }
 
+// RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: a replayed code is refused and the grant it started is
+// revoked. What the client sees: invalid_grant for the replay, invalid_grant for the first
+// exchange's refresh token, and its access token refused by /forward-auth, /introspect and
+// /validate (at once on this instance, within tokens.revocation_sync on the others).
+TEST_F(ResourceServer, ReplayingACodeEndsTheFirstExchangesTokensEverywhere) {
+  auto client = driver_->registerClient();
+  AuthorizeRequest req;
+  req.resource = kDemo;
+  PkcePair pkce;
+  auto a = driver_->authorize(client, req, &pkce);
+  ASSERT_FALSE(a.code.empty()) << a.error << a.page;
+  auto first = driver_->exchange(client, a.code, pkce.verifier, kDemo);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_EQ(forwardAuth(kDemo, first.access_token).status, 200);
+
+  auto replay = driver_->exchange(client, a.code, pkce.verifier, kDemo);
+  EXPECT_EQ(replay.status, 400) << replay.body;
+  EXPECT_EQ(replay.error, "invalid_grant");
+  EXPECT_EQ(replay.access_token, "");
+
+  EXPECT_EQ(driver_->refresh(client, first.refresh_token).error, "invalid_grant");
+  auto fa = forwardAuth(kDemo, first.access_token);
+  EXPECT_EQ(fa.status, 401) << fa.body;
+  EXPECT_NE(fa.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  EXPECT_EQ(
+      json::parse(driver_->clientPost(client, "/introspect", {{"token", first.access_token}}).body),
+      json({{"active", false}}));
+  auto v = json::parse(http_
+                           .post(broker_->url() + "/validate",
+                                 json{{"token", first.access_token}}.dump(), "application/json")
+                           .body);
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
+}
+
 // forward_auth.proxy defaults to nginx: Traefik's headers alone describe no request to it (they
 // used to be read as a fallback, which let a client choose the URL behind nginx configs that pass
 // client headers on).
