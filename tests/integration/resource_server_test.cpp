@@ -52,21 +52,34 @@ class ResourceServer : public ::testing::Test {
     start(cfg);
   }
 
+  // A sign-in of `user` through `client` for `resource` ("" = none; scope: that server, or
+  // `scope`): its code, with the verifier, and the tokens of the code's first exchange.
+  struct SignIn {
+    std::string code;
+    PkcePair pkce;
+    TokenResponse tokens;
+  };
+  SignIn signIn(const RegisteredClient& client, const std::string& resource,
+                const std::string& user = "alice", const std::string& scope = "") {
+    AuthorizeRequest req;
+    req.user = user;
+    req.scope = scope;
+    req.resource = resource;
+    SignIn out;
+    auto a = driver_->authorize(client, req, &out.pkce);
+    EXPECT_FALSE(a.code.empty()) << a.error << a.page;
+    out.code = a.code;
+    out.tokens = driver_->exchange(client, a.code, out.pkce.verifier, resource);
+    EXPECT_EQ(out.tokens.status, 200) << out.tokens.body;
+    return out;
+  }
+
   // alice's access token for `resource` (scope: that server, or `scope`).
   std::string tokenFor(const std::string& resource, const std::string& user = "alice",
                        const std::string& scope = "") {
     auto client = driver_->registerClient();
     client_id_ = client.client_id;
-    AuthorizeRequest req;
-    req.user = user;
-    req.scope = scope;
-    req.resource = resource;
-    PkcePair pkce;
-    auto a = driver_->authorize(client, req, &pkce);
-    EXPECT_FALSE(a.code.empty()) << a.error << a.page;
-    auto t = driver_->exchange(client, a.code, pkce.verifier, resource);
-    EXPECT_EQ(t.status, 200) << t.body;
-    return t.access_token;
+    return signIn(client, resource, user, scope).tokens.access_token;
   }
 
   // /forward-auth<path> as `method`, with `headers` and the bearer `token` (none when empty).
@@ -130,10 +143,7 @@ json claimsOf(const std::string& token) {
 // client gets a usable token by asking for the resource at refresh (RFC 8707 §2.2).
 TEST_F(ResourceServer, ForwardAuthRefusesATokenIssuedWithoutAResourceLikeTheLibrary) {
   auto client = driver_->registerClient();
-  PkcePair pkce;
-  auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
-  ASSERT_FALSE(a.code.empty()) << a.error << a.page;
-  auto t = driver_->exchange(client, a.code, pkce.verifier);
+  const auto t = signIn(client, "").tokens;
   ASSERT_EQ(t.status, 200) << t.body;
   EXPECT_EQ(claimsOf(t.access_token)["aud"], "mcp:localhost:demo");
 
@@ -156,16 +166,12 @@ TEST_F(ResourceServer, ForwardAuthRefusesATokenIssuedWithoutAResourceLikeTheLibr
 // /validate (at once on this instance, within tokens.revocation_sync on the others).
 TEST_F(ResourceServer, ReplayingACodeEndsTheFirstExchangesTokensEverywhere) {
   auto client = driver_->registerClient();
-  AuthorizeRequest req;
-  req.resource = kDemo;
-  PkcePair pkce;
-  auto a = driver_->authorize(client, req, &pkce);
-  ASSERT_FALSE(a.code.empty()) << a.error << a.page;
-  auto first = driver_->exchange(client, a.code, pkce.verifier, kDemo);
+  const auto signed_in = signIn(client, kDemo);
+  const auto& first = signed_in.tokens;
   ASSERT_EQ(first.status, 200) << first.body;
   ASSERT_EQ(forwardAuth(kDemo, first.access_token).status, 200);
 
-  auto replay = driver_->exchange(client, a.code, pkce.verifier, kDemo);
+  auto replay = driver_->exchange(client, signed_in.code, signed_in.pkce.verifier, kDemo);
   EXPECT_EQ(replay.status, 400) << replay.body;
   EXPECT_EQ(replay.error, "invalid_grant");
   EXPECT_EQ(replay.access_token, "");
