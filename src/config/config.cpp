@@ -189,6 +189,7 @@ class Loader {
   void readTokens(const std::map<std::string, Entry>& top);
   void readServer(const std::map<std::string, Entry>& top);
   void readUpstreams(const std::map<std::string, Entry>& top);
+  void readInspection(const std::map<std::string, Entry>& top);
   nlohmann::json toJson(const YAML::Node& node, const std::string& key) const;
 
   yamlsrc::Source src_;
@@ -293,10 +294,11 @@ Config Loader::load(const std::string& text) {
   if (!root_.IsMap()) src_.fail(root_, "", "the configuration must be a mapping of keys");
 
   std::map<std::string, Entry> top;
-  for (auto& e : src_.entries(root_, "",
-                              {"issuer", "listen", "storage", "policy", "secrets", "tokens", "keys",
-                               "server", "clients", "gc_interval", "log_level", "dev_mode",
-                               "default_upstream", "upstreams", "forward_auth"})) {
+  for (auto& e :
+       src_.entries(root_, "",
+                    {"issuer", "listen", "storage", "policy", "secrets", "tokens", "keys", "server",
+                     "clients", "gc_interval", "log_level", "dev_mode", "default_upstream",
+                     "upstreams", "forward_auth", "introspection", "validate"})) {
     top.emplace(e.name, e);
   }
   if (auto it = top.find("dev_mode"); it != top.end()) config_.dev_mode = src_.boolean(it->second);
@@ -327,6 +329,7 @@ Config Loader::load(const std::string& text) {
       fail(*v, "expected nginx, traefik or envoy (the proxy that calls /forward-auth)");
     }
   }
+  readInspection(top);
   auto clients = section(top, "clients", {"idle_ttl"});
   config_.client_idle_ttl =
       duration(clients, "idle_ttl", config_.client_idle_ttl, kHour, 3650 * kDay);
@@ -338,6 +341,23 @@ Config Loader::load(const std::string& text) {
   }
   readUpstreams(top);
   return config_;
+}
+
+// After `listen` and `dev_mode`: /validate's default depends on them.
+void Loader::readInspection(const std::map<std::string, Entry>& top) {
+  auto introspection = section(top, "introspection", {"allowed_clients"});
+  if (auto it = introspection.find("allowed_clients"); it != introspection.end()) {
+    for (const auto& item : src_.scalarList(it->second)) {
+      Value v = itemValue(item);
+      if (v.text.empty()) fail(v, "expected a client id");
+      config_.introspection.allowed_clients.push_back(v.text);
+    }
+  }
+  config_.validate.enabled = config_.dev_mode || config_.listenIsLoopback();
+  auto validate = section(top, "validate", {"enabled"});
+  if (auto it = validate.find("enabled"); it != validate.end()) {
+    config_.validate.enabled = src_.boolean(it->second);
+  }
 }
 
 void Loader::readIssuer(const std::map<std::string, Entry>& top) {
@@ -611,6 +631,10 @@ const char* toString(ForwardAuthProxy proxy) {
 bool Config::issuerIsLoopback() const {
   auto uri = oauth::parseUri(issuer);
   return uri && oauth::isLoopbackHost(uri->host);
+}
+
+bool Config::listenIsLoopback() const {
+  return oauth::isLoopbackHost(listen.substr(0, listen.rfind(':')));
 }
 
 bool isValidUpstreamId(const std::string& id) {

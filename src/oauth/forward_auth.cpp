@@ -375,9 +375,11 @@ struct ResourceRoutes {
         d.revocations->check(c.jti, c.family_id) == store::RevocationList::Answer::kRevoked) {
       return challenge(401, *server, "invalid_token", "token revoked");
     }
-    // The audience names this server: its resource (RFC 8707, trailing slash tolerated) or, for
-    // a token requested without a resource, its mcp:<domain>:<server> identifier.
-    bool audience_ok = mcp_auth::checkAudience(c.aud, server->scope) == token::JwtStatus::kOk;
+    // The audience names this server's resource (RFC 8707; the MCP authorization spec: a server
+    // accepts only tokens issued for it as audience), by the same rule as the mcp_token_verifier
+    // library. The mcp:<domain>:<server> identifier that a token requested without `resource`
+    // carries names no resource, so it is not enough: such a token passes no MCP server.
+    bool audience_ok = false;
     for (const auto& r : server->resources) {
       audience_ok =
           audience_ok || mcp_auth::checkResourceAudience(c.aud, r) == token::JwtStatus::kOk;

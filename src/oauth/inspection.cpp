@@ -2,6 +2,7 @@
 // endpoint. All three look at a token the same way: an RFC 9068 JWT verified offline against the
 // key set plus the store's revocation state, or a sealed refresh token looked up by hash.
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
@@ -221,9 +222,14 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   const std::string& token = asked->token;
   auto seen = inspect(*impl_, token, true);
   json out = {{"active", false}};
-  // Public clients see only their own tokens; confidential clients (resource servers) see any.
-  bool may_see = client.client.token_endpoint_auth_method != "none" ||
-                 seen.client_id == client.client.client_id;
+  // RFC 7662 §2.2, §4: a client learns about the tokens issued to it. Other tokens only for the
+  // clients named in introspection.allowed_clients, and only when they proved it with a secret:
+  // anyone can register a confidential client, and a public client's id is no secret.
+  const auto& allowed = d.config->introspection.allowed_clients;
+  const bool may_see =
+      seen.client_id == client.client.client_id ||
+      (client.client.token_endpoint_auth_method != "none" &&
+       std::find(allowed.begin(), allowed.end(), client.client.client_id) != allowed.end());
   if (seen.active && may_see) {
     out = claimsOf(seen);
     out["active"] = true;

@@ -134,9 +134,12 @@ void AuthorizationServer::registerRoutes(http::Router& router) {
   router.add("POST", prefix + "/revoke", bind(&AuthorizationServer::revoke), api);
   router.add("POST", prefix + "/introspect", bind(&AuthorizationServer::introspect),
              RouteFlags::kNoStore);
-  router.add(
-      "POST", prefix + "/validate", bind(&AuthorizationServer::validate),
-      [this](const http::Request& r) { return validateFromMemory(r); }, RouteFlags::kNoStore);
+  // Unauthenticated, so served only where the operator wants it (validate.enabled); 404 else.
+  if (impl_->deps.config->validate.enabled) {
+    router.add(
+        "POST", prefix + "/validate", bind(&AuthorizationServer::validate),
+        [this](const http::Request& r) { return validateFromMemory(r); }, RouteFlags::kNoStore);
+  }
   router.addAsync(
       "GET", prefix + "/authorize",
       [this](const http::Request& r, http::Respond respond) { authorizeAsync(r, respond); },

@@ -87,6 +87,30 @@ TEST_F(ExampleMcpServer, ChallengesWithoutATokenAndServesItsResourceMetadata) {
   EXPECT_EQ(json::parse(prm.body)["authorization_servers"], json::array({broker_->url()}));
 }
 
+// The library and /forward-auth judge audience alike: a token requested without `resource` (aud:
+// the mcp:<domain>:<server> identifier only) is refused, and a refresh that names the resource
+// gives one that is accepted.
+TEST_F(ExampleMcpServer, RefusesATokenIssuedWithoutAResourceUntilRefreshedForIt) {
+  OAuthDriver driver(broker_->url());
+  auto client = driver.registerClient();
+  AuthorizeRequest req;
+  req.scope = "mcp:localhost:demo";  // and no resource
+  PkcePair pkce;
+  auto a = driver.authorize(client, req, &pkce);
+  ASSERT_FALSE(a.code.empty()) << a.error << a.page;
+  auto t = driver.exchange(client, a.code, pkce.verifier);
+  ASSERT_EQ(t.status, 200) << t.body;
+  auto r = call(t.access_token, "tools/list");
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_NE(r.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  EXPECT_NE(r.header("www-authenticate").find("wrong_audience"), std::string::npos)
+      << r.header("www-authenticate");
+
+  auto bound = driver.refresh(client, t.refresh_token, "", resource_);
+  ASSERT_EQ(bound.status, 200) << bound.body;
+  EXPECT_EQ(call(bound.access_token, "tools/list").status, 200);
+}
+
 TEST_F(ExampleMcpServer, RefusesEveryBitFlipOfTheSignature) {
   ASSERT_EQ(call(token_, "tools/list").status, 200);
   const size_t dot = token_.rfind('.');

@@ -402,7 +402,6 @@ TEST_F(BrokerFlow, CodeIsSingleUseAndReplayRevokesItsTokens) {
 // No refresh grant, so no refresh family: the replay must still revoke the first access token.
 TEST_F(BrokerFlow, ReplayRevokesTheAccessTokenOfAClientWithoutRefresh) {
   auto client = driver_->registerClient("none", "http://127.0.0.1:7777/callback", false);
-  auto rs = driver_->registerClient("client_secret_basic");
   PkcePair pkce;
   auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
   auto first = driver_->exchange(client, a.code, pkce.verifier);
@@ -414,7 +413,13 @@ TEST_F(BrokerFlow, ReplayRevokesTheAccessTokenOfAClientWithoutRefresh) {
                            "application/json")
                      .body);
   };
+  // A client is told about its own tokens at /introspect (others' need
+  // introspection.allowed_clients).
+  auto introspect = [&] {
+    return parse(driver_->clientPost(client, "/introspect", {{"token", first.access_token}}).body);
+  };
   ASSERT_EQ(validate()["valid"], true);
+  ASSERT_EQ(introspect()["active"], true);
   auto replay = driver_->exchange(client, a.code, pkce.verifier);
   EXPECT_EQ(replay.status, 400);
   EXPECT_EQ(replay.error, "invalid_grant");
@@ -428,9 +433,7 @@ TEST_F(BrokerFlow, ReplayRevokesTheAccessTokenOfAClientWithoutRefresh) {
   }
   EXPECT_EQ(v["valid"], false);
   EXPECT_EQ(v["error"], "revoked");
-  auto introspected =
-      parse(driver_->clientPost(rs, "/introspect", {{"token", first.access_token}}).body);
-  EXPECT_EQ(introspected["active"], false);
+  EXPECT_EQ(introspect()["active"], false);
   EXPECT_NE(broker_->logs().find("code_reuse"), std::string::npos);
 }
 
@@ -587,6 +590,26 @@ TEST_F(BrokerFlow, MalformedPercentEncodingInTheBodyIsInvalidRequest) {
   }
 }
 
+// RFC 7009 §2.1: the client authenticates first, as at /token (a public client by its client_id),
+// so a request without one is 401 invalid_client. §2.2: then the answer is 200 whatever the
+// token: unknown, malformed, or issued to another client (which stays valid).
+TEST_F(BrokerFlow, RevokeAuthenticatesTheClientThenAnswers200ForAnyToken) {
+  auto owner = driver_->registerClient();
+  auto other = driver_->registerClient();
+  auto t = driver_->login(owner, "alice");
+  HttpClient anonymous;
+  auto r = anonymous.post(base() + "/revoke", formEncode({{"token", t.refresh_token}}));
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(parse(r.body)["error"], "invalid_client");
+  for (const std::string& token : {std::string("garbage"), std::string("mcpr_unknown"),
+                                   std::string("a.b.c"), t.access_token, t.refresh_token}) {
+    auto answer = driver_->clientPost(other, "/revoke", {{"token", token}});
+    EXPECT_EQ(answer.status, 200) << token << " " << answer.body;
+    EXPECT_EQ(answer.body, "{}");
+  }
+  EXPECT_EQ(driver_->refresh(owner, t.refresh_token).status, 200) << "not the other's to revoke";
+}
+
 TEST_F(BrokerFlow, RevokeRefreshTokenRevokesTheFamily) {
   auto client = driver_->registerClient();
   auto t = driver_->login(client, "alice");
@@ -619,24 +642,71 @@ TEST_F(BrokerFlow, RevokeAccessTokenOnlyRevokesThatToken) {
   EXPECT_EQ(driver_->refresh(client, t.refresh_token).status, 200);
 }
 
-TEST_F(BrokerFlow, IntrospectionAnswersForAuthenticatedClients) {
+// RFC 7662 §2.2 and §4: a client learns only about tokens issued to it, unless the operator names
+// it in introspection.allowed_clients and it authenticates with its secret. Anyone can register
+// a confidential client, so being confidential proves nothing by itself.
+TEST_F(BrokerFlow, IntrospectionShowsOtherClientsTokensOnlyToAllowedConfidentialClients) {
   auto rs = driver_->registerClient("client_secret_basic");
+  auto other_public = driver_->registerClient();
   auto client = driver_->registerClient();
   auto t = driver_->login(client, "alice");
-  auto r = driver_->clientPost(rs, "/introspect", {{"token", t.access_token}});
-  ASSERT_EQ(r.status, 200) << r.body;
-  auto j = parse(r.body);
+  auto introspect = [&](const RegisteredClient& who, const std::string& token) {
+    auto r = driver_->clientPost(who, "/introspect", {{"token", token}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return parse(r.body);
+  };
+  // Not named: another client's tokens look inactive, with nothing about them.
+  for (const std::string& token : {t.access_token, t.refresh_token}) {
+    EXPECT_EQ(introspect(rs, token), json({{"active", false}}));
+    EXPECT_EQ(introspect(other_public, token), json({{"active", false}}));
+  }
+  // A client's own token is described to it.
+  auto own = introspect(client, t.access_token);
+  EXPECT_EQ(own["active"], true);
+  EXPECT_EQ(own["sub"], "dev:alice");
+  auto rs_own = driver_->login(rs, "bob");
+  EXPECT_EQ(introspect(rs, rs_own.access_token)["active"], true);
+
+  // Named: the confidential client sees every token; a public client's id proves nothing.
+  broker_->stop();
+  BrokerConfig cfg;
+  cfg.extra_yaml =
+      "introspection:\n  allowed_clients: [" + rs.client_id + ", " + other_public.client_id + "]\n";
+  broker_->rewriteConfig(cfg);
+  broker_->start();
+  auto j = introspect(rs, t.access_token);
   EXPECT_EQ(j["active"], true);
   EXPECT_EQ(j["client_id"], client.client_id);
   EXPECT_EQ(j["sub"], "dev:alice");
   EXPECT_EQ(j["scope"], "mcp:localhost:demo");
-  EXPECT_EQ(parse(driver_->clientPost(rs, "/introspect", {{"token", "nope"}}).body)["active"],
-            false);
-  auto refresh = parse(driver_->clientPost(rs, "/introspect", {{"token", t.refresh_token}}).body);
-  EXPECT_EQ(refresh["active"], true);
+  EXPECT_EQ(introspect(rs, "nope")["active"], false);
+  EXPECT_EQ(introspect(rs, t.refresh_token)["active"], true);
+  EXPECT_EQ(introspect(other_public, t.access_token), json({{"active", false}}));
   HttpClient anonymous;
   auto unauth = anonymous.post(base() + "/introspect", formEncode({{"token", t.access_token}}));
   EXPECT_EQ(unauth.status, 401);
+}
+
+// /validate needs no authentication, so an operator can switch it off (validate.enabled); the
+// default for a broker listening beyond loopback is off (see the config tests).
+TEST_F(BrokerFlow, ValidateIsNotServedWhenDisabled) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  HttpClient http;
+  const std::string body = json{{"token", t.access_token}}.dump();
+  EXPECT_EQ(http.post(base() + "/validate", body, "application/json").status, 200);
+  broker_->stop();
+  BrokerConfig cfg;
+  cfg.extra_yaml = "validate:\n  enabled: false\n";
+  broker_->rewriteConfig(cfg);
+  broker_->start();
+  auto r = http.post(base() + "/validate", body, "application/json");
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.body.find("dev:alice"), std::string::npos) << r.body;
+  // Introspection, which authenticates, still answers the token's own client.
+  EXPECT_EQ(
+      parse(driver_->clientPost(client, "/introspect", {{"token", t.access_token}}).body)["active"],
+      true);
 }
 
 TEST_F(BrokerFlow, ValidateSaysExactlyWhyATokenIsInvalid) {

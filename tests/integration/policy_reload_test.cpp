@@ -213,8 +213,9 @@ class PolicyReloadBroker : public ::testing::Test {
 };
 
 TEST_F(PolicyReloadBroker, ValidateAndIntrospectNameTheRuleBehindEachScope) {
+  // A confidential client asks about its own tokens (others' need introspection.allowed_clients).
   auto rs = driver.registerClient("client_secret_basic");
-  auto t = driver.login(client, "bob", "mcp:localhost:demo mcp:localhost:admin");
+  auto t = driver.login(rs, "bob", "mcp:localhost:demo mcp:localhost:admin");
   ASSERT_EQ(t.status, 200) << t.body;
 
   HttpClient http;

@@ -52,21 +52,34 @@ class ResourceServer : public ::testing::Test {
     start(cfg);
   }
 
+  // A sign-in of `user` through `client` for `resource` ("" = none; scope: that server, or
+  // `scope`): its code, with the verifier, and the tokens of the code's first exchange.
+  struct SignIn {
+    std::string code;
+    PkcePair pkce;
+    TokenResponse tokens;
+  };
+  SignIn signIn(const RegisteredClient& client, const std::string& resource,
+                const std::string& user = "alice", const std::string& scope = "") {
+    AuthorizeRequest req;
+    req.user = user;
+    req.scope = scope;
+    req.resource = resource;
+    SignIn out;
+    auto a = driver_->authorize(client, req, &out.pkce);
+    EXPECT_FALSE(a.code.empty()) << a.error << a.page;
+    out.code = a.code;
+    out.tokens = driver_->exchange(client, a.code, out.pkce.verifier, resource);
+    EXPECT_EQ(out.tokens.status, 200) << out.tokens.body;
+    return out;
+  }
+
   // alice's access token for `resource` (scope: that server, or `scope`).
   std::string tokenFor(const std::string& resource, const std::string& user = "alice",
                        const std::string& scope = "") {
     auto client = driver_->registerClient();
     client_id_ = client.client_id;
-    AuthorizeRequest req;
-    req.user = user;
-    req.scope = scope;
-    req.resource = resource;
-    PkcePair pkce;
-    auto a = driver_->authorize(client, req, &pkce);
-    EXPECT_FALSE(a.code.empty()) << a.error << a.page;
-    auto t = driver_->exchange(client, a.code, pkce.verifier, resource);
-    EXPECT_EQ(t.status, 200) << t.body;
-    return t.access_token;
+    return signIn(client, resource, user, scope).tokens.access_token;
   }
 
   // /forward-auth<path> as `method`, with `headers` and the bearer `token` (none when empty).
@@ -116,6 +129,66 @@ TEST_F(ResourceServer, ForwardAuthPassesAValidTokenWithIdentityHeaders) {
     EXPECT_EQ(r.header("x-auth-scopes"), "mcp:localhost:demo");
     EXPECT_EQ(r.header("x-auth-client-id"), client_id_);
   }
+}
+
+// The token's claims, read without verification (the broker has just issued it).
+json claimsOf(const std::string& token) {
+  const size_t a = token.find('.'), b = token.find('.', a + 1);
+  return json::parse(*mcp_auth::base64urlDecode(token.substr(a + 1, b - a - 1)));
+}
+
+// RFC 8707 and the MCP authorization spec: a resource server accepts only tokens issued for it as
+// audience. A token requested without `resource` names the granted mcp:<domain>:<server>
+// identifiers only; /forward-auth refuses it like the mcp_token_verifier library does, and the
+// client gets a usable token by asking for the resource at refresh (RFC 8707 §2.2).
+TEST_F(ResourceServer, ForwardAuthRefusesATokenIssuedWithoutAResourceLikeTheLibrary) {
+  auto client = driver_->registerClient();
+  const auto t = signIn(client, "").tokens;
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(claimsOf(t.access_token)["aud"], "mcp:localhost:demo");
+
+  auto r = forwardAuth(kDemo, t.access_token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_NE(r.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  EXPECT_EQ(r.header("x-auth-subject"), "");
+
+  auto bound = driver_->refresh(client, t.refresh_token, "", kDemo);
+  ASSERT_EQ(bound.status, 200) << bound.body;
+  EXPECT_EQ(claimsOf(bound.access_token)["aud"], json::array({kDemo, "mcp:localhost:demo"}));
+  auto ok = forwardAuth(kDemo, bound.access_token);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.header("x-auth-subject"), "dev:alice");
+}
+
+// RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: a replayed code is refused and the grant it started is
+// revoked. What the client sees: invalid_grant for the replay, invalid_grant for the first
+// exchange's refresh token, and its access token refused by /forward-auth, /introspect and
+// /validate (at once on this instance, within tokens.revocation_sync on the others).
+TEST_F(ResourceServer, ReplayingACodeEndsTheFirstExchangesTokensEverywhere) {
+  auto client = driver_->registerClient();
+  const auto signed_in = signIn(client, kDemo);
+  const auto& first = signed_in.tokens;
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_EQ(forwardAuth(kDemo, first.access_token).status, 200);
+
+  auto replay = driver_->exchange(client, signed_in.code, signed_in.pkce.verifier, kDemo);
+  EXPECT_EQ(replay.status, 400) << replay.body;
+  EXPECT_EQ(replay.error, "invalid_grant");
+  EXPECT_EQ(replay.access_token, "");
+
+  EXPECT_EQ(driver_->refresh(client, first.refresh_token).error, "invalid_grant");
+  auto fa = forwardAuth(kDemo, first.access_token);
+  EXPECT_EQ(fa.status, 401) << fa.body;
+  EXPECT_NE(fa.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  EXPECT_EQ(
+      json::parse(driver_->clientPost(client, "/introspect", {{"token", first.access_token}}).body),
+      json({{"active", false}}));
+  auto v = json::parse(http_
+                           .post(broker_->url() + "/validate",
+                                 json{{"token", first.access_token}}.dump(), "application/json")
+                           .body);
+  EXPECT_EQ(v["valid"], false);
+  EXPECT_EQ(v["error"], "revoked");
 }
 
 // forward_auth.proxy defaults to nginx: Traefik's headers alone describe no request to it (they
@@ -481,6 +554,37 @@ TEST_F(ForwardAuthBehindNginx, ASmuggledPreflightMethodLetsNoRequestThroughWitho
     auto r = post("", {h});
     EXPECT_EQ(r.status, 401) << h << " " << r.body;
     EXPECT_NE(r.header("www-authenticate").find("resource_metadata="), std::string::npos) << h;
+  }
+}
+
+// auth_request copies the subrequest's WWW-Authenticate into a 401 itself; the error page must
+// not add a second copy (clients read only the first challenge, or fail on duplicates). A 403 is
+// not copied by auth_request, so there the error page sends the one challenge.
+TEST_F(ForwardAuthBehindNginx, SendsExactlyOneChallengeOnEveryRefusal) {
+  const std::string narrow = token("mcp:localhost:demo:read");
+  struct Row {
+    const char* what;
+    std::string token;
+    int status;
+    const char* error;
+  };
+  for (const Row& row : {Row{"no token", "", 401, nullptr},
+                         Row{"a forged token", "forged", 401, "error=\"invalid_token\""},
+                         Row{"a sub-scope token", narrow, 403, "error=\"insufficient_scope\""}}) {
+    auto r = post(row.token);
+    EXPECT_EQ(r.status, row.status) << row.what << " " << r.body;
+    const auto challenges = r.headerValues("www-authenticate");
+    ASSERT_EQ(challenges.size(), 1u) << row.what << " " << ::testing::PrintToString(challenges);
+    EXPECT_EQ(challenges[0].rfind("Bearer resource_metadata=\"" + std::string("http://127.0.0.1:") +
+                                      std::to_string(port_) +
+                                      "/.well-known/oauth-protected-resource/mcp\"",
+                                  0),
+              0u)
+        << challenges[0];
+    if (row.error) {
+      EXPECT_NE(challenges[0].find(row.error), std::string::npos) << challenges[0];
+    }
+    EXPECT_EQ(r.headerValues("access-control-expose-headers").size(), 1u) << row.what;
   }
 }
 

@@ -79,6 +79,20 @@ struct ForwardAuthSettings {
   ForwardAuthProxy proxy = ForwardAuthProxy::kNginx;  // forward_auth.proxy
 };
 
+// Who may ask about tokens (src/oauth/inspection.cpp).
+struct IntrospectionSettings {
+  // introspection.allowed_clients: clients that, authenticated with their secret, may introspect
+  // any token (resource servers, admin tools). Every other client learns only about tokens
+  // issued to itself: dynamic registration is open, so "confidential" alone proves nothing.
+  std::vector<std::string> allowed_clients;
+};
+
+struct ValidateSettings {
+  // validate.enabled: serve the unauthenticated /validate debugging endpoint. Default: on with
+  // dev_mode or a loopback `listen` address, off otherwise (404).
+  bool enabled = true;
+};
+
 struct UpstreamSettings {
   std::string id;  // [a-z0-9][a-z0-9_-]*, at most 32 characters; "group" is reserved by the policy
   std::string type;  // dev | github | oidc
@@ -105,6 +119,8 @@ struct Config {
   KeySettings keys;
   ServerSettings server;
   ForwardAuthSettings forward_auth;
+  IntrospectionSettings introspection;
+  ValidateSettings validate;
   int64_t client_idle_ttl = 90 * 86400;  // clients.idle_ttl: unused dynamic clients expire
   int64_t gc_interval = 300;             // gc_interval
   std::string log_level = "info";
@@ -114,6 +130,7 @@ struct Config {
   std::vector<std::string> warnings;
 
   bool issuerIsLoopback() const;
+  bool listenIsLoopback() const;  // `listen` binds a loopback address only
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

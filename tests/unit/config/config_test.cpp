@@ -456,6 +456,38 @@ TEST_F(ConfigTest, ForwardAuthProxyNamesOneHeaderContract) {
                   "unknown key");
 }
 
+// /validate answers anyone who sends a token; by default it is served only on a development
+// broker or one that listens on loopback, where only this machine can reach it.
+TEST_F(ConfigTest, ValidateIsOnByDefaultOnlyInDevModeOrOnALoopbackListener) {
+  const std::string public_prod =
+      edit({{2, "listen: 0.0.0.0:8080"}, {5, "dev_mode: false"}, {11, "    type: github"}});
+  EXPECT_TRUE(parse(kBase).validate.enabled);
+  EXPECT_FALSE(parse(public_prod).validate.enabled);
+  EXPECT_TRUE(parse(edit({{5, "dev_mode: false"}, {11, "    type: github"}})).validate.enabled);
+  EXPECT_TRUE(parse(edit({{2, "listen: 0.0.0.0:8080"}})).validate.enabled);
+  EXPECT_TRUE(parse(public_prod + "validate:\n  enabled: true\n").validate.enabled);
+  EXPECT_FALSE(parse(std::string(kBase) + "validate:\n  enabled: false\n").validate.enabled);
+  env_["BROKER_LISTEN"] = "[::1]:9000";
+  EXPECT_TRUE(parse(public_prod).validate.enabled);
+  EXPECT_ERROR_AT(std::string(kBase) + "validate:\n  enabled: sometimes\n", 13, "validate.enabled",
+                  "expected true or false");
+  EXPECT_ERROR_AT(std::string(kBase) + "validate:\n  enable: true\n", 13, "validate.enable",
+                  "unknown key");
+}
+
+// Introspecting other clients' tokens is for named clients only; by default nobody may.
+TEST_F(ConfigTest, IntrospectionAllowedClientsIsAListOfClientIds) {
+  EXPECT_TRUE(parse(kBase).introspection.allowed_clients.empty());
+  auto c = parse(std::string(kBase) + "introspection:\n  allowed_clients: [rs-files, admin]\n");
+  EXPECT_EQ(c.introspection.allowed_clients, (std::vector<std::string>{"rs-files", "admin"}));
+  EXPECT_ERROR_AT(std::string(kBase) + "introspection:\n  allowed_clients: rs-files\n", 13,
+                  "introspection.allowed_clients", "expected a list");
+  EXPECT_ERROR_AT(std::string(kBase) + "introspection:\n  allowed_clients:\n    - \"\"\n", 14,
+                  "introspection.allowed_clients[0]", "expected a client id");
+  EXPECT_ERROR_AT(std::string(kBase) + "introspection:\n  allowed_client: [a]\n", 13,
+                  "introspection.allowed_client", "unknown key");
+}
+
 TEST_F(ConfigTest, OtherValuesAreChecked) {
   EXPECT_ERROR_AT(std::string(kBase) + "log_level: loud\n", 12, "log_level",
                   "expected debug, info, warn or error");

@@ -206,6 +206,19 @@ TEST_F(VerifierTest, AudienceIsTheCanonicalResourceToleratingATrailingSlash) {
   EXPECT_EQ(verifier()->verify(sign(c)).status, JwtStatus::kWrongAudience);
 }
 
+// What the broker issues to a client that sent no `resource`: the server's scope identifier as
+// the only audience. It names no resource, so no MCP server accepts it (RFC 8707, MCP
+// authorization: the token must be issued for this server as audience); /forward-auth agrees.
+TEST_F(VerifierTest, ATokenWhoseAudienceIsOnlyTheScopeIdentifierIsRefused) {
+  auto c = claims();
+  c.aud = {"mcp:example.com:files"};
+  auto v = verifier()->verify(sign(c));
+  EXPECT_EQ(v.status, JwtStatus::kWrongAudience);
+  EXPECT_EQ(v.outcome, Outcome::kInvalidToken);
+  EXPECT_EQ(v.httpStatus(), 401);
+  EXPECT_NE(verifier()->challenge(v).find("error=\"invalid_token\""), std::string::npos);
+}
+
 TEST_F(VerifierTest, MissingRequiredClaimIsRefused) {
   auto ver = verifier();
   for (const char* name : {"iss", "sub", "exp", "jti", "client_id"}) {
