@@ -29,6 +29,23 @@
 namespace broker::app {
 namespace {
 
+// The one place every command reads the configuration. What the file allows but should be said
+// out loud (dev_mode, a development-only master key) is said here: as log lines when `serving`,
+// as plain lines on stderr for the one-shot commands, whose output people read.
+config::Config loadConfig(const GlobalOptions& g, bool serving) {
+  config::Config config = config::loadConfig(g.config_path);
+  log::Level level;
+  if (log::parseLevel(config.log_level, level)) log::setLevel(level);
+  for (const auto& warning : config.warnings) {
+    if (serving) {
+      log::warn("config_warning", {{"file", config.source_path}, {"warning", warning}});
+    } else {
+      std::cerr << "mcp-auth-broker: warning: " << config.source_path << ": " << warning << "\n";
+    }
+  }
+  return config;
+}
+
 // What every database-backed command needs.
 struct Runtime {
   config::Config config;
@@ -38,9 +55,7 @@ struct Runtime {
 
   // `serving`: size the connection pool for the worker threads.
   explicit Runtime(const GlobalOptions& g, bool serving = false) {
-    config = config::loadConfig(g.config_path);
-    log::Level level;
-    if (log::parseLevel(config.log_level, level)) log::setLevel(level);
+    config = loadConfig(g, serving);
     store::StoreOptions so;
     so.pool_size = serving ? config.server.workers + 2 : 2;
     store = store::openStore(config.storage, so);
@@ -254,7 +269,7 @@ int runServe(const GlobalOptions& g) {
 
 int runMigrate(const GlobalOptions& g) {
   return guarded([&] {
-    auto cfg = config::loadConfig(g.config_path);
+    auto cfg = loadConfig(g, false);
     auto applied = store::migrateStore(cfg.storage);
     if (applied.empty()) std::cout << "database is up to date\n";
     for (const auto& v : applied) std::cout << "applied " << v << "\n";
