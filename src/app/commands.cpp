@@ -33,7 +33,7 @@ namespace {
 // out loud (dev_mode, a development-only master key) is said here: as log lines when `serving`,
 // as plain lines on stderr for the one-shot commands, whose output people read.
 config::Config loadConfig(const GlobalOptions& g, bool serving) {
-  config::Config config = config::loadConfig(g.config_path);
+  config::Config config = upstream::loadCheckedConfig(g.config_path);
   log::Level level;
   if (log::parseLevel(config.log_level, level)) log::setLevel(level);
   for (const auto& warning : config.warnings) {

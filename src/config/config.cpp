@@ -190,6 +190,9 @@ class Loader {
   void readServer(const std::map<std::string, Entry>& top);
   void readUpstreams(const std::map<std::string, Entry>& top);
   nlohmann::json toJson(const YAML::Node& node, const std::string& key) const;
+  // Records where `e` (and every entry of a mapping below it) was written, by its path below the
+  // upstream.
+  void recordPositions(const Entry& e, const std::string& path, UpstreamSettings& u) const;
 
   yamlsrc::Source src_;
   const EnvLookup& env_;
@@ -413,8 +416,13 @@ void Loader::readMasterKeys(const std::map<std::string, Entry>& top) {
                             "secrets.master_keys[" + std::to_string(keys.size()) + "]", *extra));
   }
   if (keys.empty()) {
+    // Point at what the file wrote: master_keys, else an empty `secrets:`, else nothing at all.
     auto it = secrets.find("master_keys");
-    src_.fail(it != secrets.end() ? it->second.at : root_, "secrets.master_keys",
+    auto section_it = top.find("secrets");
+    const YAML::Node& at = it != secrets.end()       ? it->second.at
+                           : section_it != top.end() ? section_it->second.at
+                                                     : root_;
+    src_.fail(at, "secrets.master_keys",
               "at least one master key is required (or set BROKER_MASTER_KEYS)");
   }
   std::set<std::string> seen;
@@ -529,6 +537,15 @@ nlohmann::json Loader::toJson(const YAML::Node& node, const std::string& key) co
   return text;
 }
 
+void Loader::recordPositions(const Entry& e, const std::string& path, UpstreamSettings& u) const {
+  u.key_where[path] = src_.where(e.key_node);
+  u.value_where[path] = src_.where(e.at);
+  if (!e.value.IsMap()) return;
+  for (const auto& child : src_.entries(e.value, e.key, {})) {
+    recordPositions(child, path + "." + child.name, u);
+  }
+}
+
 void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
   auto it = top.find("upstreams");
   if (it == top.end() || it->second.value.IsNull()) {
@@ -563,9 +580,13 @@ void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
       } else if (!overrides.count(e.name) || !fromEnv(overrides.at(e.name))) {
         settings[e.name] = toJson(e.value, e.key);
       }
+      recordPositions(e, e.name, u);
     }
     for (const auto& [field, var] : overrides) {
-      if (auto v = fromEnv(var)) settings[field] = *v;
+      if (auto v = fromEnv(var)) {
+        settings[field] = *v;
+        u.value_where[field] = src_.file() + ": environment variable " + var;
+      }
     }
     if (!type_entry) src_.fail(up.key_node, up.key + ".type", "required (dev, github or oidc)");
     Value type = fileValue(*type_entry);

@@ -62,5 +62,37 @@ class BrokerCliFlow : public ::testing::Test {
   std::unique_ptr<OAuthDriver> driver_;
 };
 
+// Every command reads the configuration through the same checks as serve: a mistake in an
+// upstream's settings stops `migrate` and `keys list` too, named by file, line, column and key.
+TEST(BrokerCli, EveryCommandRefusesAnUpstreamMistakeWithItsPosition) {
+  TempDir dir;
+  BrokerConfig cfg;
+  cfg.upstreams_yaml =
+      "  dev:\n    type: dev\n  gh:\n    type: github\n    client_id: Iv1.abc\n"
+      "    client_secret: gh-secret\n    timeout: 500s\n";
+  BrokerProcess broker(dir, cfg);
+  // The upstreams mapping is the config's last part: timeout is its last line.
+  const std::string config = readFile(broker.configPath());
+  const int line = static_cast<int>(std::count(config.begin(), config.end(), '\n'));
+  const std::string expected = broker.configPath() + ":" + std::to_string(line) +
+                               ":14: upstreams.gh.timeout: must be between 1s and 120s";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"migrate"}, {"keys", "list"}, {"client", "list"}}) {
+    auto out = broker.cli(args);
+    EXPECT_EQ(out.exit_code, 1) << args[0] << ": " << out.output;
+    EXPECT_TRUE(contains(out.output, expected)) << args[0] << ": " << out.output;
+  }
+  cfg.upstreams_yaml = "  dev:\n    type: dev\n    displayname: typo\n";
+  broker.rewriteConfig(cfg);
+  // Bounded: a broker that accepted the file would serve until stopped.
+  auto serve = runCommand(
+      {"/usr/bin/timeout", "20", BROKER_BINARY, "--config", broker.configPath(), "serve"});
+  EXPECT_EQ(serve.exit_code, 1) << serve.output;
+  EXPECT_TRUE(contains(serve.output,
+                       "upstreams.dev.displayname: unknown key (did you mean "
+                       "'display_name'?)"))
+      << serve.output;
+}
+
 }  // namespace
 }  // namespace broker::testing

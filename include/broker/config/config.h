@@ -87,6 +87,11 @@ struct UpstreamSettings {
   // Every other key of the upstream's mapping, as JSON text, for the upstream's own parser.
   std::string settings_json;
   std::string source;  // "file:line" of the mapping, for the upstream's own error messages
+  // Where each setting was written, by its path below the upstream ("timeout", "claims.email"),
+  // for the upstream's own error messages: "file:line:column" of the value (of the key when the
+  // value is empty) or "file: environment variable NAME"; and of the key itself.
+  std::map<std::string, std::string> value_where;
+  std::map<std::string, std::string> key_where;
 };
 
 struct Config {
