@@ -19,6 +19,7 @@
 #include "broker/core/log.h"
 #include "broker/http/server.h"
 #include "broker/oauth/broker.h"
+#include "broker/oauth/client_rules.h"
 #include "broker/policy/file_watcher.h"
 #include "broker/policy/policy.h"
 #include "broker/store/revocation_list.h"
@@ -316,20 +317,24 @@ int runKeysJwks(const GlobalOptions& g) {
 int runClientRegister(const GlobalOptions& g, const std::string& name,
                       const std::vector<std::string>& redirect_uris, const std::string& method,
                       bool refresh, const std::string& client_id) {
+  // The rules of /register, so an operator cannot register by hand what a client could not.
+  oauth::ClientRegistration registration{
+      redirect_uris, method,
+      refresh ? std::vector<std::string>{"authorization_code", "refresh_token"}
+               : std::vector<std::string>{"authorization_code"}};
+  auto rules = oauth::checkClientRegistration(registration);
+  if (!rules.ok()) {
+    std::cerr << "client register: " << rules.error().description << "\n";
+    return 2;
+  }
   return guarded([&] {
     Runtime rt(g);
-    if (method != "none" && method != "client_secret_basic" && method != "client_secret_post") {
-      std::cerr << "client register: --auth-method must be none, client_secret_basic or "
-                   "client_secret_post\n";
-      return 2;
-    }
     store::ClientRecord c;
     c.client_id = client_id.empty() ? Random::system().token(18) : client_id;
     c.client_name = name;
     c.redirect_uris = redirect_uris;
     c.token_endpoint_auth_method = method;
-    c.grant_types = {"authorization_code"};
-    if (refresh) c.grant_types.push_back("refresh_token");
+    c.grant_types = registration.grant_types;
     c.preregistered = true;
     c.created_at = c.last_used_at = Clock::system().now();
     std::string secret;
@@ -344,6 +349,13 @@ int runClientRegister(const GlobalOptions& g, const std::string& name,
                            {"response_types", {"code"}}};
     c.metadata_json = meta.dump();
     auto st = rt.store->createClient(c);
+    if (!st.ok() && st.error().code == ErrorCode::kAlreadyExists) {
+      std::cerr << "client register: a client with client_id '" << c.client_id
+                << "' already exists; choose another --client-id, or remove it first with "
+                   "`client delete "
+                << c.client_id << "`\n";
+      return 1;
+    }
     if (!st.ok()) {
       std::cerr << "client register: " << st.error().message << "\n";
       return 1;

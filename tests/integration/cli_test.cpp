@@ -62,6 +62,56 @@ class BrokerCliFlow : public ::testing::Test {
   std::unique_ptr<OAuthDriver> driver_;
 };
 
+// `client register` applies the redirect URI rules of /register: what a client cannot register
+// for itself, an operator cannot register for it by mistake either.
+TEST_F(BrokerCliFlow, ClientRegisterRefusesWhatRegisterRefuses) {
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"not a uri at all", "redirect_uri is not a valid absolute URI"},
+      {"http://evil.example.com/cb", "must use https unless it points at a loopback address"},
+      {"javascript:alert(1)", "uses a scheme that cannot be a redirect target"},
+      {"https://app.example.com/cb#frag", "must not contain a fragment"}};
+  for (const auto& [uri, why] : refused) {
+    auto out = registerByHand({"--redirect-uri", uri});
+    EXPECT_EQ(out.exit_code, 2) << uri << ": " << out.output;
+    EXPECT_TRUE(contains(out.output, why)) << uri << ": " << out.output;
+    auto dynamic = driver_->api().post(
+        broker_->url() + "/register",
+        nlohmann::json({{"redirect_uris", {uri}}, {"token_endpoint_auth_method", "none"}}).dump(),
+        "application/json");
+    EXPECT_EQ(dynamic.status, 400) << uri << ": " << dynamic.body;
+    EXPECT_TRUE(contains(dynamic.body, why)) << uri << ": " << dynamic.body;
+  }
+  auto listed = broker_->cli({"client", "list"});
+  EXPECT_FALSE(contains(listed.output, "Hand-made")) << listed.output;
+
+  auto bad_method = registerByHand(
+      {"--redirect-uri", "https://app.example.com/cb", "--auth-method", "private_key_jwt"});
+  EXPECT_EQ(bad_method.exit_code, 2) << bad_method.output;
+  EXPECT_TRUE(contains(bad_method.output, "unsupported token_endpoint_auth_method"))
+      << bad_method.output;
+
+  for (const char* uri : {"https://app.example.com/cb", "http://127.0.0.1:7777/callback",
+                          "cursor://anysphere.cursor-mcp/oauth/callback"}) {
+    auto ok = registerByHand({"--redirect-uri", uri});
+    EXPECT_EQ(ok.exit_code, 0) << uri << ": " << ok.output;
+  }
+}
+
+TEST_F(BrokerCliFlow, DuplicateClientIdIsASentenceNotAnSqlError) {
+  auto first =
+      registerByHand({"--redirect-uri", "https://app.example.com/cb", "--client-id", "team-app"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  auto second =
+      registerByHand({"--redirect-uri", "https://app.example.com/cb", "--client-id", "team-app"});
+  EXPECT_EQ(second.exit_code, 1) << second.output;
+  EXPECT_TRUE(
+      contains(second.output, "client register: a client with client_id 'team-app' already exists"))
+      << second.output;
+  EXPECT_TRUE(contains(second.output, "client delete team-app")) << second.output;
+  EXPECT_FALSE(contains(second.output, "UNIQUE")) << second.output;
+  EXPECT_FALSE(contains(second.output, "constraint")) << second.output;
+}
+
 // Every command reads the configuration through the same checks as serve: a mistake in an
 // upstream's settings stops `migrate` and `keys list` too, named by file, line, column and key.
 TEST(BrokerCli, EveryCommandRefusesAnUpstreamMistakeWithItsPosition) {
