@@ -320,8 +320,7 @@ int runClientRegister(const GlobalOptions& g, const std::string& name,
   // The rules of /register, so an operator cannot register by hand what a client could not.
   oauth::ClientRegistration registration{
       redirect_uris, method,
-      refresh ? std::vector<std::string>{"authorization_code", "refresh_token"}
-               : std::vector<std::string>{"authorization_code"}};
+      refresh ? oauth::defaultGrantTypes() : std::vector<std::string>{"authorization_code"}};
   auto rules = oauth::checkClientRegistration(registration);
   if (!rules.ok()) {
     std::cerr << "client register: " << rules.error().description << "\n";

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "broker/core/log.h"
+#include "broker/oauth/client_rules.h"
 #include "broker/oauth/uri.h"
 
 namespace broker::oauth {
@@ -112,7 +113,7 @@ Result<store::ClientRecord, OAuthError> clientFromMetadataDocument(const std::st
     }
     c.redirect_uris.push_back(r.get<std::string>());
   }
-  c.grant_types = {"authorization_code"};
+  c.grant_types = defaultGrantTypes();
   if (auto g = doc.find("grant_types"); g != doc.end()) {
     if (!g->is_array()) return invalidClient("grant_types must be an array");
     c.grant_types.clear();

@@ -33,6 +33,11 @@ Result<std::vector<std::string>, OAuthError> stringList(const json& body, const 
 
 }  // namespace
 
+const std::vector<std::string>& defaultGrantTypes() {
+  static const std::vector<std::string> grants = {"authorization_code", "refresh_token"};
+  return grants;
+}
+
 Result<void, OAuthError> checkClientRegistration(const ClientRegistration& registration) {
   const auto& redirects = registration.redirect_uris;
   if (redirects.empty()) {
@@ -77,7 +82,7 @@ http::Response AuthorizationServer::registerClient(const http::Request& req) {
     method = body["token_endpoint_auth_method"].get<std::string>();
   }
 
-  auto grants = stringList(body, "grant_types", {"authorization_code"});
+  auto grants = stringList(body, "grant_types", defaultGrantTypes());
   if (!grants.ok()) return errorResponse(grants.error());
   auto rules = checkClientRegistration({*redirects, method, *grants});
   if (!rules.ok()) return errorResponse(rules.error());

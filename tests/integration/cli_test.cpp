@@ -112,6 +112,39 @@ TEST_F(BrokerCliFlow, DuplicateClientIdIsASentenceNotAnSqlError) {
   EXPECT_FALSE(contains(second.output, "constraint")) << second.output;
 }
 
+// One default for every way a client is registered: authorization_code and refresh_token, so a
+// client that leaves grant_types out still stays signed in, and the registration answer says so.
+TEST_F(BrokerCliFlow, ClientsRegisteredWithoutGrantTypesGetRefreshTokens) {
+  const std::string redirect = "http://127.0.0.1:7777/callback";
+  auto r = driver_->api().post(
+      broker_->url() + "/register",
+      nlohmann::json({{"redirect_uris", {redirect}}, {"token_endpoint_auth_method", "none"}})
+          .dump(),
+      "application/json");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto body = nlohmann::json::parse(r.body);
+  EXPECT_EQ(body["grant_types"], nlohmann::json::array({"authorization_code", "refresh_token"}));
+  RegisteredClient dynamic{body["client_id"].get<std::string>(), "", redirect, "none"};
+  auto t = driver_->login(dynamic, "alice");
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_FALSE(t.refresh_token.empty()) << t.body;
+  EXPECT_EQ(driver_->refresh(dynamic, t.refresh_token).status, 200);
+
+  auto by_hand = registerByHand({"--redirect-uri", redirect});
+  ASSERT_EQ(by_hand.exit_code, 0) << by_hand.output;
+  RegisteredClient hand{printedClientId(by_hand.output), "", redirect, "none"};
+  auto h = driver_->login(hand, "alice");
+  ASSERT_EQ(h.status, 200) << h.body;
+  EXPECT_FALSE(h.refresh_token.empty()) << h.body;
+
+  auto no_refresh = registerByHand({"--redirect-uri", redirect, "--no-refresh"});
+  ASSERT_EQ(no_refresh.exit_code, 0) << no_refresh.output;
+  RegisteredClient once{printedClientId(no_refresh.output), "", redirect, "none"};
+  auto o = driver_->login(once, "alice");
+  ASSERT_EQ(o.status, 200) << o.body;
+  EXPECT_TRUE(o.refresh_token.empty()) << o.body;
+}
+
 // Every command reads the configuration through the same checks as serve: a mistake in an
 // upstream's settings stops `migrate` and `keys list` too, named by file, line, column and key.
 TEST(BrokerCli, EveryCommandRefusesAnUpstreamMistakeWithItsPosition) {

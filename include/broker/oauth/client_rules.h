@@ -11,6 +11,13 @@
 
 namespace broker::oauth {
 
+// grant_types of a registration that names none: authorization_code and refresh_token.
+// RFC 7591 §2's default is authorization_code alone, but MCP clients expect to stay signed in
+// (the MCP SDKs' own clients register both explicitly), and a client that omitted the field would
+// otherwise never get a refresh token, without a word. RFC 7591 §3.2.1 lets the server fill in
+// values; the registration response says which grants the client got.
+const std::vector<std::string>& defaultGrantTypes();
+
 struct ClientRegistration {
   std::vector<std::string> redirect_uris;
   std::string token_endpoint_auth_method;
