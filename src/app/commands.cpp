@@ -408,6 +408,16 @@ int runRevoke(const GlobalOptions& g, const std::string& subject, const std::str
     log::security("admin_revoke",
                   {{"subject", subject}, {"client_id", client_id}, {"families", n.value()}});
     std::cout << "revoked " << n.value() << " token families\n";
+    // Subjects are "<upstream>:<id at the upstream>"; a bare name matches nothing.
+    const std::string prefix = subject.substr(0, subject.find(':'));
+    if (!subject.empty() &&
+        (subject.find(':') == std::string::npos || rt.config.upstreams.count(prefix) == 0)) {
+      std::string ids;
+      for (const auto& [id, settings] : rt.config.upstreams) ids += (ids.empty() ? "" : ", ") + id;
+      std::cerr << "revoke: subjects are written <upstream>:<id at that upstream>, e.g. "
+                << rt.config.default_upstream << ":" << subject.substr(subject.find(':') + 1)
+                << " (a GitHub id is the numeric user id); configured upstreams: " << ids << "\n";
+    }
     return 0;
   });
 }

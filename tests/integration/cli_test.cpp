@@ -145,6 +145,25 @@ TEST_F(BrokerCliFlow, ClientsRegisteredWithoutGrantTypesGetRefreshTokens) {
   EXPECT_TRUE(o.refresh_token.empty()) << o.body;
 }
 
+TEST_F(BrokerCliFlow, RevokeWithoutAnUpstreamPrefixSaysHowSubjectsAreWritten) {
+  auto client = driver_->registerClient();
+  auto t = driver_->login(client, "alice");
+  auto bare = broker_->cli({"revoke", "--subject", "alice"});
+  ASSERT_EQ(bare.exit_code, 0) << bare.output;
+  EXPECT_TRUE(contains(bare.output, "revoked 0 token families")) << bare.output;
+  EXPECT_TRUE(contains(bare.output,
+                       "subjects are written <upstream>:<id at that upstream>, e.g. "
+                       "dev:alice"))
+      << bare.output;
+  EXPECT_TRUE(contains(bare.output, "configured upstreams: dev")) << bare.output;
+  EXPECT_EQ(driver_->refresh(client, t.refresh_token).status, 200);
+
+  auto qualified = broker_->cli({"revoke", "--subject", "dev:alice"});
+  ASSERT_EQ(qualified.exit_code, 0) << qualified.output;
+  EXPECT_TRUE(contains(qualified.output, "revoked 1 token families")) << qualified.output;
+  EXPECT_FALSE(contains(qualified.output, "subjects are written")) << qualified.output;
+}
+
 // Every command reads the configuration through the same checks as serve: a mistake in an
 // upstream's settings stops `migrate` and `keys list` too, named by file, line, column and key.
 TEST(BrokerCli, EveryCommandRefusesAnUpstreamMistakeWithItsPosition) {
