@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <ctime>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -79,6 +80,17 @@ int guarded(Fn&& fn) {
     std::cerr << "mcp-auth-broker: " << e.what() << "\n";
     return 1;
   }
+}
+
+// "2026-12-06T13:05:00Z" (ISO 8601, UTC); "-" for a time not set yet (0).
+std::string isoTime(int64_t seconds) {
+  if (seconds == 0) return "-";
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
 }
 
 bool parseListen(const std::string& listen, std::string& host, uint16_t& port) {
@@ -282,9 +294,9 @@ int runKeysList(const GlobalOptions& g) {
   return guarded([&] {
     Runtime rt(g);
     for (const auto& k : rt.keys->list()) {
-      std::cout << k.kid << "  " << k.state << "  created=" << k.created_at
-                << " activates=" << k.activates_at << " retires=" << k.retires_at
-                << " expires=" << k.expires_at << "\n";
+      std::cout << k.kid << "  " << k.state << "  created=" << isoTime(k.created_at)
+                << " activates=" << isoTime(k.activates_at) << " retires=" << isoTime(k.retires_at)
+                << " expires=" << isoTime(k.expires_at) << "\n";
     }
     return 0;
   });

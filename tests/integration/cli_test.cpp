@@ -164,6 +164,32 @@ TEST_F(BrokerCliFlow, RevokeWithoutAnUpstreamPrefixSaysHowSubjectsAreWritten) {
   EXPECT_FALSE(contains(qualified.output, "subjects are written")) << qualified.output;
 }
 
+// Times are ISO 8601 in UTC; after `rotate` and `rotate --now` each key's state agrees with its
+// times: the key replaced before it activated is "superseded", not "previous".
+TEST_F(BrokerCliFlow, KeysListPrintsIsoTimesAndConsistentStates) {
+  ASSERT_EQ(broker_->cli({"keys", "rotate"}).exit_code, 0);
+  ASSERT_EQ(broker_->cli({"keys", "rotate", "--now"}).exit_code, 0);
+  auto list = broker_->cli({"keys", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  const std::string t = "\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z";
+  const std::regex line("(\\S+)  (\\w+)  created=(" + t + ") activates=(" + t + ") retires=(" + t +
+                        "|-) expires=(" + t + "|-)");
+  std::vector<std::string> states;
+  for (auto it = std::sregex_iterator(list.output.begin(), list.output.end(), line);
+       it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    states.push_back(m[2].str());
+    // ISO 8601 strings of one format compare as the times they name.
+    if (m[2] == "previous") {
+      EXPECT_LE(m[4].str(), m[5].str()) << list.output;
+    }
+    if (m[2] == "current") {
+      EXPECT_EQ(m[5].str(), "-") << list.output;
+    }
+  }
+  EXPECT_EQ(states, (std::vector<std::string>{"current", "superseded", "previous"})) << list.output;
+}
+
 // Every command reads the configuration through the same checks as serve: a mistake in an
 // upstream's settings stops `migrate` and `keys list` too, named by file, line, column and key.
 TEST(BrokerCli, EveryCommandRefusesAnUpstreamMistakeWithItsPosition) {
