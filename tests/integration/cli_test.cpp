@@ -222,5 +222,25 @@ TEST(BrokerCli, EveryCommandRefusesAnUpstreamMistakeWithItsPosition) {
       << serve.output;
 }
 
+// An extra per-server key no longer stops the migration: the file is written, exit 0, and every
+// key left behind is named with its path on stderr.
+TEST(BrokerCli, PolicyMigrateCarriesOnAndNamesEveryKeyItLeavesOut) {
+  TempDir dir;
+  writeFile(dir.file("config.json"), R"({"issuer": "https://auth.example.com", "servers": {
+      "example.com": {"tools": {"name": "Tools", "url": "http://10.0.0.5/mcp",
+                                "allowed_users": ["alice"]}}}})");
+  auto migrated = runCommand(
+      {BROKER_BINARY, "policy", "migrate", dir.file("config.json"), "-o", dir.file("policy.yaml")});
+  EXPECT_EQ(migrated.exit_code, 0) << migrated.output;
+  const std::string in = dir.file("config.json") + ": ";
+  EXPECT_TRUE(contains(migrated.output, in + "issuer: not part of the policy; ignored"))
+      << migrated.output;
+  EXPECT_TRUE(contains(migrated.output, in + "servers.example.com.tools.url: not a server setting "
+                                             "the policy knows; ignored"))
+      << migrated.output;
+  auto check = runCommand({BROKER_BINARY, "policy", "check", dir.file("policy.yaml")});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+}
+
 }  // namespace
 }  // namespace broker::testing
