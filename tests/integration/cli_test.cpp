@@ -242,5 +242,22 @@ TEST(BrokerCli, PolicyMigrateCarriesOnAndNamesEveryKeyItLeavesOut) {
   EXPECT_EQ(check.exit_code, 0) << check.output;
 }
 
+// The README names examples/mcp_server; its --help is the usage on stdout and exit 0, and a
+// mistake is the usage on stderr and exit 2.
+TEST(ExampleMcpServerCli, HelpPrintsUsageOnStdoutAndExitsZero) {
+  for (const char* flag : {"--help", "-h"}) {
+    auto help = runCommand(
+        {"/bin/sh", "-c", std::string(EXAMPLE_MCP_SERVER) + " " + flag + " 2>/dev/null"});
+    EXPECT_EQ(help.exit_code, 0) << help.output;
+    EXPECT_TRUE(contains(help.output, "usage: example_mcp_server --listen HOST:PORT"))
+        << help.output;
+    EXPECT_TRUE(contains(help.output, "--resource URL")) << help.output;
+  }
+  auto wrong =
+      runCommand({"/bin/sh", "-c", std::string(EXAMPLE_MCP_SERVER) + " --nope 1>/dev/null"});
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.output;
+  EXPECT_TRUE(contains(wrong.output, "usage: example_mcp_server")) << wrong.output;
+}
+
 }  // namespace
 }  // namespace broker::testing
