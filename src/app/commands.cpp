@@ -251,6 +251,7 @@ int runServe(const GlobalOptions& g) {
     so.header_timeout_ms = rt.config.server.header_timeout_ms;
     so.body_timeout_ms = rt.config.server.body_timeout_ms;
     so.keepalive_timeout_ms = rt.config.server.keepalive_timeout_ms;
+    so.trust_proxy = rt.config.server.trust_proxy;
     auto server = http::Server::create(so, std::move(router));
     server->start();
     log::info("listening", {{"issuer", rt.config.issuer},

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fakes/broker_process.h"
+#include "fakes/http_client.h"
 #include "fakes/oauth_driver.h"
 
 namespace broker::testing {
@@ -240,6 +241,30 @@ TEST(BrokerCli, PolicyMigrateCarriesOnAndNamesEveryKeyItLeavesOut) {
       << migrated.output;
   auto check = runCommand({BROKER_BINARY, "policy", "check", dir.file("policy.yaml")});
   EXPECT_EQ(check.exit_code, 0) << check.output;
+}
+
+// server.trust_proxy (config/production.example.yaml sets it) changes what the access log names
+// as the client: the last X-Forwarded-For entry, which the proxy in front appended.
+TEST(BrokerCli, TrustProxyLogsTheAddressTheProxySaw) {
+  for (bool trust : {false, true}) {
+    TempDir dir;
+    BrokerConfig cfg;
+    if (trust) cfg.extra_yaml = "server:\n  trust_proxy: true\n";
+    BrokerProcess broker(dir, cfg);
+    broker.start();
+    HttpClient http;
+    auto r = http.get(broker.url() + "/.well-known/oauth-authorization-server",
+                      {"X-Forwarded-For: 198.51.100.1, 203.0.113.7"});
+    EXPECT_EQ(r.status, 200);
+    ASSERT_EQ(broker.stop(), 0);
+    const std::string logs = broker.logs();
+    const size_t at = logs.find("\"path\":\"/.well-known/oauth-authorization-server\"");
+    ASSERT_NE(at, std::string::npos) << logs;
+    const std::string line = logs.substr(at, logs.find('\n', at) - at);
+    EXPECT_TRUE(
+        contains(line, trust ? "\"remote_ip\":\"203.0.113.7\"" : "\"remote_ip\":\"127.0.0.1\""))
+        << line;
+  }
 }
 
 // The README names examples/mcp_server; its --help is the usage on stdout and exit 0, and a
