@@ -114,6 +114,24 @@ struct NumberFormat {
   const char* unit;  // appended to min and max in messages
 };
 
+// Every key the loader accepts: the top level, then the keys of each section that is a fixed
+// mapping. acceptedKeys() lists them for the README's configuration table check.
+const std::vector<std::string> kTopLevelKeys = {
+    "issuer",    "listen",   "storage",          "policy",    "secrets",
+    "tokens",    "keys",     "server",           "clients",   "gc_interval",
+    "log_level", "dev_mode", "default_upstream", "upstreams", "forward_auth"};
+const std::map<std::string, std::vector<std::string>> kSectionKeys = {
+    {"secrets", {"master_keys"}},
+    {"tokens",
+     {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace", "login_ttl",
+      "revocation_sync"}},
+    {"keys", {"rotation_period", "publish_ahead"}},
+    {"server",
+     {"threads", "workers", "queue_limit", "max_request_size", "max_connections", "header_timeout",
+      "body_timeout", "keepalive_timeout", "trust_proxy"}},
+    {"clients", {"idle_ttl"}},
+    {"forward_auth", {"proxy"}}};
+
 // Where a value came from and the key it sets; errors about it are reported against both.
 struct Value {
   std::string text;
@@ -153,9 +171,9 @@ class Loader {
                               const std::string& env_name = "") const;
   std::string expand(const std::string& raw, const std::string& where,
                      const std::string& key) const;
+  // The entries of section `name`, checked against its keys in kSectionKeys.
   std::map<std::string, Entry> section(const std::map<std::string, Entry>& parent,
-                                       const std::string& name,
-                                       const std::vector<std::string>& allowed) const;
+                                       const std::string& name) const;
   Value required(const std::map<std::string, Entry>& entries, const std::string& name,
                  const std::string& env_name = "") const;
 
@@ -251,8 +269,8 @@ std::string Loader::expand(const std::string& raw, const std::string& where,
 }
 
 std::map<std::string, Entry> Loader::section(const std::map<std::string, Entry>& parent,
-                                             const std::string& name,
-                                             const std::vector<std::string>& allowed) const {
+                                             const std::string& name) const {
+  const std::vector<std::string>& allowed = kSectionKeys.at(name);
   std::map<std::string, Entry> out;
   auto it = parent.find(name);
   if (it == parent.end() || it->second.value.IsNull()) return out;
@@ -296,10 +314,7 @@ Config Loader::load(const std::string& text) {
   if (!root_.IsMap()) src_.fail(root_, "", "the configuration must be a mapping of keys");
 
   std::map<std::string, Entry> top;
-  for (auto& e : src_.entries(root_, "",
-                              {"issuer", "listen", "storage", "policy", "secrets", "tokens", "keys",
-                               "server", "clients", "gc_interval", "log_level", "dev_mode",
-                               "default_upstream", "upstreams", "forward_auth"})) {
+  for (auto& e : src_.entries(root_, "", kTopLevelKeys)) {
     top.emplace(e.name, e);
   }
   if (auto it = top.find("dev_mode"); it != top.end()) config_.dev_mode = src_.boolean(it->second);
@@ -318,7 +333,7 @@ Config Loader::load(const std::string& text) {
   readJwtKey();
   readTokens(top);
   readServer(top);
-  auto forward_auth = section(top, "forward_auth", {"proxy"});
+  auto forward_auth = section(top, "forward_auth");
   if (auto v = lookup(forward_auth, "proxy")) {
     if (v->text == "nginx") {
       config_.forward_auth.proxy = ForwardAuthProxy::kNginx;
@@ -330,7 +345,7 @@ Config Loader::load(const std::string& text) {
       fail(*v, "expected nginx, traefik or envoy (the proxy that calls /forward-auth)");
     }
   }
-  auto clients = section(top, "clients", {"idle_ttl"});
+  auto clients = section(top, "clients");
   config_.client_idle_ttl =
       duration(clients, "idle_ttl", config_.client_idle_ttl, kHour, 3650 * kDay);
   config_.gc_interval = duration(top, "gc_interval", config_.gc_interval, 1, kDay);
@@ -392,7 +407,7 @@ void Loader::readPolicy(const std::map<std::string, Entry>& top) {
 }
 
 void Loader::readMasterKeys(const std::map<std::string, Entry>& top) {
-  auto secrets = section(top, "secrets", {"master_keys"});
+  auto secrets = section(top, "secrets");
   std::vector<Value> keys;
   if (auto env = fromEnv("BROKER_MASTER_KEYS")) {
     std::stringstream in(*env);
@@ -467,9 +482,7 @@ void Loader::readJwtKey() {
 }
 
 void Loader::readTokens(const std::map<std::string, Entry>& top) {
-  auto t = section(top, "tokens",
-                   {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace",
-                    "login_ttl", "revocation_sync"});
+  auto t = section(top, "tokens");
   TokenSettings& s = config_.tokens;
   s.access_ttl = duration(t, "access_ttl", s.access_ttl, 1, kDay);
   s.refresh_ttl = duration(t, "refresh_ttl", s.refresh_ttl, kMinute, 365 * kDay);
@@ -483,7 +496,7 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
   requireBelow("tokens.refresh_idle_ttl", s.refresh_idle_ttl, "tokens.refresh_ttl", s.refresh_ttl,
                false);
 
-  auto k = section(top, "keys", {"rotation_period", "publish_ahead"});
+  auto k = section(top, "keys");
   KeySettings& keys = config_.keys;
   keys.rotation_period = duration(k, "rotation_period", keys.rotation_period, 0, 365 * kDay);
   keys.publish_ahead = duration(k, "publish_ahead", keys.publish_ahead, 0, 30 * kDay);
@@ -494,9 +507,7 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
 }
 
 void Loader::readServer(const std::map<std::string, Entry>& top) {
-  auto t = section(top, "server",
-                   {"threads", "workers", "queue_limit", "max_request_size", "max_connections",
-                    "header_timeout", "body_timeout", "keepalive_timeout", "trust_proxy"});
+  auto t = section(top, "server");
   ServerSettings& s = config_.server;
   s.threads = static_cast<int>(count(t, "threads", s.threads, 1, 256));
   s.workers = static_cast<int>(count(t, "workers", s.workers, 1, 1024));
@@ -616,6 +627,22 @@ void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& acceptedKeys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (const auto& top : kTopLevelKeys) {
+      auto section = kSectionKeys.find(top);
+      if (section == kSectionKeys.end()) {
+        out.push_back(top);
+        continue;
+      }
+      for (const auto& key : section->second) out.push_back(top + "." + key);
+    }
+    return out;
+  }();
+  return keys;
+}
 
 const char* toString(ForwardAuthProxy proxy) {
   switch (proxy) {

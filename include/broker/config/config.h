@@ -128,6 +128,12 @@ EnvLookup processEnv();
 Config loadConfig(const std::string& path, const EnvLookup& env = processEnv());
 Config parseConfig(const std::string& yaml_text, const std::string& path, const EnvLookup& env);
 
+// Every key the loader accepts, as the README's configuration table names them: each top-level
+// key, with "section.key" for each key of secrets, tokens, keys, server, clients and
+// forward_auth. (The entries of `upstreams` are each upstream type's own; see the README's
+// upstream sections.)
+const std::vector<std::string>& acceptedKeys();
+
 // Upstream ids: [a-z0-9][a-z0-9_-]*, at most 32 characters. They appear in callback paths, in the
 // `sub` claim and as the `upstream:` prefix of policy principals.
 bool isValidUpstreamId(const std::string& id);

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -701,6 +703,35 @@ TEST_F(ConfigTest, LoadConfigReportsAnUnreadableFile) {
     FAIL() << "loaded";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("absent.yaml: cannot read"), std::string::npos);
+  }
+}
+
+// Every key the loader accepts has a row in README.md's configuration table, and every key a row
+// names is one the loader accepts: a new key cannot ship undocumented, nor a row outlive its key.
+TEST(ConfigReference, ReadmeTableNamesExactlyTheKeysTheLoaderAccepts) {
+  std::ifstream in(std::string(BROKER_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in.is_open()) << BROKER_SOURCE_DIR << "/README.md";
+  std::set<std::string> documented;
+  bool in_table_section = false;
+  const std::regex code("`([^`]+)`");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("## ", 0) == 0) in_table_section = line == "## Configuration reference";
+    if (!in_table_section || line.rfind("| `", 0) != 0) continue;
+    const std::string first_cell = line.substr(1, line.find('|', 1) - 1);
+    for (auto it = std::sregex_iterator(first_cell.begin(), first_cell.end(), code);
+         it != std::sregex_iterator(); ++it) {
+      documented.insert((*it)[1].str());
+    }
+  }
+  const auto& accepted = acceptedKeys();
+  ASSERT_GT(accepted.size(), 20u);
+  for (const auto& key : accepted) {
+    EXPECT_EQ(documented.count(key), 1u)
+        << key << " is accepted by the config loader but has no row in README.md's table";
+  }
+  for (const auto& key : documented) {
+    EXPECT_NE(std::find(accepted.begin(), accepted.end(), key), accepted.end())
+        << key << " has a row in README.md's table but the config loader does not accept it";
   }
 }
 
