@@ -140,10 +140,20 @@ class McpHandler final : public P::Http::Handler {
   std::shared_ptr<mcp_auth::Verifier> verifier_;
 };
 
+constexpr const char* kUsage =
+    "usage: example_mcp_server --listen HOST:PORT --issuer URL --resource URL --scope SCOPE\n"
+    "\n"
+    "An MCP server (POST /mcp, tool \"whoami\") that accepts only access tokens that\n"
+    "mcp-auth-broker minted for it.\n"
+    "\n"
+    "  --listen HOST:PORT  where to listen (default 127.0.0.1:9000)\n"
+    "  --issuer URL        the broker's issuer; its JWKS is read from there\n"
+    "  --resource URL      this server's resource URL, the audience tokens must carry\n"
+    "  --scope SCOPE       the scope every request needs, e.g. mcp:localhost:demo\n"
+    "  -h, --help          print this help and exit\n";
+
 [[noreturn]] void usage(const std::string& problem) {
-  std::cerr << "example_mcp_server: " << problem
-            << "\nusage: example_mcp_server --listen 127.0.0.1:PORT --issuer URL --resource URL "
-               "--scope SCOPE\n";
+  std::cerr << "example_mcp_server: " << problem << "\n" << kUsage;
   std::exit(2);
 }
 
@@ -154,6 +164,10 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:9000";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
     if (i + 1 >= argc) usage("missing value for " + arg);
     std::string value = argv[++i];
     if (arg == "--listen") {

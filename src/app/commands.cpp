@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <ctime>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "broker/core/log.h"
 #include "broker/http/server.h"
 #include "broker/oauth/broker.h"
+#include "broker/oauth/client_rules.h"
 #include "broker/policy/file_watcher.h"
 #include "broker/policy/policy.h"
 #include "broker/store/revocation_list.h"
@@ -30,6 +32,23 @@
 namespace broker::app {
 namespace {
 
+// The one place every command reads the configuration. What the file allows but should be said
+// out loud (dev_mode, a development-only master key) is said here: as log lines when `serving`,
+// as plain lines on stderr for the one-shot commands, whose output people read.
+config::Config loadConfig(const GlobalOptions& g, bool serving) {
+  config::Config config = upstream::loadCheckedConfig(g.config_path);
+  log::Level level;
+  if (log::parseLevel(config.log_level, level)) log::setLevel(level);
+  for (const auto& warning : config.warnings) {
+    if (serving) {
+      log::warn("config_warning", {{"file", config.source_path}, {"warning", warning}});
+    } else {
+      std::cerr << "mcp-auth-broker: warning: " << config.source_path << ": " << warning << "\n";
+    }
+  }
+  return config;
+}
+
 // What every database-backed command needs.
 struct Runtime {
   config::Config config;
@@ -40,9 +59,7 @@ struct Runtime {
   // `serving`: size the connection pool for the worker threads and the threads that answer
   // /authorize after fetching a client metadata document.
   explicit Runtime(const GlobalOptions& g, bool serving = false) {
-    config = config::loadConfig(g.config_path);
-    log::Level level;
-    if (log::parseLevel(config.log_level, level)) log::setLevel(level);
+    config = loadConfig(g, serving);
     store::StoreOptions so;
     so.pool_size =
         serving ? config.server.workers + oauth::ClientMetadataOptions{}.fetch_threads + 2 : 2;
@@ -66,6 +83,17 @@ int guarded(Fn&& fn) {
     std::cerr << "mcp-auth-broker: " << e.what() << "\n";
     return 1;
   }
+}
+
+// "2026-12-06T13:05:00Z" (ISO 8601, UTC); "-" for a time not set yet (0).
+std::string isoTime(int64_t seconds) {
+  if (seconds == 0) return "-";
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
 }
 
 bool parseListen(const std::string& listen, std::string& host, uint16_t& port) {
@@ -227,6 +255,7 @@ int runServe(const GlobalOptions& g) {
     so.header_timeout_ms = rt.config.server.header_timeout_ms;
     so.body_timeout_ms = rt.config.server.body_timeout_ms;
     so.keepalive_timeout_ms = rt.config.server.keepalive_timeout_ms;
+    so.trust_proxy = rt.config.server.trust_proxy;
     auto server = http::Server::create(so, std::move(router));
     server->start();
     log::info("listening", {{"issuer", rt.config.issuer},
@@ -258,7 +287,7 @@ int runServe(const GlobalOptions& g) {
 
 int runMigrate(const GlobalOptions& g) {
   return guarded([&] {
-    auto cfg = config::loadConfig(g.config_path);
+    auto cfg = loadConfig(g, false);
     auto applied = store::migrateStore(cfg.storage);
     if (applied.empty()) std::cout << "database is up to date\n";
     for (const auto& v : applied) std::cout << "applied " << v << "\n";
@@ -270,9 +299,9 @@ int runKeysList(const GlobalOptions& g) {
   return guarded([&] {
     Runtime rt(g);
     for (const auto& k : rt.keys->list()) {
-      std::cout << k.kid << "  " << k.state << "  created=" << k.created_at
-                << " activates=" << k.activates_at << " retires=" << k.retires_at
-                << " expires=" << k.expires_at << "\n";
+      std::cout << k.kid << "  " << k.state << "  created=" << isoTime(k.created_at)
+                << " activates=" << isoTime(k.activates_at) << " retires=" << isoTime(k.retires_at)
+                << " expires=" << isoTime(k.expires_at) << "\n";
     }
     return 0;
   });
@@ -305,20 +334,23 @@ int runKeysJwks(const GlobalOptions& g) {
 int runClientRegister(const GlobalOptions& g, const std::string& name,
                       const std::vector<std::string>& redirect_uris, const std::string& method,
                       bool refresh, const std::string& client_id) {
+  // The rules of /register, so an operator cannot register by hand what a client could not.
+  oauth::ClientRegistration registration{
+      redirect_uris, method,
+      refresh ? oauth::defaultGrantTypes() : std::vector<std::string>{"authorization_code"}};
+  auto rules = oauth::checkClientRegistration(registration);
+  if (!rules.ok()) {
+    std::cerr << "client register: " << rules.error().description << "\n";
+    return 2;
+  }
   return guarded([&] {
     Runtime rt(g);
-    if (method != "none" && method != "client_secret_basic" && method != "client_secret_post") {
-      std::cerr << "client register: --auth-method must be none, client_secret_basic or "
-                   "client_secret_post\n";
-      return 2;
-    }
     store::ClientRecord c;
     c.client_id = client_id.empty() ? Random::system().token(18) : client_id;
     c.client_name = name;
     c.redirect_uris = redirect_uris;
     c.token_endpoint_auth_method = method;
-    c.grant_types = {"authorization_code"};
-    if (refresh) c.grant_types.push_back("refresh_token");
+    c.grant_types = registration.grant_types;
     c.preregistered = true;
     c.created_at = c.last_used_at = Clock::system().now();
     std::string secret;
@@ -333,6 +365,13 @@ int runClientRegister(const GlobalOptions& g, const std::string& name,
                            {"response_types", {"code"}}};
     c.metadata_json = meta.dump();
     auto st = rt.store->createClient(c);
+    if (!st.ok() && st.error().code == ErrorCode::kAlreadyExists) {
+      std::cerr << "client register: a client with client_id '" << c.client_id
+                << "' already exists; choose another --client-id, or remove it first with "
+                   "`client delete "
+                << c.client_id << "`\n";
+      return 1;
+    }
     if (!st.ok()) {
       std::cerr << "client register: " << st.error().message << "\n";
       return 1;
@@ -386,6 +425,16 @@ int runRevoke(const GlobalOptions& g, const std::string& subject, const std::str
     log::security("admin_revoke",
                   {{"subject", subject}, {"client_id", client_id}, {"families", n.value()}});
     std::cout << "revoked " << n.value() << " token families\n";
+    // Subjects are "<upstream>:<id at the upstream>"; a bare name matches nothing.
+    const std::string prefix = subject.substr(0, subject.find(':'));
+    if (!subject.empty() &&
+        (subject.find(':') == std::string::npos || rt.config.upstreams.count(prefix) == 0)) {
+      std::string ids;
+      for (const auto& [id, settings] : rt.config.upstreams) ids += (ids.empty() ? "" : ", ") + id;
+      std::cerr << "revoke: subjects are written <upstream>:<id at that upstream>, e.g. "
+                << rt.config.default_upstream << ":" << subject.substr(subject.find(':') + 1)
+                << " (a GitHub id is the numeric user id); configured upstreams: " << ids << "\n";
+    }
     return 0;
   });
 }

@@ -114,6 +114,27 @@ struct NumberFormat {
   const char* unit;  // appended to min and max in messages
 };
 
+// Every key the loader accepts: the top level, then the keys of each section that is a fixed
+// mapping. acceptedKeys() lists them for the README's configuration table check.
+const std::vector<std::string> kTopLevelKeys = {
+    "issuer",        "listen",   "storage",          "policy",    "secrets",
+    "tokens",        "keys",     "server",           "clients",   "gc_interval",
+    "log_level",     "dev_mode", "default_upstream", "upstreams", "forward_auth",
+    "introspection", "validate"};
+const std::map<std::string, std::vector<std::string>> kSectionKeys = {
+    {"secrets", {"master_keys"}},
+    {"tokens",
+     {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace", "login_ttl",
+      "revocation_sync"}},
+    {"keys", {"rotation_period", "publish_ahead"}},
+    {"server",
+     {"threads", "workers", "queue_limit", "max_request_size", "max_connections", "header_timeout",
+      "body_timeout", "keepalive_timeout", "trust_proxy"}},
+    {"clients", {"idle_ttl"}},
+    {"forward_auth", {"proxy"}},
+    {"introspection", {"allowed_clients"}},
+    {"validate", {"enabled"}}};
+
 // Where a value came from and the key it sets; errors about it are reported against both.
 struct Value {
   std::string text;
@@ -153,9 +174,9 @@ class Loader {
                               const std::string& env_name = "") const;
   std::string expand(const std::string& raw, const std::string& where,
                      const std::string& key) const;
+  // The entries of section `name`, checked against its keys in kSectionKeys.
   std::map<std::string, Entry> section(const std::map<std::string, Entry>& parent,
-                                       const std::string& name,
-                                       const std::vector<std::string>& allowed) const;
+                                       const std::string& name) const;
   Value required(const std::map<std::string, Entry>& entries, const std::string& name,
                  const std::string& env_name = "") const;
 
@@ -191,6 +212,9 @@ class Loader {
   void readUpstreams(const std::map<std::string, Entry>& top);
   void readInspection(const std::map<std::string, Entry>& top);
   nlohmann::json toJson(const YAML::Node& node, const std::string& key) const;
+  // Records where `e` (and every entry of a mapping below it) was written, by its path below the
+  // upstream.
+  void recordPositions(const Entry& e, const std::string& path, UpstreamSettings& u) const;
 
   yamlsrc::Source src_;
   const EnvLookup& env_;
@@ -249,8 +273,8 @@ std::string Loader::expand(const std::string& raw, const std::string& where,
 }
 
 std::map<std::string, Entry> Loader::section(const std::map<std::string, Entry>& parent,
-                                             const std::string& name,
-                                             const std::vector<std::string>& allowed) const {
+                                             const std::string& name) const {
+  const std::vector<std::string>& allowed = kSectionKeys.at(name);
   std::map<std::string, Entry> out;
   auto it = parent.find(name);
   if (it == parent.end() || it->second.value.IsNull()) return out;
@@ -294,11 +318,7 @@ Config Loader::load(const std::string& text) {
   if (!root_.IsMap()) src_.fail(root_, "", "the configuration must be a mapping of keys");
 
   std::map<std::string, Entry> top;
-  for (auto& e :
-       src_.entries(root_, "",
-                    {"issuer", "listen", "storage", "policy", "secrets", "tokens", "keys", "server",
-                     "clients", "gc_interval", "log_level", "dev_mode", "default_upstream",
-                     "upstreams", "forward_auth", "introspection", "validate"})) {
+  for (auto& e : src_.entries(root_, "", kTopLevelKeys)) {
     top.emplace(e.name, e);
   }
   if (auto it = top.find("dev_mode"); it != top.end()) config_.dev_mode = src_.boolean(it->second);
@@ -317,7 +337,7 @@ Config Loader::load(const std::string& text) {
   readJwtKey();
   readTokens(top);
   readServer(top);
-  auto forward_auth = section(top, "forward_auth", {"proxy"});
+  auto forward_auth = section(top, "forward_auth");
   if (auto v = lookup(forward_auth, "proxy")) {
     if (v->text == "nginx") {
       config_.forward_auth.proxy = ForwardAuthProxy::kNginx;
@@ -330,7 +350,7 @@ Config Loader::load(const std::string& text) {
     }
   }
   readInspection(top);
-  auto clients = section(top, "clients", {"idle_ttl"});
+  auto clients = section(top, "clients");
   config_.client_idle_ttl =
       duration(clients, "idle_ttl", config_.client_idle_ttl, kHour, 3650 * kDay);
   config_.gc_interval = duration(top, "gc_interval", config_.gc_interval, 1, kDay);
@@ -345,7 +365,7 @@ Config Loader::load(const std::string& text) {
 
 // After `listen` and `dev_mode`: /validate's default depends on them.
 void Loader::readInspection(const std::map<std::string, Entry>& top) {
-  auto introspection = section(top, "introspection", {"allowed_clients"});
+  auto introspection = section(top, "introspection");
   if (auto it = introspection.find("allowed_clients"); it != introspection.end()) {
     for (const auto& item : src_.scalarList(it->second)) {
       Value v = itemValue(item);
@@ -354,7 +374,7 @@ void Loader::readInspection(const std::map<std::string, Entry>& top) {
     }
   }
   config_.validate.enabled = config_.dev_mode || config_.listenIsLoopback();
-  auto validate = section(top, "validate", {"enabled"});
+  auto validate = section(top, "validate");
   if (auto it = validate.find("enabled"); it != validate.end()) {
     config_.validate.enabled = src_.boolean(it->second);
   }
@@ -409,7 +429,7 @@ void Loader::readPolicy(const std::map<std::string, Entry>& top) {
 }
 
 void Loader::readMasterKeys(const std::map<std::string, Entry>& top) {
-  auto secrets = section(top, "secrets", {"master_keys"});
+  auto secrets = section(top, "secrets");
   std::vector<Value> keys;
   if (auto env = fromEnv("BROKER_MASTER_KEYS")) {
     std::stringstream in(*env);
@@ -433,8 +453,13 @@ void Loader::readMasterKeys(const std::map<std::string, Entry>& top) {
                             "secrets.master_keys[" + std::to_string(keys.size()) + "]", *extra));
   }
   if (keys.empty()) {
+    // Point at what the file wrote: master_keys, else an empty `secrets:`, else nothing at all.
     auto it = secrets.find("master_keys");
-    src_.fail(it != secrets.end() ? it->second.at : root_, "secrets.master_keys",
+    auto section_it = top.find("secrets");
+    const YAML::Node& at = it != secrets.end()       ? it->second.at
+                           : section_it != top.end() ? section_it->second.at
+                                                     : root_;
+    src_.fail(at, "secrets.master_keys",
               "at least one master key is required (or set BROKER_MASTER_KEYS)");
   }
   std::set<std::string> seen;
@@ -479,9 +504,7 @@ void Loader::readJwtKey() {
 }
 
 void Loader::readTokens(const std::map<std::string, Entry>& top) {
-  auto t = section(top, "tokens",
-                   {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace",
-                    "login_ttl", "revocation_sync"});
+  auto t = section(top, "tokens");
   TokenSettings& s = config_.tokens;
   s.access_ttl = duration(t, "access_ttl", s.access_ttl, 1, kDay);
   s.refresh_ttl = duration(t, "refresh_ttl", s.refresh_ttl, kMinute, 365 * kDay);
@@ -495,7 +518,7 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
   requireBelow("tokens.refresh_idle_ttl", s.refresh_idle_ttl, "tokens.refresh_ttl", s.refresh_ttl,
                false);
 
-  auto k = section(top, "keys", {"rotation_period", "publish_ahead"});
+  auto k = section(top, "keys");
   KeySettings& keys = config_.keys;
   keys.rotation_period = duration(k, "rotation_period", keys.rotation_period, 0, 365 * kDay);
   keys.publish_ahead = duration(k, "publish_ahead", keys.publish_ahead, 0, 30 * kDay);
@@ -506,9 +529,7 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
 }
 
 void Loader::readServer(const std::map<std::string, Entry>& top) {
-  auto t = section(top, "server",
-                   {"threads", "workers", "queue_limit", "max_request_size", "max_connections",
-                    "header_timeout", "body_timeout", "keepalive_timeout", "trust_proxy"});
+  auto t = section(top, "server");
   ServerSettings& s = config_.server;
   s.threads = static_cast<int>(count(t, "threads", s.threads, 1, 256));
   s.workers = static_cast<int>(count(t, "workers", s.workers, 1, 1024));
@@ -549,6 +570,15 @@ nlohmann::json Loader::toJson(const YAML::Node& node, const std::string& key) co
   return text;
 }
 
+void Loader::recordPositions(const Entry& e, const std::string& path, UpstreamSettings& u) const {
+  u.key_where[path] = src_.where(e.key_node);
+  u.value_where[path] = src_.where(e.at);
+  if (!e.value.IsMap()) return;
+  for (const auto& child : src_.entries(e.value, e.key, {})) {
+    recordPositions(child, path + "." + child.name, u);
+  }
+}
+
 void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
   auto it = top.find("upstreams");
   if (it == top.end() || it->second.value.IsNull()) {
@@ -583,9 +613,13 @@ void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
       } else if (!overrides.count(e.name) || !fromEnv(overrides.at(e.name))) {
         settings[e.name] = toJson(e.value, e.key);
       }
+      recordPositions(e, e.name, u);
     }
     for (const auto& [field, var] : overrides) {
-      if (auto v = fromEnv(var)) settings[field] = *v;
+      if (auto v = fromEnv(var)) {
+        settings[field] = *v;
+        u.value_where[field] = src_.file() + ": environment variable " + var;
+      }
     }
     if (!type_entry) src_.fail(up.key_node, up.key + ".type", "required (dev, github or oidc)");
     Value type = fileValue(*type_entry);
@@ -615,6 +649,22 @@ void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& acceptedKeys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (const auto& top : kTopLevelKeys) {
+      auto section = kSectionKeys.find(top);
+      if (section == kSectionKeys.end()) {
+        out.push_back(top);
+        continue;
+      }
+      for (const auto& key : section->second) out.push_back(top + "." + key);
+    }
+    return out;
+  }();
+  return keys;
+}
 
 const char* toString(ForwardAuthProxy proxy) {
   switch (proxy) {

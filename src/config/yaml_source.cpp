@@ -24,6 +24,8 @@ size_t editDistance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+}  // namespace
+
 std::string unknownKeyMessage(const std::string& key, const std::vector<std::string>& allowed) {
   std::string best;
   size_t best_distance = 3;  // further than this is not a typo worth suggesting
@@ -39,6 +41,8 @@ std::string unknownKeyMessage(const std::string& key, const std::vector<std::str
   for (const auto& candidate : allowed) list += (list.empty() ? "" : ", ") + candidate;
   return "unknown key (expected one of: " + list + ")";
 }
+
+namespace {
 
 // Records where each document starts and ignores everything else.
 struct DocumentStarts final : YAML::EventHandler {
@@ -84,7 +88,10 @@ YAML::Node Source::load(const std::string& text) const {
                         std::to_string(m.column + 1) + ": not valid YAML here");
     }
     if (starts.marks.size() > 1) {
-      throw SourceError(file_ + ": expected one YAML document, found more than one");
+      const YAML::Mark& m = starts.marks[1];
+      throw SourceError(
+          file_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) +
+          ": ---: a second YAML document starts here; the file must be one YAML document");
     }
     if (starts.marks.empty()) return YAML::Node(YAML::NodeType::Null);
     document = YAML::Load(text);

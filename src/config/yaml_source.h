@@ -69,6 +69,9 @@ class Source {
   std::string file_;
 };
 
+// "unknown key (did you mean 'x'?)", or the list of `allowed` keys when none is close.
+std::string unknownKeyMessage(const std::string& key, const std::vector<std::string>& allowed);
+
 // "parent.child", or "child" at the root.
 std::string joinKey(const std::string& parent, const std::string& child);
 

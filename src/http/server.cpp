@@ -4,6 +4,7 @@
 
 #include "broker/http/server.h"
 
+#include <arpa/inet.h>
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/peer.h>
@@ -34,6 +35,24 @@
 
 namespace broker::http {
 namespace {
+
+// With trust_proxy, the last X-Forwarded-For entry: the one the proxy in front of us appended
+// (earlier entries are whatever the client sent). Anything that is not an IP address is ignored.
+std::string clientAddress(const Request& req, const std::string& peer, bool trust_proxy) {
+  if (!trust_proxy) return peer;
+  auto forwarded = req.header("x-forwarded-for");
+  if (!forwarded) return peer;
+  const size_t comma = forwarded->rfind(',');
+  const std::string last(trimOws(comma == std::string::npos
+                                     ? std::string_view(*forwarded)
+                                     : std::string_view(*forwarded).substr(comma + 1)));
+  in6_addr v6{};
+  in_addr v4{};
+  if (inet_pton(AF_INET, last.c_str(), &v4) == 1 || inet_pton(AF_INET6, last.c_str(), &v6) == 1) {
+    return last;
+  }
+  return peer;
+}
 
 namespace P = Pistache;
 using Clock = std::chrono::steady_clock;
@@ -446,7 +465,8 @@ class PistacheHandler final : public P::Http::Handler {
   std::shared_ptr<Exchange> newExchange(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
     auto ex = std::make_shared<Exchange>();
     ex->req = std::move(c.framer.request());
-    ex->req.remote_ip = peer->address().host();
+    ex->req.remote_ip =
+        clientAddress(ex->req, peer->address().host(), shared_->options.trust_proxy);
     ex->req.request_id = shared_->nextRequestId();
     ex->http10 = c.framer.head().http10;
     ex->keep_alive = c.framer.head().keep_alive;

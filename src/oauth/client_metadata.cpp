@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "broker/core/log.h"
+#include "broker/oauth/client_rules.h"
 #include "broker/oauth/uri.h"
 #include "http/worker_pool.h"
 
@@ -144,7 +145,7 @@ Result<store::ClientRecord, OAuthError> clientFromMetadataDocument(const std::st
     }
     c.redirect_uris.push_back(r.get<std::string>());
   }
-  c.grant_types = {"authorization_code"};
+  c.grant_types = defaultGrantTypes();
   if (auto g = doc.find("grant_types"); g != doc.end()) {
     if (!g->is_array()) return invalidClient("grant_types must be an array");
     c.grant_types.clear();

@@ -5,6 +5,7 @@
 
 #include "broker/core/crypto.h"
 #include "broker/core/log.h"
+#include "broker/oauth/client_rules.h"
 #include "broker/oauth/uri.h"
 #include "internal.h"
 
@@ -32,6 +33,38 @@ Result<std::vector<std::string>, OAuthError> stringList(const json& body, const 
 
 }  // namespace
 
+const std::vector<std::string>& defaultGrantTypes() {
+  static const std::vector<std::string> grants = {"authorization_code", "refresh_token"};
+  return grants;
+}
+
+Result<void, OAuthError> checkClientRegistration(const ClientRegistration& registration) {
+  const auto& redirects = registration.redirect_uris;
+  if (redirects.empty()) {
+    return OAuthError{OAuthCode::kInvalidRedirectUri, "redirect_uris is required"};
+  }
+  if (redirects.size() > 20) {
+    return OAuthError{OAuthCode::kInvalidRedirectUri, "at most 20 redirect_uris"};
+  }
+  for (const auto& uri : redirects) {
+    auto check = checkRedirectUri(uri);
+    if (check != RedirectCheck::kOk || uri.size() > 2000) {
+      return OAuthError{OAuthCode::kInvalidRedirectUri,
+                        "redirect_uri rejected: " + std::string(describe(check))};
+    }
+  }
+  const std::string& method = registration.token_endpoint_auth_method;
+  if (method != "none" && method != "client_secret_basic" && method != "client_secret_post") {
+    return badMetadata("unsupported token_endpoint_auth_method '" + method + "'");
+  }
+  for (const auto& g : registration.grant_types) {
+    if (g != "authorization_code" && g != "refresh_token") {
+      return badMetadata("unsupported grant_type '" + g + "'");
+    }
+  }
+  return {};
+}
+
 http::Response AuthorizationServer::registerClient(const http::Request& req) {
   auto& d = impl_->deps;
   auto body = json::parse(req.body, nullptr, false);
@@ -41,20 +74,6 @@ http::Response AuthorizationServer::registerClient(const http::Request& req) {
 
   auto redirects = stringList(body, "redirect_uris", {});
   if (!redirects.ok()) return errorResponse(redirects.error());
-  if (redirects->empty()) {
-    return errorResponse({OAuthCode::kInvalidRedirectUri, "redirect_uris is required"});
-  }
-  if (redirects->size() > 20) {
-    return errorResponse({OAuthCode::kInvalidRedirectUri, "at most 20 redirect_uris"});
-  }
-  for (const auto& uri : *redirects) {
-    auto check = checkRedirectUri(uri);
-    if (check != RedirectCheck::kOk || uri.size() > 2000) {
-      return errorResponse({OAuthCode::kInvalidRedirectUri,
-                            "redirect_uri rejected: " + std::string(describe(check))});
-    }
-  }
-
   std::string method = "client_secret_basic";  // RFC 7591 §2 default
   if (body.contains("token_endpoint_auth_method")) {
     if (!body["token_endpoint_auth_method"].is_string()) {
@@ -62,17 +81,11 @@ http::Response AuthorizationServer::registerClient(const http::Request& req) {
     }
     method = body["token_endpoint_auth_method"].get<std::string>();
   }
-  if (method != "none" && method != "client_secret_basic" && method != "client_secret_post") {
-    return errorResponse(badMetadata("unsupported token_endpoint_auth_method '" + method + "'"));
-  }
 
-  auto grants = stringList(body, "grant_types", {"authorization_code"});
+  auto grants = stringList(body, "grant_types", defaultGrantTypes());
   if (!grants.ok()) return errorResponse(grants.error());
-  for (const auto& g : *grants) {
-    if (g != "authorization_code" && g != "refresh_token") {
-      return errorResponse(badMetadata("unsupported grant_type '" + g + "'"));
-    }
-  }
+  auto rules = checkClientRegistration({*redirects, method, *grants});
+  if (!rules.ok()) return errorResponse(rules.error());
   auto response_types = stringList(body, "response_types", {"code"});
   if (!response_types.ok()) return errorResponse(response_types.error());
   for (const auto& r : *response_types) {

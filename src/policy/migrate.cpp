@@ -91,27 +91,27 @@ class Migrator {
     if (!settings.is_object()) fail(path, "expected an object");
     static const std::vector<std::string> kKeys = settingKeys();
     yaml_ += "    " + yamlScalar(server) + ":";
-    if (settings.empty()) {
-      yaml_ += " {}\n";
-      return;
-    }
-    yaml_ += "\n";
+    // Like a top-level key other than servers, a setting the policy has no place for (a url,
+    // an owner) is named on stderr and left behind; the rest of the server still migrates.
+    std::string body;
     for (const auto& [key, value] : settings.items()) {
       const std::string at = path + "." + key;
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-        fail(at, "not a server setting the policy knows");
+        out_.notes.push_back(at + ": not a server setting the policy knows; ignored");
+        continue;
       }
-      yaml_ += "      " + key + ":";
+      body += "      " + key + ":";
       if (value.is_array()) {
-        yaml_ += " [";
+        body += " [";
         for (size_t i = 0; i < value.size(); ++i) {
-          yaml_ += (i ? ", " : "") + scalar(value[i], at + "[" + std::to_string(i) + "]");
+          body += (i ? ", " : "") + scalar(value[i], at + "[" + std::to_string(i) + "]");
         }
-        yaml_ += "]\n";
+        body += "]\n";
       } else {
-        yaml_ += " " + scalar(value, at) + "\n";
+        body += " " + scalar(value, at) + "\n";
       }
     }
+    yaml_ += body.empty() ? " {}\n" : "\n" + body;
   }
 
   std::string source_;

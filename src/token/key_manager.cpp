@@ -37,7 +37,7 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 // Attempts at inserting a start-up key while other instances insert theirs.
 constexpr int kInsertAttempts = 3;
 
-enum class KeyState { kNext, kCurrent, kPrevious, kRetired };
+enum class KeyState { kNext, kCurrent, kPrevious, kSuperseded, kRetired };
 
 const char* stateName(KeyState s) {
   switch (s) {
@@ -47,14 +47,20 @@ const char* stateName(KeyState s) {
       return "current";
     case KeyState::kPrevious:
       return "previous";
+    case KeyState::kSuperseded:
+      return "superseded";
     case KeyState::kRetired:
       return "retired";
   }
   return "retired";
 }
 
+// A key that a later generation replaces before its own activation (`rotate`, then
+// `rotate --now` before the first new key activated) never signs: it is superseded from the
+// moment that is known, not "next" and then "previous".
 KeyState stateAt(const SigningKeyRecord& r, int64_t now) {
   if (r.expires_at != 0 && now >= r.expires_at) return KeyState::kRetired;
+  if (r.retires_at != 0 && r.retires_at < r.activates_at) return KeyState::kSuperseded;
   if (r.retires_at != 0 && now >= r.retires_at) return KeyState::kPrevious;
   if (now < r.activates_at) return KeyState::kNext;
   return KeyState::kCurrent;

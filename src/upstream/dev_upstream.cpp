@@ -6,6 +6,7 @@
 #include "broker/core/encoding.h"
 #include "broker/core/log.h"
 #include "broker/upstream/dev.h"
+#include "upstream/oidc/oauth_client.h"
 
 namespace broker::upstream {
 namespace {
@@ -99,6 +100,11 @@ class DevUpstream : public UpstreamProvider {
 std::shared_ptr<UpstreamProvider> makeDevUpstream(const std::string& id, const std::string& issuer,
                                                   const std::string& display_name) {
   return std::make_shared<DevUpstream>(id, issuer, display_name);
+}
+
+void checkDevSettings(const config::UpstreamSettings& settings) {
+  // The dev upstream takes nothing besides type, enabled and display_name.
+  oauth_client::SettingsReader(settings, {}).finish();
 }
 
 }  // namespace broker::upstream

@@ -9,6 +9,32 @@
 
 namespace broker::upstream {
 
+config::Config parseCheckedConfig(const std::string& yaml_text, const std::string& path,
+                                  const config::EnvLookup& env) {
+  config::Config config = config::parseConfig(yaml_text, path, env);
+  checkUpstreamSettings(config);
+  return config;
+}
+
+config::Config loadCheckedConfig(const std::string& path, const config::EnvLookup& env) {
+  config::Config config = config::loadConfig(path, env);
+  checkUpstreamSettings(config);
+  return config;
+}
+
+void checkUpstreamSettings(const config::Config& config) {
+  for (const auto& [id, settings] : config.upstreams) {
+    if (!settings.enabled) continue;
+    if (settings.type == "dev") {
+      checkDevSettings(settings);
+    } else if (settings.type == "github") {
+      (void)parseGitHubSettings(settings);
+    } else if (settings.type == "oidc") {
+      (void)parseOidcSettings(settings);
+    }
+  }
+}
+
 void buildUpstreams(const config::Config& config, UpstreamRegistry& registry) {
   for (const auto& [id, settings] : config.upstreams) {
     if (!settings.enabled) continue;
@@ -20,6 +46,7 @@ void buildUpstreams(const config::Config& config, UpstreamRegistry& registry) {
       log::warn("dev_upstream_enabled",
                 {{"upstream", id},
                  {"warning", "development login enabled: anyone can sign in as anyone"}});
+      checkDevSettings(settings);
       registry.add(makeDevUpstream(id, config.issuer, settings.display_name));
     } else if (settings.type == "github") {
       registry.add(makeGitHubUpstream(parseGitHubSettings(settings)));

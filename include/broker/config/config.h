@@ -101,6 +101,11 @@ struct UpstreamSettings {
   // Every other key of the upstream's mapping, as JSON text, for the upstream's own parser.
   std::string settings_json;
   std::string source;  // "file:line" of the mapping, for the upstream's own error messages
+  // Where each setting was written, by its path below the upstream ("timeout", "claims.email"),
+  // for the upstream's own error messages: "file:line:column" of the value (of the key when the
+  // value is empty) or "file: environment variable NAME"; and of the key itself.
+  std::map<std::string, std::string> value_where;
+  std::map<std::string, std::string> key_where;
 };
 
 struct Config {
@@ -139,6 +144,12 @@ EnvLookup processEnv();
 // Reads, expands, applies env overrides, validates. Throws ConfigError.
 Config loadConfig(const std::string& path, const EnvLookup& env = processEnv());
 Config parseConfig(const std::string& yaml_text, const std::string& path, const EnvLookup& env);
+
+// Every key the loader accepts, as the README's configuration table names them: each top-level
+// key, with "section.key" for each key of secrets, tokens, keys, server, clients and
+// forward_auth. (The entries of `upstreams` are each upstream type's own; see the README's
+// upstream sections.)
+const std::vector<std::string>& acceptedKeys();
 
 // Upstream ids: [a-z0-9][a-z0-9_-]*, at most 32 characters. They appear in callback paths, in the
 // `sub` claim and as the `upstream:` prefix of policy principals.

@@ -37,6 +37,10 @@ struct ServerOptions {
   // Idle keep-alive connections close after this. It is also the budget of a worker handler: a
   // connection whose answer has not been written by then is closed.
   int64_t keepalive_timeout_ms = 60000;
+  // Behind a reverse proxy: the access log's remote_ip is the last X-Forwarded-For entry (the
+  // address the proxy in front saw) instead of the proxy's own. Only for logs; nothing decides
+  // on it.
+  bool trust_proxy = false;
   bool access_log = true;
   // Paths under these prefixes get the public CORS treatment on 404 too.
   std::vector<std::string> cors_prefixes = {"/.well-known/"};

@@ -2,7 +2,9 @@
 // `policy migrate`: converts the JSON server list of the closest existing broker,
 //   {"servers": {"<domain>": {"<server>": {"name", "description", "allowed_users": [...]}}}}
 // into a policy YAML file that loads unchanged (bare user names keep matching every upstream,
-// as they did there). The result is checked by loading it before it is returned.
+// as they did there). The result is checked by loading it before it is returned. Keys the policy
+// has no place for (top-level keys other than servers, server settings such as url) are left
+// out and named, with their JSON path, in `notes`.
 
 #include <string>
 #include <vector>
@@ -11,7 +13,7 @@ namespace broker::policy {
 
 struct Migration {
   std::string yaml;
-  std::vector<std::string> notes;  // keys that were ignored, for stderr
+  std::vector<std::string> notes;  // "path: why", one per key left out, for stderr
 };
 
 // Throws PolicyError naming `source` and the JSON path of the problem.

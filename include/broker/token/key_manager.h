@@ -28,7 +28,9 @@ struct KeyPolicy {
 struct KeyInfo {
   std::string kid;
   // "next" (published, not signing yet) | "current" (signs) | "previous" (published until every
-  // token it signed has expired) | "retired" (no longer published; removed by garbage collection)
+  // token it signed has expired) | "superseded" (a later key activated before this one
+  // would have: it never signs; published until expires_at like a previous key) | "retired" (no
+  // longer published; removed by garbage collection)
   std::string state;
   int64_t created_at = 0, activates_at = 0, retires_at = 0, expires_at = 0;
   int64_t generation = 0;

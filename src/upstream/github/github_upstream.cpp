@@ -347,7 +347,9 @@ class GitHubUpstream final : public UpstreamProvider {
 }  // namespace
 
 GitHubOptions parseGitHubSettings(const config::UpstreamSettings& settings, bool needs_membership) {
-  oc::SettingsReader r(settings);
+  oc::SettingsReader r(settings,
+                       {"client_id", "client_secret", "web_url", "api_url", "scopes",
+                        "require_verified_email", "membership_cache_ttl", "ca_file", "timeout"});
   GitHubOptions o;
   o.id = settings.id;
   if (!settings.display_name.empty() && settings.display_name != settings.id) {

@@ -10,6 +10,7 @@
 #include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
 #include "broker/oauth/uri.h"
+#include "config/yaml_source.h"
 
 namespace broker::upstream::oauth_client {
 
@@ -17,18 +18,30 @@ using nlohmann::json;
 
 // ---- settings ----
 
-SettingsReader::SettingsReader(const config::UpstreamSettings& settings) : settings_(settings) {
+SettingsReader::SettingsReader(const config::UpstreamSettings& settings,
+                               std::vector<std::string> keys)
+    : settings_(settings), keys_(std::move(keys)) {
   json_ = settings.settings_json.empty() ? json::object()
                                          : json::parse(settings.settings_json, nullptr, false);
   if (json_.is_discarded() || !json_.is_object()) {
     throw config::ConfigError(settings_.source + ": upstreams." + settings_.id +
                               ": settings must be a mapping");
   }
+  std::vector<std::string> suggestions = keys_;
+  suggestions.insert(suggestions.end(), {"type", "enabled", "display_name"});
+  for (const auto& [key, value] : json_.items()) {
+    if (std::find(keys_.begin(), keys_.end(), key) != keys_.end()) continue;
+    auto at = settings_.key_where.find(key);
+    throw config::ConfigError((at != settings_.key_where.end() ? at->second : settings_.source) +
+                              ": upstreams." + settings_.id + "." + key + ": " +
+                              yamlsrc::unknownKeyMessage(key, suggestions));
+  }
 }
 
 void SettingsReader::fail(const std::string& key, const std::string& what) const {
-  throw config::ConfigError(settings_.source + ": upstreams." + settings_.id + "." + key + ": " +
-                            what);
+  auto at = settings_.value_where.find(key);
+  throw config::ConfigError((at != settings_.value_where.end() ? at->second : settings_.source) +
+                            ": upstreams." + settings_.id + "." + key + ": " + what);
 }
 
 bool SettingsReader::has(const std::string& key) const {

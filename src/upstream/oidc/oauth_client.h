@@ -30,12 +30,14 @@ namespace broker::upstream::oauth_client {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
-// Reads one upstream's settings_json. Every error names the source line and the key
-// ("broker.yaml:12: upstreams.github.web_url: ..."); keys nobody asked for are refused by
-// finish(), so a misspelt key never silently falls back to a default.
+// Reads one upstream's settings_json. Every error names where the key or its value was written
+// and the key ("broker.yaml:14:14: upstreams.github.timeout: ..."; the upstream's line when the
+// key is missing). A key outside `keys` is refused at once, with the closest spelling among
+// `keys` and the keys every upstream takes (type, enabled, display_name), so a misspelt key never
+// silently falls back to a default.
 class SettingsReader {
  public:
-  explicit SettingsReader(const config::UpstreamSettings& settings);
+  SettingsReader(const config::UpstreamSettings& settings, std::vector<std::string> keys);
 
   std::string string(const std::string& key, const std::string& fallback = {});
   std::string requiredString(const std::string& key);
@@ -61,6 +63,7 @@ class SettingsReader {
   std::string scalarText(const std::string& key, const nlohmann::json& v) const;
 
   const config::UpstreamSettings& settings_;
+  std::vector<std::string> keys_;
   nlohmann::json json_;
   std::set<std::string> read_;
 };

@@ -314,7 +314,11 @@ class OidcUpstream final : public UpstreamProvider {
 }  // namespace
 
 OidcOptions parseOidcSettings(const config::UpstreamSettings& settings) {
-  oc::SettingsReader r(settings);
+  oc::SettingsReader r(
+      settings, {"issuer", "client_id", "client_secret", "token_endpoint_auth_method", "scopes",
+                 "claims", "insecure_skip_email_verified", "require_verified_email", "userinfo",
+                 "auth_params", "authorization_endpoint", "token_endpoint", "userinfo_endpoint",
+                 "jwks_uri", "membership_cache_ttl", "ca_file", "timeout"});
   OidcOptions o;
   o.id = settings.id;
   o.display_name = settings.display_name.empty() ? settings.id : settings.display_name;

@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "broker/policy/policy.h"
+#include "broker/upstream/factory.h"
 
 namespace broker::config {
 namespace {
@@ -101,6 +104,18 @@ class ConfigTest : public ::testing::Test {
   std::string error(const std::string& yaml) {
     try {
       parse(yaml);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "loaded without error:\n" << yaml;
+    return "";
+  }
+
+  // The error of the configuration as every command reads it (the file, then each upstream's
+  // settings); fails the test when it loads.
+  std::string checkedError(const std::string& yaml) {
+    try {
+      upstream::parseCheckedConfig(yaml, path_, env());
     } catch (const ConfigError& e) {
       return e.what();
     }
@@ -305,6 +320,56 @@ TEST_F(ConfigTest, UpstreamErrorsNameLineAndKey) {
                   "at least one enabled upstream");
   EXPECT_ERROR_AT(edit({{9, ""}, {10, ""}, {11, ""}}), 1, "upstreams", "at least one upstream");
   EXPECT_ERROR_AT(edit({{10, ""}, {11, ""}}), 9, "upstreams", "at least one upstream");
+}
+
+// Every mistake in an upstream entry is found when the configuration is read, by every command,
+// and named by the file, line and column of the key (or of the value) and the key's path.
+TEST_F(ConfigTest, UpstreamSettingsAreCheckedWithTheirPosition) {
+  EXPECT_EQ(checkedError(std::string(kBase) + "    displayname: typo\n"),
+            at(12) + "5: upstreams.dev.displayname: unknown key (did you mean 'display_name'?)");
+  const std::string github = std::string(kBase) +
+                             "  gh:\n"                          // 12
+                             "    type: github\n"               // 13
+                             "    client_id: Iv1.abc\n"         // 14
+                             "    client_secret: gh-secret\n";  // 15
+  EXPECT_NO_THROW(upstream::parseCheckedConfig(github, path_, env()));
+  EXPECT_EQ(checkedError(github + "    timeout: 500s\n"),
+            at(16) + "14: upstreams.gh.timeout: must be between 1s and 120s");
+  EXPECT_EQ(checkedError(github + "    scopez: [read:user]\n"),
+            at(16) + "5: upstreams.gh.scopez: unknown key (did you mean 'scopes'?)");
+  EXPECT_EQ(checkedError(github + "    web_url: http://ghe.example.com\n"),
+            at(16) +
+                "14: upstreams.gh.web_url: must be https (plain http only on a loopback "
+                "address)");
+  // A key that is missing has no line of its own: the upstream's is named.
+  EXPECT_EQ(checkedError(edit({}) + "  gh:\n    type: github\n    client_secret: s\n"),
+            at(12) + " upstreams.gh.client_id: required");
+  const std::string oidc = std::string(kBase) +
+                           "  corp:\n"                              // 12
+                           "    type: oidc\n"                       // 13
+                           "    issuer: https://sso.example.com\n"  // 14
+                           "    client_id: broker\n"                // 15
+                           "    client_secret: oidc-secret\n";      // 16
+  EXPECT_EQ(checkedError(oidc + "    claims:\n      nickname: nick\n"),
+            at(18) +
+                "17: upstreams.corp.claims.nickname: unknown; expected username, email, "
+                "groups or name");
+  EXPECT_EQ(checkedError(oidc + "    auth_params: {prompt: login, state: x}\n"),
+            at(17) + "41: upstreams.corp.auth_params.state: is set by the broker");
+}
+
+TEST_F(ConfigTest, EmptySecretsSectionIsNamedAtItsOwnLine) {
+  EXPECT_EQ(error(edit({{7, ""}, {8, ""}})),
+            at(6) +
+                "1: secrets.master_keys: at least one master key is required (or set "
+                "BROKER_MASTER_KEYS)");
+}
+
+TEST_F(ConfigTest, SecondYamlDocumentIsNamedWhereItStarts) {
+  EXPECT_EQ(error(std::string(kBase) + "---\nissuer: x\n"),
+            at(12) +
+                "1: ---: a second YAML document starts here; the file must be one YAML "
+                "document");
 }
 
 TEST_F(ConfigTest, DevUpstreamNeedsDevModeAndLoopbackIssuer) {
@@ -670,6 +735,35 @@ TEST_F(ConfigTest, LoadConfigReportsAnUnreadableFile) {
     FAIL() << "loaded";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("absent.yaml: cannot read"), std::string::npos);
+  }
+}
+
+// Every key the loader accepts has a row in README.md's configuration table, and every key a row
+// names is one the loader accepts: a new key cannot ship undocumented, nor a row outlive its key.
+TEST(ConfigReference, ReadmeTableNamesExactlyTheKeysTheLoaderAccepts) {
+  std::ifstream in(std::string(BROKER_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in.is_open()) << BROKER_SOURCE_DIR << "/README.md";
+  std::set<std::string> documented;
+  bool in_table_section = false;
+  const std::regex code("`([^`]+)`");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("## ", 0) == 0) in_table_section = line == "## Configuration reference";
+    if (!in_table_section || line.rfind("| `", 0) != 0) continue;
+    const std::string first_cell = line.substr(1, line.find('|', 1) - 1);
+    for (auto it = std::sregex_iterator(first_cell.begin(), first_cell.end(), code);
+         it != std::sregex_iterator(); ++it) {
+      documented.insert((*it)[1].str());
+    }
+  }
+  const auto& accepted = acceptedKeys();
+  ASSERT_GT(accepted.size(), 20u);
+  for (const auto& key : accepted) {
+    EXPECT_EQ(documented.count(key), 1u)
+        << key << " is accepted by the config loader but has no row in README.md's table";
+  }
+  for (const auto& key : documented) {
+    EXPECT_NE(std::find(accepted.begin(), accepted.end(), key), accepted.end())
+        << key << " has a row in README.md's table but the config loader does not accept it";
   }
 }
 

@@ -483,6 +483,9 @@ TEST(PolicyErrors, FileLevelProblems) {
   std::string syntax = error("servers:\n  example.com: [unclosed\n");
   EXPECT_EQ(syntax.rfind("test.yaml:", 0), 0u) << syntax;
   EXPECT_NE(error("servers: {}\n---\nservers: {}\n").find("one YAML document"), std::string::npos);
+  EXPECT_EQ(error("servers: {}\n---\nservers: {}\n"),
+            "test.yaml:2:1: ---: a second YAML document starts here; the file must be one YAML "
+            "document");
   // yaml-cpp 0.7's LoadAll never returns on these; the loader must answer.
   EXPECT_EQ(error(",\n"), "test.yaml:1:1: not valid YAML here");
   EXPECT_EQ(error("servers:\n  example.com: {}\n,\n").rfind("test.yaml:", 0), 0u);

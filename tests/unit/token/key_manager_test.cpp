@@ -164,6 +164,37 @@ TEST_F(KeyManagerTest, ImmediateRotationSignsAtOnce) {
   EXPECT_EQ(jwksKids(*km).size(), 2u);
 }
 
+// `keys rotate` then `keys rotate --now`: the first new key is replaced before it activates and
+// never signs. Its state says so at every moment, and never contradicts its times.
+TEST_F(KeyManagerTest, KeyReplacedBeforeItActivatesIsSupersededNotPrevious) {
+  auto km = started();
+  const std::string first_kid = km->currentSigner().kid;
+  auto scheduled = km->rotate();
+  ASSERT_TRUE(scheduled.ok());
+  clock_.advance(10);
+  auto immediate = km->rotate(/*immediate=*/true);
+  ASSERT_TRUE(immediate.ok());
+  EXPECT_EQ(km->currentSigner().kid, *immediate);
+
+  for (int64_t step :
+       {int64_t{0}, policy_.publish_ahead, policy_.max_token_ttl - policy_.publish_ahead - 1}) {
+    clock_.advance(step);
+    auto listed = km->list();
+    ASSERT_EQ(listed.size(), 3u);
+    EXPECT_EQ(listed.at(0).kid, *immediate);
+    EXPECT_EQ(listed.at(0).state, "current");
+    EXPECT_EQ(listed.at(1).kid, *scheduled);
+    EXPECT_EQ(listed.at(1).state, "superseded") << "at +" << step;
+    EXPECT_LT(listed.at(1).retires_at, listed.at(1).activates_at);
+    EXPECT_EQ(listed.at(2).kid, first_kid);
+    EXPECT_EQ(listed.at(2).state, "previous");
+    EXPECT_LT(listed.at(2).activates_at, listed.at(2).retires_at);
+    EXPECT_EQ(km->currentSigner().kid, *immediate);
+  }
+  clock_.set(stored(*scheduled).expires_at);
+  EXPECT_EQ(km->list().at(1).state, "retired");
+}
+
 TEST_F(KeyManagerTest, PreviousKeyVerifiesUntilEveryTokenItSignedHasExpired) {
   auto km = started();
   const std::string old_kid = km->currentSigner().kid;

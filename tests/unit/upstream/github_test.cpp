@@ -578,7 +578,7 @@ TEST(GitHubSettings, BadSettingsNameTheSourceAndKey) {
       {{{"client_secret", "s"}}, "broker.yaml:12: upstreams.github.client_id: required"},
       {{{"client_id", "i"}}, "broker.yaml:12: upstreams.github.client_secret: required"},
       {{{"client_id", "i"}, {"client_secret", "s"}, {"web_uri", "https://x"}},
-       "upstreams.github.web_uri: unknown setting"},
+       "upstreams.github.web_uri: unknown key (did you mean 'web_url'?)"},
       {{{"client_id", "i"}, {"client_secret", "s"}, {"web_url", "http://ghe.example.com"}},
        "upstreams.github.web_url: must be https"},
       {{{"client_id", "i"}, {"client_secret", "s"}, {"api_url", "ftp://x"}},

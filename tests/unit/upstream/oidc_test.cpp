@@ -613,7 +613,8 @@ TEST(OidcSettings, BadSettingsNameTheSourceAndKey) {
       {with({{"jwks_uri", "http://keys.example"}}), "upstreams.corp.jwks_uri: must be https"},
       {with({{"timeout", "0s"}}), "upstreams.corp.timeout: must be between"},
       {with({{"userinfo", 1}}), "upstreams.corp.userinfo: expected true or false"},
-      {with({{"groups_claim", "g"}}), "upstreams.corp.groups_claim: unknown setting"},
+      {with({{"groups_claim", "g"}}),
+       "upstreams.corp.groups_claim: unknown key (expected one of: issuer, "},
   };
   for (const auto& [j, message] : cases) {
     std::string error = configErrorOf([&] { (void)parseOidcSettings(settings(j)); });
