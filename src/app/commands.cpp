@@ -256,6 +256,12 @@ int runServe(const GlobalOptions& g) {
     so.body_timeout_ms = rt.config.server.body_timeout_ms;
     so.keepalive_timeout_ms = rt.config.server.keepalive_timeout_ms;
     so.trust_proxy = rt.config.server.trust_proxy;
+    so.trusted_proxies = rt.config.server.trusted_proxies;
+    for (const auto& [name, limit] : rt.config.rate_limits) {
+      for (size_t g = 0; g < http::kRateGroupCount; ++g) {
+        if (name == http::kRateGroupNames[g]) so.rate_limits[g] = {limit.burst, limit.per_second};
+      }
+    }
     auto server = http::Server::create(so, std::move(router));
     server->start();
     log::info("listening", {{"issuer", rt.config.issuer},

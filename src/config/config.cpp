@@ -18,6 +18,7 @@
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
 #include "config/yaml_source.h"
+#include "http/rate_limiter.h"
 
 namespace broker::config {
 namespace {
@@ -120,7 +121,7 @@ const std::vector<std::string> kTopLevelKeys = {
     "issuer",        "listen",   "storage",          "policy",    "secrets",
     "tokens",        "keys",     "server",           "clients",   "gc_interval",
     "log_level",     "dev_mode", "default_upstream", "upstreams", "forward_auth",
-    "introspection", "validate"};
+    "introspection", "validate", "rate_limits"};
 const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"secrets", {"master_keys"}},
     {"tokens",
@@ -129,7 +130,8 @@ const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"keys", {"rotation_period", "publish_ahead"}},
     {"server",
      {"threads", "workers", "queue_limit", "max_request_size", "max_connections", "header_timeout",
-      "body_timeout", "keepalive_timeout", "trust_proxy"}},
+      "body_timeout", "keepalive_timeout", "trust_proxy", "trusted_proxies"}},
+    {"rate_limits", {"register", "browser", "token", "revoke", "validate"}},
     {"clients", {"idle_ttl"}},
     {"forward_auth", {"proxy"}},
     {"introspection", {"allowed_clients"}},
@@ -209,6 +211,7 @@ class Loader {
   void readJwtKey();
   void readTokens(const std::map<std::string, Entry>& top);
   void readServer(const std::map<std::string, Entry>& top);
+  void readRateLimits(const std::map<std::string, Entry>& top);
   void readUpstreams(const std::map<std::string, Entry>& top);
   void readInspection(const std::map<std::string, Entry>& top);
   nlohmann::json toJson(const YAML::Node& node, const std::string& key) const;
@@ -541,6 +544,44 @@ void Loader::readServer(const std::map<std::string, Entry>& top) {
   s.body_timeout_ms = millis(t, "body_timeout", s.body_timeout_ms);
   s.keepalive_timeout_ms = millis(t, "keepalive_timeout", s.keepalive_timeout_ms);
   if (auto it = t.find("trust_proxy"); it != t.end()) s.trust_proxy = src_.boolean(it->second);
+  if (auto it = t.find("trusted_proxies"); it != t.end()) {
+    for (const auto& item : src_.scalarList(it->second, true)) {
+      Value v = itemValue(item);
+      if (!http::Cidr::parse(v.text)) {
+        fail(v,
+             "expected an IP address or network (\"10.0.0.0/8\", \"::1\"), got \"" + v.text + "\"");
+      }
+      s.trusted_proxies.push_back(v.text);
+    }
+  }
+  readRateLimits(top);
+}
+
+// rate_limits.<group>: 0 (off) or {burst: N, per_second: R}.
+void Loader::readRateLimits(const std::map<std::string, Entry>& top) {
+  for (const auto& [name, entry] : section(top, "rate_limits")) {
+    RateLimitSetting limit;
+    if (entry.value.IsScalar()) {
+      auto v = lookup({{name, entry}}, name);
+      if (v && v->text != "0") fail(*v, "expected 0 (off) or a mapping with burst and per_second");
+    } else {
+      src_.requireMap(entry);
+      std::map<std::string, Entry> fields;
+      for (auto& e : src_.entries(entry.value, entry.key, {"burst", "per_second"})) {
+        fields.emplace(e.name, e);
+      }
+      limit.burst = count(fields, "burst", -1, 0, 10000000);
+      auto rate = lookup(fields, "per_second");
+      if (limit.burst < 0 || !rate) src_.fail(entry.at, entry.key, "expected burst and per_second");
+      char* end = nullptr;
+      limit.per_second = std::strtod(rate->text.c_str(), &end);
+      if (rate->text.empty() || *end != '\0' || !(limit.per_second >= 0.001) ||
+          limit.per_second > 1e7) {
+        fail(*rate, "expected a number of requests per second between 0.001 and 10000000");
+      }
+    }
+    config_.rate_limits[name] = limit;
+  }
 }
 
 // Plain scalars get YAML's core types; quoted ones, and any value that came from a variable,

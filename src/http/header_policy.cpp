@@ -73,6 +73,20 @@ Response errorResponse(OAuthCode code, std::string description) {
   return Response::json(e.httpStatus(), e.toJson());
 }
 
+Response tooManyRequests(int64_t retry_after_s, bool html) {
+  const std::string wait = std::to_string(retry_after_s);
+  const std::string text = "too many requests from this address; retry after " + wait + " s";
+  Response r =
+      html ? Response::html(429,
+                            "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+                            "<title>Too many requests</title></head><body><p>" +
+                                text + "</p></body></html>")
+           : Response::json(
+                 429, R"({"error":"temporarily_unavailable","error_description":")" + text + "\"}");
+  r.header("Retry-After", wait);
+  return r;
+}
+
 bool headersWellFormed(const Response& r) {
   for (const auto& [name, value] : r.headers) {
     if (!isToken(name)) return false;

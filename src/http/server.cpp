@@ -27,6 +27,7 @@
 #include "broker/core/log.h"
 #include "broker/core/random.h"
 #include "http/header_policy.h"
+#include "http/rate_limiter.h"
 #include "http/request_framer.h"
 #include "http/request_head.h"
 #include "http/response_wire.h"
@@ -35,24 +36,6 @@
 
 namespace broker::http {
 namespace {
-
-// With trust_proxy, the last X-Forwarded-For entry: the one the proxy in front of us appended
-// (earlier entries are whatever the client sent). Anything that is not an IP address is ignored.
-std::string clientAddress(const Request& req, const std::string& peer, bool trust_proxy) {
-  if (!trust_proxy) return peer;
-  auto forwarded = req.header("x-forwarded-for");
-  if (!forwarded) return peer;
-  const size_t comma = forwarded->rfind(',');
-  const std::string last(trimOws(comma == std::string::npos
-                                     ? std::string_view(*forwarded)
-                                     : std::string_view(*forwarded).substr(comma + 1)));
-  in6_addr v6{};
-  in_addr v4{};
-  if (inet_pton(AF_INET, last.c_str(), &v4) == 1 || inet_pton(AF_INET6, last.c_str(), &v6) == 1) {
-    return last;
-  }
-  return peer;
-}
 
 namespace P = Pistache;
 using Clock = std::chrono::steady_clock;
@@ -213,7 +196,17 @@ class FlightToken {
 
 struct Shared {
   Shared(const ServerOptions& o, Router r)
-      : options(o), router(std::move(r)), random(o.random ? *o.random : Random::system()) {
+      : options(o),
+        router(std::move(r)),
+        random(o.random ? *o.random : Random::system()),
+        limiter(o.rate_limits, [] {
+          return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+        }) {
+    for (const std::string& p : o.trusted_proxies) {
+      auto cidr = Cidr::parse(p);
+      if (!cidr) throw std::invalid_argument("not an address or network: " + p);
+      trusted_proxies.push_back(*cidr);
+    }
     uint8_t seed[8];
     random.fill(seed, sizeof seed);
     for (uint8_t b : seed) request_id_base = (request_id_base << 8) | b;
@@ -231,6 +224,8 @@ struct Shared {
   const ServerOptions options;
   const Router router;
   Random& random;
+  RateLimiter limiter;
+  std::vector<Cidr> trusted_proxies;
   uint64_t request_id_base = 0;
   std::atomic<uint64_t> request_seq{0};
   std::unique_ptr<WorkerPool> pool;
@@ -465,8 +460,8 @@ class PistacheHandler final : public P::Http::Handler {
   std::shared_ptr<Exchange> newExchange(Connection& c, const std::shared_ptr<P::Tcp::Peer>& peer) {
     auto ex = std::make_shared<Exchange>();
     ex->req = std::move(c.framer.request());
-    ex->req.remote_ip =
-        clientAddress(ex->req, peer->address().host(), shared_->options.trust_proxy);
+    ex->req.remote_ip = clientAddress(peer->address().host(), ex->req.header("x-forwarded-for"),
+                                      shared_->trusted_proxies, shared_->options.trust_proxy);
     ex->req.request_id = shared_->nextRequestId();
     ex->http10 = c.framer.head().http10;
     ex->keep_alive = c.framer.head().keep_alive;
@@ -511,6 +506,8 @@ class PistacheHandler final : public P::Http::Handler {
     if (m.found()) {
       ex->flags = m.flags;
       ex->cors = has(m.flags, RouteFlags::kCors);
+      if (auto refused = rateLimited(m.flags, req))
+        return finish(*shared_, *ex, std::move(*refused));
       req.path_params = std::move(m.params);
       if (m.async) return post(ex, nullptr, m.async, peer);
       if (has(m.flags, RouteFlags::kInline)) {
@@ -537,6 +534,25 @@ class PistacheHandler final : public P::Http::Handler {
       return finish(*shared_, *ex, std::move(r));
     }
     finish(*shared_, *ex, errorResponse(OAuthCode::kNotFound, "no such endpoint"));
+  }
+
+  // A 429 with Retry-After when the client address has used up its bucket for the route's group.
+  std::optional<Response> rateLimited(RouteFlags flags, const Request& req) {
+    static constexpr std::pair<RouteFlags, RateGroup> kGroups[] = {
+        {RouteFlags::kRateRegister, RateGroup::kRegister},
+        {RouteFlags::kRateBrowser, RateGroup::kBrowser},
+        {RouteFlags::kRateToken, RateGroup::kToken},
+        {RouteFlags::kRateInspect, RateGroup::kInspect},
+        {RouteFlags::kRateValidate, RateGroup::kValidate}};
+    for (const auto& [flag, group] : kGroups) {
+      if (!has(flags, flag)) continue;
+      auto wait = shared_->limiter.admit(group, req.remote_ip);
+      if (!wait) return std::nullopt;
+      log::deferred(log::Level::kWarn, "http.rate_limited",
+                    {{"remote_ip", req.remote_ip}, {"path", req.path}, {"retry_after", *wait}});
+      return tooManyRequests(*wait, group == RateGroup::kBrowser);
+    }
+    return std::nullopt;
   }
 
   // Exactly one of `handler` and `async` is set.

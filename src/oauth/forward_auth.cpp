@@ -469,16 +469,17 @@ void registerResourceServerRoutes(http::Router& router, AuthorizationServer::Imp
   using http::RouteFlags;
   auto routes = std::make_shared<ResourceRoutes>(ResourceRoutes{impl, prefix + "/forward-auth"});
   auto fa = [routes](const http::Request& r) { return routes->forwardAuth(r); };
-  const auto inline_no_store = RouteFlags::kInline | RouteFlags::kNoStore;
+  const auto forward_auth_flags =
+      RouteFlags::kInline | RouteFlags::kNoStore | RouteFlags::kRateValidate;
   if (impl.deps.config->forward_auth.proxy == config::ForwardAuthProxy::kEnvoy) {
     // Envoy asks with the original method, at path_prefix + the original path.
     for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
-      router.add(method, routes->forward_auth_path, fa, inline_no_store);
-      router.add(method, routes->forward_auth_path + "/*", fa, inline_no_store);
+      router.add(method, routes->forward_auth_path, fa, forward_auth_flags);
+      router.add(method, routes->forward_auth_path + "/*", fa, forward_auth_flags);
     }
   } else {
-    router.add("GET", routes->forward_auth_path, fa, inline_no_store);
-    router.add("HEAD", routes->forward_auth_path, fa, inline_no_store);
+    router.add("GET", routes->forward_auth_path, fa, forward_auth_flags);
+    router.add("HEAD", routes->forward_auth_path, fa, forward_auth_flags);
   }
   auto meta = [routes](const http::Request& r) { return routes->metadata(r); };
   const auto discovery = RouteFlags::kInline | RouteFlags::kCors;

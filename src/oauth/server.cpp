@@ -129,29 +129,33 @@ void AuthorizationServer::registerRoutes(http::Router& router) {
   if (!prefix.empty()) router.add("GET", prefix + "/.well-known/jwks.json", keys, discovery);
 
   const auto api = RouteFlags::kCors | RouteFlags::kNoStore;
-  router.add("POST", prefix + "/register", bind(&AuthorizationServer::registerClient), api);
-  router.add("POST", prefix + "/token", bind(&AuthorizationServer::token), api);
-  router.add("POST", prefix + "/revoke", bind(&AuthorizationServer::revoke), api);
+  router.add("POST", prefix + "/register", bind(&AuthorizationServer::registerClient),
+             api | RouteFlags::kRateRegister);
+  router.add("POST", prefix + "/token", bind(&AuthorizationServer::token),
+             api | RouteFlags::kRateToken);
+  router.add("POST", prefix + "/revoke", bind(&AuthorizationServer::revoke),
+             api | RouteFlags::kRateInspect);
   router.add("POST", prefix + "/introspect", bind(&AuthorizationServer::introspect),
-             RouteFlags::kNoStore);
+             RouteFlags::kNoStore | RouteFlags::kRateInspect);
   // Unauthenticated, so served only where the operator wants it (validate.enabled); 404 else.
   if (impl_->deps.config->validate.enabled) {
     router.add(
         "POST", prefix + "/validate", bind(&AuthorizationServer::validate),
-        [this](const http::Request& r) { return validateFromMemory(r); }, RouteFlags::kNoStore);
+        [this](const http::Request& r) { return validateFromMemory(r); },
+        RouteFlags::kNoStore | RouteFlags::kRateValidate);
   }
+  const auto browser = RouteFlags::kNoStore | RouteFlags::kRateBrowser;
   router.addAsync(
       "GET", prefix + "/authorize",
       [this](const http::Request& r, http::Respond respond) { authorizeAsync(r, respond); },
-      RouteFlags::kNoStore);
-  router.add("POST", prefix + "/authorize/consent", bind(&AuthorizationServer::consent),
-             RouteFlags::kNoStore);
+      browser);
+  router.add("POST", prefix + "/authorize/consent", bind(&AuthorizationServer::consent), browser);
   router.add("GET", prefix + "/auth/:upstream/callback",
-             bind(&AuthorizationServer::upstreamCallback), RouteFlags::kNoStore);
+             bind(&AuthorizationServer::upstreamCallback), browser);
   router.add("POST", prefix + "/auth/:upstream/callback",
-             bind(&AuthorizationServer::upstreamCallback), RouteFlags::kNoStore);
+             bind(&AuthorizationServer::upstreamCallback), browser);
   router.add("GET", prefix + "/auth/:upstream/login", bind(&AuthorizationServer::devLoginPage),
-             RouteFlags::kInline | RouteFlags::kNoStore);
+             RouteFlags::kInline | browser);
   router.add("GET", prefix + "/health", bind(&AuthorizationServer::health), RouteFlags::kNoStore);
   registerResourceServerRoutes(router, *impl_, prefix);
 }

@@ -102,7 +102,8 @@ void BrokerProcess::rewriteConfig(const BrokerConfig& config) {
   std::string yaml =
       "issuer: " + url() + "\nlisten: 127.0.0.1:" + std::to_string(port_) + "\nstorage: \"" +
       storage + "\"\npolicy: " + policy_path_ +
-      "\ndev_mode: true\nlog_level: info\nsecrets:\n  master_keys:\n" + keys + "upstreams:\n" +
+      "\ndev_mode: true\nlog_level: info\nsecrets:\n  master_keys:\n" + keys +
+      config_.rate_limits_yaml + "upstreams:\n" +
       (config_.upstreams_yaml.empty() ? "  dev:\n    type: dev\n" : config_.upstreams_yaml) +
       config_.extra_yaml;
   writeFile(config_path_, yaml);

@@ -30,6 +30,15 @@ struct BrokerConfig {
   std::vector<std::string> master_keys = {"integration-master-key-0123456789abcdefABCDEF"};
   std::string policy_yaml;  // empty: a default test policy (see broker_process.cpp)
   std::string extra_yaml;   // appended to the config (e.g. "tokens:\n  refresh_grace: 2s\n")
+  // The `rate_limits:` section. Tests register clients and sign in far faster than people do,
+  // so by default every group is raised far above the production defaults.
+  std::string rate_limits_yaml =
+      "rate_limits:\n"
+      "  register: {burst: 100000, per_second: 100000}\n"
+      "  browser: {burst: 100000, per_second: 100000}\n"
+      "  token: {burst: 100000, per_second: 100000}\n"
+      "  revoke: {burst: 100000, per_second: 100000}\n"
+      "  validate: {burst: 100000, per_second: 100000}\n";
   // The `upstreams:` mapping's entries (indented by two spaces); empty: the dev upstream only.
   std::string upstreams_yaml;
   uint16_t port = 0;  // 0: pick a free port

@@ -62,7 +62,14 @@ struct ServerSettings {
   int64_t header_timeout_ms = 5000;      // server.header_timeout
   int64_t body_timeout_ms = 10000;       // server.body_timeout
   int64_t keepalive_timeout_ms = 60000;  // server.keepalive_timeout
-  bool trust_proxy = false;              // server.trust_proxy: honour X-Forwarded-For for logs
+  bool trust_proxy = false;              // server.trust_proxy: the direct peer is a proxy
+  std::vector<std::string> trusted_proxies;  // server.trusted_proxies: addresses and networks
+};
+
+// rate_limits.<group>: {burst, per_second}; burst 0 turns the group's limit off.
+struct RateLimitSetting {
+  int64_t burst = 0;
+  double per_second = 0;
 };
 
 // forward_auth.proxy: the reverse proxy in front of /forward-auth, and so the one set of request
@@ -110,7 +117,9 @@ struct UpstreamSettings {
 
 struct Config {
   std::string source_path;  // the file read
-  std::string issuer;       // canonical: no trailing slash
+  // Only the groups the file sets; the others keep the server's defaults.
+  std::map<std::string, RateLimitSetting> rate_limits;
+  std::string issuer;  // canonical: no trailing slash
   std::string listen = "127.0.0.1:8080";
   // sqlite:PATH | sqlite::memory: | postgresql://... | postgres://...
   // A relative sqlite PATH is opened relative to the working directory of the process, not the

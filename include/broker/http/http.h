@@ -63,6 +63,12 @@ enum class RouteFlags : unsigned {
   kInline = 1,   // cheap and non-blocking: answer on the reactor thread (metadata, JWKS)
   kCors = 2,     // public CORS (`*`, no credentials) including OPTIONS preflight
   kNoStore = 4,  // Cache-Control: no-store
+  // The rate-limit group (ServerOptions::rate_limits) a route counts against; at most one.
+  kRateRegister = 8,    // POST /register
+  kRateBrowser = 16,    // /authorize, /authorize/consent, /auth/<id>/...: answered in HTML
+  kRateToken = 32,      // POST /token
+  kRateInspect = 64,    // POST /revoke, /introspect
+  kRateValidate = 128,  // /validate, /forward-auth: every proxied MCP request
 };
 inline RouteFlags operator|(RouteFlags a, RouteFlags b) {
   return static_cast<RouteFlags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));

@@ -6,6 +6,7 @@
 // worker. HTTP/1.1 connections stay open unless the client asks to
 // close. Every response gets security headers and one JSON log line.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -22,6 +23,27 @@ class Random;
 }
 
 namespace broker::http {
+
+// Token buckets per client address: `burst` requests at once, refilled at `per_second`. A group
+// with burst 0 (or per_second 0) is not limited.
+struct RateLimit {
+  int64_t burst = 0;
+  double per_second = 0;
+};
+enum class RateGroup : size_t { kRegister, kBrowser, kToken, kInspect, kValidate };
+constexpr size_t kRateGroupCount = 5;
+// The keys under `rate_limits:` in the config file, in RateGroup order.
+constexpr const char* kRateGroupNames[kRateGroupCount] = {"register", "browser", "token", "revoke",
+                                                          "validate"};
+using RateLimits = std::array<RateLimit, kRateGroupCount>;  // indexed by RateGroup
+// Generous enough that no person or well-behaved client meets them; a flood does.
+constexpr RateLimits kDefaultRateLimits = {{
+    {20, 0.1},     // register: 20 at once, then one per 10 s
+    {60, 5},       // browser sign-in
+    {60, 10},      // token
+    {60, 10},      // revoke, introspect
+    {2000, 1000},  // validate, forward-auth: a proxy asks once per MCP request
+}};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -41,6 +63,11 @@ struct ServerOptions {
   // address the proxy in front saw) instead of the proxy's own. Only for logs; nothing decides
   // on it.
   bool trust_proxy = false;
+  // Addresses and networks ("10.0.0.0/8", "::1") of reverse proxies whose X-Forwarded-For is
+  // believed: a request from one of them is from the right-most X-Forwarded-For address that is
+  // not itself one of them. Rate limits and the access log use that address.
+  std::vector<std::string> trusted_proxies;
+  RateLimits rate_limits = kDefaultRateLimits;
   bool access_log = true;
   // Paths under these prefixes get the public CORS treatment on 404 too.
   std::vector<std::string> cors_prefixes = {"/.well-known/"};

@@ -478,6 +478,20 @@ TEST_F(ConfigTest, NumbersAndDurationsMustBeWellFormedAndSane) {
       {14, "server:\n  threads: 2\n  max_connections: lots\n", "server.max_connections",
        "whole number"},
       {13, "server:\n  trust_proxy: yes\n", "server.trust_proxy", "expected true or false"},
+      {14, "server:\n  trusted_proxies:\n    - 10.0.0.1/8\n", "server.trusted_proxies[0]",
+       "expected an IP address or network"},
+      {13, "server:\n  trusted_proxies: [127.0.0.1, proxy.local]\n", "server.trusted_proxies[1]",
+       "expected an IP address or network"},
+      {13, "rate_limits:\n  register: 5\n", "rate_limits.register", "expected 0 (off)"},
+      {13, "rate_limits:\n  token: {burst: 5}\n", "rate_limits.token",
+       "expected burst and per_second"},
+      {13, "rate_limits:\n  token: {burst: lots, per_second: 1}\n", "rate_limits.token.burst",
+       "whole number"},
+      {13, "rate_limits:\n  token: {burst: 5, per_second: fast}\n", "rate_limits.token.per_second",
+       "expected a number of requests per second"},
+      {13, "rate_limits:\n  token: {burst: 5, per_sec: 1}\n", "rate_limits.token.per_sec",
+       "unknown key"},
+      {13, "rate_limits:\n  login: 0\n", "rate_limits.login", "unknown key"},
       {12, "gc_interval: -5\n", "gc_interval", "expected a duration"},
       {12, "tokens: 5\n", "tokens", "expected a mapping"},
   };
@@ -809,6 +823,18 @@ TEST_F(ConfigTest, ShippedProductionExampleLoadsWithItsVariables) {
               std::string::npos)
         << e.what();
   }
+}
+
+TEST_F(ConfigTest, RateLimitsAndTrustedProxiesAreRead) {
+  Config c = parse(std::string(kBase) +
+                   "server:\n  trusted_proxies: [127.0.0.1, \"10.0.0.0/8\", \"2001:db8::/32\"]\n"
+                   "rate_limits:\n  register: 0\n  token: {burst: 7, per_second: 0.5}\n");
+  EXPECT_EQ(c.server.trusted_proxies,
+            (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "2001:db8::/32"}));
+  ASSERT_EQ(c.rate_limits.size(), 2u);
+  EXPECT_EQ(c.rate_limits.at("register").burst, 0);
+  EXPECT_EQ(c.rate_limits.at("token").burst, 7);
+  EXPECT_DOUBLE_EQ(c.rate_limits.at("token").per_second, 0.5);
 }
 
 }  // namespace
