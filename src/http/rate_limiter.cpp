@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "http/strings.h"
@@ -18,6 +19,12 @@ double TokenBucket::take(const RateLimit& limit, double now) {
     return 0;
   }
   return (1 - tokens) / limit.per_second;
+}
+
+double TokenBucket::wait(const RateLimit& limit, double now) const {
+  const double have = std::min(static_cast<double>(limit.burst),
+                               tokens + std::max(0.0, now - updated) * limit.per_second);
+  return have >= 1 ? 0 : (1 - have) / limit.per_second;
 }
 
 std::optional<Cidr> Cidr::parse(const std::string& text) {
@@ -95,6 +102,10 @@ std::string clientAddress(const std::string& peer, const std::optional<std::stri
   }
 }
 
+double RateLimiter::steadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 RateLimiter::RateLimiter(RateLimits limits, Now now, size_t max_buckets_per_group)
     : limits_(limits),
       now_(std::move(now)),
@@ -122,6 +133,19 @@ std::optional<int64_t> RateLimiter::admit(RateGroup group, const std::string& ad
     s.lru.splice(s.lru.end(), s.lru, it->second);
   }
   const double wait = it->second->second.take(limit, now);
+  if (wait <= 0) return std::nullopt;
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait)));
+}
+
+std::optional<int64_t> RateLimiter::peek(RateGroup group, const std::string& key) const {
+  const RateLimit& limit = limits_[static_cast<size_t>(group)];
+  if (limit.burst <= 0 || limit.per_second <= 0) return std::nullopt;
+  const Shard& s =
+      shards_[static_cast<size_t>(group) * kShards + std::hash<std::string>{}(key) % kShards];
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.index.find(key);
+  if (it == s.index.end()) return std::nullopt;
+  const double wait = it->second->second.wait(limit, now_());
   if (wait <= 0) return std::nullopt;
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait)));
 }

@@ -26,6 +26,8 @@ struct TokenBucket {
   // Takes a token when there is one and returns 0; otherwise returns the seconds until the next
   // token (> 0) and takes nothing.
   double take(const RateLimit& limit, double now);
+  // The seconds until a token is there (0 when there is one now).
+  double wait(const RateLimit& limit, double now) const;
 };
 
 // An IPv4 or IPv6 network, "192.0.2.0/24", "2001:db8::/32" or a single address.
@@ -52,6 +54,7 @@ std::string clientAddress(const std::string& peer, const std::optional<std::stri
 class RateLimiter {
  public:
   using Now = std::function<double()>;  // monotonic seconds
+  static double steadySeconds();        // the production Now
   static constexpr size_t kDefaultMaxBuckets = 100000;
 
   RateLimiter(RateLimits limits, Now now, size_t max_buckets_per_group = kDefaultMaxBuckets);
@@ -59,6 +62,9 @@ class RateLimiter {
   // Takes a token for `address` in `group`: nullopt when allowed, else the whole seconds to wait
   // before asking again (at least 1).
   std::optional<int64_t> admit(RateGroup group, const std::string& address);
+  // The wait admit() would answer, without taking a token: for counting only failures (take
+  // with admit() after one) while refusing further attempts once they are used up.
+  std::optional<int64_t> peek(RateGroup group, const std::string& key) const;
   size_t buckets(RateGroup group) const;  // for tests
 
  private:

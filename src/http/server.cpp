@@ -199,9 +199,7 @@ struct Shared {
       : options(o),
         router(std::move(r)),
         random(o.random ? *o.random : Random::system()),
-        limiter(o.rate_limits, [] {
-          return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
-        }) {
+        limiter(o.rate_limits, RateLimiter::steadySeconds) {
     for (const std::string& p : o.trusted_proxies) {
       auto cidr = Cidr::parse(p);
       if (!cidr) throw std::invalid_argument("not an address or network: " + p);

@@ -57,6 +57,18 @@ http::Response clientAuthErrorResponse(const http::Request& req, const OAuthErro
   return errorResponse(e, scheme);
 }
 
+std::string claimedClientId(const http::Request& req,
+                            const std::map<std::string, std::string>& form) {
+  std::string id;
+  if (auto auth = req.header("authorization")) {
+    if (auto basic = parseBasic(*auth)) id = basic->id;
+  }
+  if (id.empty()) {
+    if (auto it = form.find("client_id"); it != form.end()) id = it->second;
+  }
+  return id.substr(0, 256);  // bounds the memory an attacker's ids can take
+}
+
 Result<ClientAuthResult, OAuthError> authenticateClient(
     store::Store& store, const http::Request& req, const std::map<std::string, std::string>& form) {
   ClientAuthResult out;

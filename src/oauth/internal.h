@@ -11,6 +11,7 @@
 #include "broker/core/result.h"
 #include "broker/oauth/broker.h"
 #include "broker/store/revocation_list.h"
+#include "http/rate_limiter.h"
 #include "verified_tokens.h"
 
 namespace broker::oauth {
@@ -58,6 +59,10 @@ Result<ClientAuthResult, OAuthError> authenticateClient(
 // challenge with the scheme of the client's Authorization header, and no challenge when the client
 // did not use that header (client_secret_post, or a public client).
 http::Response clientAuthErrorResponse(const http::Request& req, const OAuthError& e);
+// The client_id a request claims (Basic user name, else the form's), whether or not it
+// authenticates; empty when it names none.
+std::string claimedClientId(const http::Request& req,
+                            const std::map<std::string, std::string>& form);
 
 // ---- token minting ----
 struct IssuedTokens {
@@ -111,6 +116,15 @@ struct AuthorizationServer::Impl {
   bool secure_cookies = false;
   std::shared_ptr<ClientMetadataResolver> cimd;  // client_id URLs (metadata documents)
   VerifiedTokens verified;                       // shared by /validate, /introspect, /forward-auth
+  // Failed client authentications at /token per claimed client_id (the kToken group only): a
+  // few dozen, then one more attempt per 20 s, so a secret cannot be guessed at speed from many
+  // addresses.
+  http::RateLimiter client_failures{[] {
+                                      http::RateLimits l{};
+                                      l[static_cast<size_t>(http::RateGroup::kToken)] = {30, 0.05};
+                                      return l;
+                                    }(),
+                                    http::RateLimiter::steadySeconds};
 
   // An access token verified against this broker's issuer and signing keys; after the first
   // time from the cache (`now` and `leeway` judge its times either way).

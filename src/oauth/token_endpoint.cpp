@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/core/log.h"
+#include "http/header_policy.h"
 #include "internal.h"
 
 namespace broker::oauth {
@@ -40,9 +41,17 @@ Result<std::map<std::string, std::string>, OAuthError> parseOAuthForm(const http
 http::Response AuthorizationServer::token(const http::Request& req) {
   auto form = parseOAuthForm(req);
   if (!form.ok()) return errorResponse(form.error());
+  const std::string claimed = claimedClientId(req, *form);
+  if (auto wait = impl_->client_failures.peek(http::RateGroup::kToken, claimed)) {
+    log::info("client_auth_locked", {{"client_id", claimed}});
+    return http::tooManyRequests(*wait, false);
+  }
   auto client = authenticateClient(*impl_->deps.store, req, *form);
   if (!client.ok()) {
     log::info("client_auth_failed", {{"debug", client.error().debug}});
+    if (client.error().code == OAuthCode::kInvalidClient) {
+      (void)impl_->client_failures.admit(http::RateGroup::kToken, claimed);
+    }
     return clientAuthErrorResponse(req, client.error());
   }
   const auto& grant_type = (*form)["grant_type"];

@@ -85,6 +85,20 @@ TEST_F(RateLimits, WithoutATrustedProxyAClientsOwnForwardedForIsIgnored) {
   EXPECT_EQ(registerFrom().status, 429);
 }
 
+// Guessing a client's secret from many addresses: after 30 failed authentications for one
+// client_id, /token refuses that client_id (429) without trying, while others still answer.
+TEST_F(RateLimits, RepeatedFailedClientAuthenticationLocksOutThatClientIdOnly) {
+  start("  token: {burst: 100000, per_second: 100000}\n");
+  const std::string form = "grant_type=authorization_code&code=x&client_secret=guess&client_id=";
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(http_.post(broker_->url() + "/token", form + "victim").status, 401) << i;
+  }
+  auto locked = http_.post(broker_->url() + "/token", form + "victim");
+  EXPECT_EQ(locked.status, 429) << locked.body;
+  EXPECT_FALSE(locked.header("retry-after").empty());
+  EXPECT_EQ(http_.post(broker_->url() + "/token", form + "bystander").status, 401);
+}
+
 TEST_F(RateLimits, ZeroTurnsAGroupOff) {
   start("  register: 0\n");
   for (int i = 0; i < 40; ++i) ASSERT_EQ(registerFrom().status, 201) << i;

@@ -97,6 +97,21 @@ TEST(RateLimiter, ASprayOfAddressesCannotGrowMemoryPastTheBound) {
   EXPECT_TRUE(limiter.admit(RateGroup::kRegister, "10.0.39.15"));  // the last of the spray
 }
 
+// Counting only failures: peek() refuses once admit() has used the bucket up, and takes nothing.
+TEST(RateLimiter, PeekRefusesOnceFailuresUsedTheBucketUpWithoutTakingATokenItself) {
+  FakeSeconds clock;
+  RateLimiter limiter(only(RateGroup::kToken, {3, 0.05}), clock.fn());
+  for (int i = 0; i < 100; ++i) ASSERT_FALSE(limiter.peek(RateGroup::kToken, "client-a"));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(limiter.peek(RateGroup::kToken, "client-a"));
+    EXPECT_FALSE(limiter.admit(RateGroup::kToken, "client-a"));
+  }
+  EXPECT_EQ(limiter.peek(RateGroup::kToken, "client-a"), 20);
+  EXPECT_FALSE(limiter.peek(RateGroup::kToken, "client-b"));
+  clock.now += 20;
+  EXPECT_FALSE(limiter.peek(RateGroup::kToken, "client-a"));
+}
+
 TEST(Cidr, ParsesStrictlyAndMatchesByPrefix) {
   struct Case {
     const char* network;
