@@ -808,7 +808,8 @@ TEST_F(ConfigTest, ShippedProductionExampleLoadsWithItsVariables) {
   EXPECT_EQ(c.issuer, "https://auth.example.com");
   EXPECT_FALSE(c.dev_mode);
   EXPECT_EQ(c.default_upstream, "github");
-  EXPECT_TRUE(c.server.trust_proxy);
+  EXPECT_FALSE(c.server.trust_proxy);
+  EXPECT_EQ(c.server.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "::1"}));
   EXPECT_EQ(nlohmann::json::parse(c.upstreams.at("github").settings_json)["client_secret"],
             "gh-secret");
   EXPECT_NO_THROW(policy::Policy::loadFile(c.policy_path));
