@@ -376,7 +376,9 @@ void Loader::readInspection(const std::map<std::string, Entry>& top) {
       config_.introspection.allowed_clients.push_back(v.text);
     }
   }
-  config_.validate.enabled = config_.dev_mode || config_.listenIsLoopback();
+  // Off unless dev_mode: a loopback listener is also what a reverse proxy in front connects to,
+  // and then the endpoint is as public as the proxy.
+  config_.validate.enabled = config_.dev_mode;
   auto validate = section(top, "validate");
   if (auto it = validate.find("enabled"); it != validate.end()) {
     config_.validate.enabled = src_.boolean(it->second);
@@ -722,10 +724,6 @@ const char* toString(ForwardAuthProxy proxy) {
 bool Config::issuerIsLoopback() const {
   auto uri = oauth::parseUri(issuer);
   return uri && oauth::isLoopbackHost(uri->host);
-}
-
-bool Config::listenIsLoopback() const {
-  return oauth::isLoopbackHost(listen.substr(0, listen.rfind(':')));
 }
 
 bool isValidUpstreamId(const std::string& id) {

@@ -73,9 +73,9 @@ Response errorResponse(OAuthCode code, std::string description) {
   return Response::json(e.httpStatus(), e.toJson());
 }
 
-Response tooManyRequests(int64_t retry_after_s, bool html) {
+Response tooManyRequests(int64_t retry_after_s, bool html, std::string_view reason) {
   const std::string wait = std::to_string(retry_after_s);
-  const std::string text = "too many requests from this address; retry after " + wait + " s";
+  const std::string text = std::string(reason) + "; retry after " + wait + " s";
   Response r =
       html ? Response::html(429,
                             "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"

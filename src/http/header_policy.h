@@ -24,7 +24,9 @@ Response preflightResponse(const std::vector<std::string>& methods,
 // {"error": ..., "error_description": ...} with the status the code maps to.
 Response errorResponse(OAuthCode code, std::string description = {});
 // 429 Too Many Requests with Retry-After: OAuth error JSON, or a short HTML page for a browser.
-Response tooManyRequests(int64_t retry_after_s, bool html);
+// `reason` says which limit was hit.
+Response tooManyRequests(int64_t retry_after_s, bool html,
+                         std::string_view reason = "too many requests from this address");
 
 // False when a handler-set header would break the framing or inject a line (CR, LF, NUL, or a
 // name that is not a token).

@@ -102,6 +102,19 @@ std::string clientAddress(const std::string& peer, const std::optional<std::stri
   }
 }
 
+std::string rateKey(const std::string& address) {
+  unsigned char b[16];
+  if (inet_pton(AF_INET, address.c_str(), b) == 1) return address;
+  if (inet_pton(AF_INET6, address.c_str(), b) != 1) return address;
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char text[INET6_ADDRSTRLEN];
+  if (std::equal(std::begin(kMapped), std::end(kMapped), b)) {
+    return inet_ntop(AF_INET, b + 12, text, sizeof text) ? std::string(text) : address;
+  }
+  std::fill(b + 8, b + 16, 0);
+  return inet_ntop(AF_INET6, b, text, sizeof text) ? std::string(text) + "/64" : address;
+}
+
 double RateLimiter::steadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }

@@ -51,6 +51,12 @@ class Cidr {
 std::string clientAddress(const std::string& peer, const std::optional<std::string>& forwarded,
                           const std::vector<Cidr>& trusted, bool trust_peer = false);
 
+// The bucket key for a client address: an IPv4 address as itself (also when it arrives
+// IPv4-mapped, "::ffff:192.0.2.1"), an IPv6 address by its /64, since one host or one customer
+// is given a whole /64 and could otherwise take a fresh bucket per address. Anything else (a
+// name, garbage) as it is.
+std::string rateKey(const std::string& address);
+
 class RateLimiter {
  public:
   using Now = std::function<double()>;  // monotonic seconds

@@ -544,7 +544,7 @@ class PistacheHandler final : public P::Http::Handler {
         {RouteFlags::kRateValidate, RateGroup::kValidate}};
     for (const auto& [flag, group] : kGroups) {
       if (!has(flags, flag)) continue;
-      auto wait = shared_->limiter.admit(group, req.remote_ip);
+      auto wait = shared_->limiter.admit(group, rateKey(req.remote_ip));
       if (!wait) return std::nullopt;
       log::deferred(log::Level::kWarn, "http.rate_limited",
                     {{"remote_ip", req.remote_ip}, {"path", req.path}, {"retry_after", *wait}});

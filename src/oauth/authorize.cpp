@@ -43,6 +43,11 @@ struct AuthzRequest {
   // Shown on the consent page only (not carried through the form): the client is a metadata
   // document URL all of whose redirect URIs are loopback, so any local program could be it.
   bool loopback_only_metadata_client = false;
+  // Not carried either: a remembered approval may skip the consent page only when the client's
+  // identity is assured (RFC 8252 §8.6): it authenticates with a secret, or its redirect URI is
+  // https, which only the owner of that host can receive. Any local program can claim a public
+  // client's loopback port or private-use scheme, and would otherwise get a code without a click.
+  bool identity_assured = false;
 
   json toJson() const {
     return {{"c", client_id}, {"n", client_name},    {"r", redirect_uri}, {"x", redirect_explicit},
@@ -328,6 +333,10 @@ Result<AuthzRequest, AuthorizeFailure> parseAuthorize(
     a.redirect_uri = redirect;
     a.redirect_explicit = true;
   }
+  const auto redirect_uri = parseUri(a.redirect_uri);
+  a.identity_assured =
+      client->token_endpoint_auth_method != "none" ||
+      (redirect_uri && redirect_uri->scheme == "https" && !isLoopbackHost(redirect_uri->host));
   a.state = param("state");
   // From here on the redirect URI is trusted: errors go back to the client.
   auto fail_redirect = [&](OAuthCode code, std::string desc) {
@@ -521,7 +530,8 @@ static http::Response authorizeWith(AuthorizationServer::Impl& impl, const http:
   const int64_t now = d.clock->now();
 
   std::string upstream_id = chooseUpstream(d, a);
-  if (!upstream_id.empty() && approved(rememberedApprovals(impl, req, now), a, upstream_id)) {
+  if (!upstream_id.empty() && a.identity_assured &&
+      approved(rememberedApprovals(impl, req, now), a, upstream_id)) {
     return beginUpstream(impl, req, a, upstream_id);
   }
 

@@ -220,6 +220,16 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   if (!asked.ok()) return asked.error();
   const auto& client = asked->client;
   const std::string& token = asked->token;
+  // RFC 7662 §2.1, §4: introspection is for protected resources that authenticate. A public
+  // client proves nothing by its id, and letting it ask would tell whoever stole one of its
+  // refresh tokens whether that token still works, without rotating it (which reuse detection
+  // would notice).
+  if (client.client.token_endpoint_auth_method == "none") {
+    return clientAuthErrorResponse(
+        req, {OAuthCode::kInvalidClient,
+              "introspection needs a client that authenticates (client_secret_basic or "
+              "client_secret_post); a public client cannot ask"});
+  }
   auto seen = inspect(*impl_, token, true);
   json out = {{"active", false}};
   // RFC 7662 §2.2, §4: a client learns about the tokens issued to it. Other tokens only for the
@@ -228,8 +238,7 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   const auto& allowed = d.config->introspection.allowed_clients;
   const bool may_see =
       seen.client_id == client.client.client_id ||
-      (client.client.token_endpoint_auth_method != "none" &&
-       std::find(allowed.begin(), allowed.end(), client.client.client_id) != allowed.end());
+      std::find(allowed.begin(), allowed.end(), client.client.client_id) != allowed.end();
   if (seen.active && may_see) {
     out = claimsOf(seen);
     out["active"] = true;

@@ -116,9 +116,10 @@ struct AuthorizationServer::Impl {
   bool secure_cookies = false;
   std::shared_ptr<ClientMetadataResolver> cimd;  // client_id URLs (metadata documents)
   VerifiedTokens verified;                       // shared by /validate, /introspect, /forward-auth
-  // Failed client authentications at /token per claimed client_id (the kToken group only): a
-  // few dozen, then one more attempt per 20 s, so a secret cannot be guessed at speed from many
-  // addresses.
+  // Failed client authentications at /token per claimed client_id and client address (the
+  // kToken group only): a few dozen, then one more attempt per 20 s. Others' failures never lock
+  // a client out; secrets are 256-bit random values, so guessing from many addresses gains
+  // nothing either.
   http::RateLimiter client_failures{[] {
                                       http::RateLimits l{};
                                       l[static_cast<size_t>(http::RateGroup::kToken)] = {30, 0.05};

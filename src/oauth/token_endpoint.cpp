@@ -41,16 +41,20 @@ Result<std::map<std::string, std::string>, OAuthError> parseOAuthForm(const http
 http::Response AuthorizationServer::token(const http::Request& req) {
   auto form = parseOAuthForm(req);
   if (!form.ok()) return errorResponse(form.error());
+  // Failures are counted per client_id and address: keyed on the id alone, anyone who knows a
+  // client's id (a public client's is no secret) could lock out every user of that client.
   const std::string claimed = claimedClientId(req, *form);
-  if (auto wait = impl_->client_failures.peek(http::RateGroup::kToken, claimed)) {
+  const std::string failure_key = claimed + '\n' + http::rateKey(req.remote_ip);
+  if (auto wait = impl_->client_failures.peek(http::RateGroup::kToken, failure_key)) {
     log::info("client_auth_locked", {{"client_id", claimed}});
-    return http::tooManyRequests(*wait, false);
+    return http::tooManyRequests(
+        *wait, false, "too many failed client authentications for this client from this address");
   }
   auto client = authenticateClient(*impl_->deps.store, req, *form);
   if (!client.ok()) {
     log::info("client_auth_failed", {{"debug", client.error().debug}});
     if (client.error().code == OAuthCode::kInvalidClient) {
-      (void)impl_->client_failures.admit(http::RateGroup::kToken, claimed);
+      (void)impl_->client_failures.admit(http::RateGroup::kToken, failure_key);
     }
     return clientAuthErrorResponse(req, client.error());
   }

@@ -93,7 +93,9 @@ class BrowserTest : public ::testing::Test {
     broker_->start();
     driver_ = std::make_unique<OAuthDriver>(broker_->url());
     client_port_ = freePort();
-    client_ = driver_->registerClient("none", clientRedirect(client_port_));
+    // Confidential, so that remembered consent applies to it (RFC 8252 §8.6 keeps public loopback
+    // clients on the consent page: PublicLoopbackClientSeesTheConsentPageEveryTime).
+    client_ = driver_->registerClient("client_secret_basic", clientRedirect(client_port_));
     ASSERT_FALSE(client_.client_id.empty());
   }
 
@@ -273,6 +275,23 @@ TEST_F(BrowserTest, RememberedConsentSkipsThePageUntilTheRequestAsksForMore) {
   const auto& session = report["sessions"][0]["rounds"];
   EXPECT_EQ(kinds(session[0]), (std::vector<std::string>{"consent", "client"}));
   EXPECT_EQ(kinds(session[1]), (std::vector<std::string>{"client"}));
+  expectCodeAtClient(session[1]);
+}
+
+// Any program on this machine can listen on a public client's loopback port: a remembered
+// approval does not skip the page for such a client, so a code never leaves without a click.
+TEST_F(BrowserTest, PublicLoopbackClientSeesTheConsentPageEveryTime) {
+  start({.dev = false, .github = true});
+  client_ = driver_->registerClient("none", clientRedirect(client_port_));
+  ASSERT_FALSE(client_.client_id.empty());
+  json rounds = json::array({
+      {{"url", authorizeUrl("mcp:localhost:demo")}},
+      {{"url", authorizeUrl("mcp:localhost:demo")}},
+  });
+  auto report = drive(json::array({{{"rounds", rounds}}}));
+  const auto& session = report["sessions"][0]["rounds"];
+  EXPECT_EQ(kinds(session[0]), (std::vector<std::string>{"consent", "client"}));
+  EXPECT_EQ(kinds(session[1]), (std::vector<std::string>{"consent", "client"}));
   expectCodeAtClient(session[1]);
 }
 

@@ -243,8 +243,8 @@ TEST(BrokerCli, PolicyMigrateCarriesOnAndNamesEveryKeyItLeavesOut) {
   EXPECT_EQ(check.exit_code, 0) << check.output;
 }
 
-// server.trust_proxy (deprecated; server.trusted_proxies replaces it) changes what the access log names
-// as the client: the last X-Forwarded-For entry, which the proxy in front appended.
+// server.trust_proxy (deprecated; server.trusted_proxies replaces it) changes what the access log
+// names as the client: the last X-Forwarded-For entry, which the proxy in front appended.
 TEST(BrokerCli, TrustProxyLogsTheAddressTheProxySaw) {
   for (bool trust : {false, true}) {
     TempDir dir;

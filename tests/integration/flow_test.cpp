@@ -40,6 +40,16 @@ class BrokerFlow : public ::testing::Test {
   std::unique_ptr<OAuthDriver> driver_;
 };
 
+// An authorization request of `client` for its default scopes, as a browser would follow it.
+std::string plainAuthorizeUrl(const std::string& base, const RegisteredClient& client) {
+  return base + "/authorize?" +
+         formEncode({{"response_type", "code"},
+                     {"client_id", client.client_id},
+                     {"redirect_uri", client.redirect_uri},
+                     {"code_challenge", makePkce().challenge},
+                     {"code_challenge_method", "S256"}});
+}
+
 TEST_F(BrokerFlow, DiscoveryDocumentsAgreeOnTheIssuer) {
   HttpClient http;
   for (const char* path :
@@ -168,12 +178,7 @@ TEST_F(BrokerFlow, FullFlowIssuesAnRfc9068TokenVerifiableFromJwks) {
 
 TEST_F(BrokerFlow, ConsentPageEscapesPolicyTextAndIsNotFramable) {
   auto client = driver_->registerClient();
-  std::string url = base() + "/authorize?" +
-                    formEncode({{"response_type", "code"},
-                                {"client_id", client.client_id},
-                                {"redirect_uri", client.redirect_uri},
-                                {"code_challenge", makePkce().challenge},
-                                {"code_challenge_method", "S256"}});
+  const std::string url = plainAuthorizeUrl(base(), client);
   auto r = driver_->browser().get(url);
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("Test &lt;Client&gt;"), std::string::npos);
@@ -187,12 +192,7 @@ TEST_F(BrokerFlow, ConsentPageEscapesPolicyTextAndIsNotFramable) {
 
 TEST_F(BrokerFlow, ConsentWithoutTheCsrfCookieIsRejected) {
   auto client = driver_->registerClient();
-  std::string url = base() + "/authorize?" +
-                    formEncode({{"response_type", "code"},
-                                {"client_id", client.client_id},
-                                {"redirect_uri", client.redirect_uri},
-                                {"code_challenge", makePkce().challenge},
-                                {"code_challenge_method", "S256"}});
+  const std::string url = plainAuthorizeUrl(base(), client);
   auto page = driver_->browser().get(url);
   HttpClient attacker;  // no cookies
   auto r = attacker.post(base() + "/authorize/consent",
@@ -204,21 +204,27 @@ TEST_F(BrokerFlow, ConsentWithoutTheCsrfCookieIsRejected) {
 }
 
 TEST_F(BrokerFlow, RememberedConsentSkipsThePage) {
-  auto client = driver_->registerClient();
+  auto client = driver_->registerClient("client_secret_basic");
   ASSERT_FALSE(driver_->login(client, "alice").access_token.empty());
-  std::string url = base() + "/authorize?" +
-                    formEncode({{"response_type", "code"},
-                                {"client_id", client.client_id},
-                                {"redirect_uri", client.redirect_uri},
-                                {"code_challenge", makePkce().challenge},
-                                {"code_challenge_method", "S256"}});
+  const std::string url = plainAuthorizeUrl(base(), client);
   auto r = driver_->browser().get(url);
   EXPECT_EQ(r.status, 302);
   EXPECT_NE(r.header("location").find("/auth/dev/login"), std::string::npos);
 }
 
-TEST_F(BrokerFlow, RememberedConsentDoesNotCoverMoreServers) {
+// RFC 8252 §8.6: a public client's loopback redirect can be claimed by any local program, so its
+// remembered approval never skips the page (a confidential client's does, above).
+TEST_F(BrokerFlow, PublicLoopbackClientSeesConsentEveryTime) {
   auto client = driver_->registerClient();
+  ASSERT_FALSE(driver_->login(client, "alice").access_token.empty());
+  const std::string url = plainAuthorizeUrl(base(), client);
+  auto r = driver_->browser().get(url);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(inputValue(r.body, "request").empty()) << "the consent page is shown again";
+}
+
+TEST_F(BrokerFlow, RememberedConsentDoesNotCoverMoreServers) {
+  auto client = driver_->registerClient("client_secret_basic");
   ASSERT_FALSE(driver_->login(client, "bob", "mcp:localhost:demo").access_token.empty());
   std::string url = base() + "/authorize?" +
                     formEncode({{"response_type", "code"},
@@ -401,7 +407,8 @@ TEST_F(BrokerFlow, CodeIsSingleUseAndReplayRevokesItsTokens) {
 
 // No refresh grant, so no refresh family: the replay must still revoke the first access token.
 TEST_F(BrokerFlow, ReplayRevokesTheAccessTokenOfAClientWithoutRefresh) {
-  auto client = driver_->registerClient("none", "http://127.0.0.1:7777/callback", false);
+  auto client =
+      driver_->registerClient("client_secret_basic", "http://127.0.0.1:7777/callback", false);
   PkcePair pkce;
   auto a = driver_->authorize(client, AuthorizeRequest{}, &pkce);
   auto first = driver_->exchange(client, a.code, pkce.verifier);
@@ -655,17 +662,25 @@ TEST_F(BrokerFlow, IntrospectionShowsOtherClientsTokensOnlyToAllowedConfidential
     EXPECT_EQ(r.status, 200) << r.body;
     return parse(r.body);
   };
+  // A public client proves nothing by its id: it may not ask at all, not even about its own
+  // tokens (whoever stole one could learn whether it still works without rotating it).
+  auto refuse = [&](const RegisteredClient& who, const std::string& token) {
+    auto r = driver_->clientPost(who, "/introspect", {{"token", token}});
+    EXPECT_EQ(r.status, 401) << r.body;
+    EXPECT_EQ(parse(r.body)["error"], "invalid_client") << r.body;
+    EXPECT_EQ(r.body.find("dev:alice"), std::string::npos) << r.body;
+  };
   // Not named: another client's tokens look inactive, with nothing about them.
   for (const std::string& token : {t.access_token, t.refresh_token}) {
     EXPECT_EQ(introspect(rs, token), json({{"active", false}}));
-    EXPECT_EQ(introspect(other_public, token), json({{"active", false}}));
+    refuse(other_public, token);
+    refuse(client, token);
   }
   // A client's own token is described to it.
-  auto own = introspect(client, t.access_token);
-  EXPECT_EQ(own["active"], true);
-  EXPECT_EQ(own["sub"], "dev:alice");
   auto rs_own = driver_->login(rs, "bob");
-  EXPECT_EQ(introspect(rs, rs_own.access_token)["active"], true);
+  auto own = introspect(rs, rs_own.access_token);
+  EXPECT_EQ(own["active"], true);
+  EXPECT_EQ(own["sub"], "dev:bob");
 
   // Named: the confidential client sees every token; a public client's id proves nothing.
   broker_->stop();
@@ -681,7 +696,7 @@ TEST_F(BrokerFlow, IntrospectionShowsOtherClientsTokensOnlyToAllowedConfidential
   EXPECT_EQ(j["scope"], "mcp:localhost:demo");
   EXPECT_EQ(introspect(rs, "nope")["active"], false);
   EXPECT_EQ(introspect(rs, t.refresh_token)["active"], true);
-  EXPECT_EQ(introspect(other_public, t.access_token), json({{"active", false}}));
+  refuse(other_public, t.access_token);
   HttpClient anonymous;
   auto unauth = anonymous.post(base() + "/introspect", formEncode({{"token", t.access_token}}));
   EXPECT_EQ(unauth.status, 401);
@@ -690,7 +705,7 @@ TEST_F(BrokerFlow, IntrospectionShowsOtherClientsTokensOnlyToAllowedConfidential
 // /validate needs no authentication, so an operator can switch it off (validate.enabled); the
 // default for a broker listening beyond loopback is off (see the config tests).
 TEST_F(BrokerFlow, ValidateIsNotServedWhenDisabled) {
-  auto client = driver_->registerClient();
+  auto client = driver_->registerClient("client_secret_basic");
   auto t = driver_->login(client, "alice");
   HttpClient http;
   const std::string body = json{{"token", t.access_token}}.dump();

@@ -165,7 +165,7 @@ TEST_F(ResourceServer, ForwardAuthRefusesATokenIssuedWithoutAResourceLikeTheLibr
 // exchange's refresh token, and its access token refused by /forward-auth, /introspect and
 // /validate (at once on this instance, within tokens.revocation_sync on the others).
 TEST_F(ResourceServer, ReplayingACodeEndsTheFirstExchangesTokensEverywhere) {
-  auto client = driver_->registerClient();
+  auto client = driver_->registerClient("client_secret_basic");
   const auto signed_in = signIn(client, kDemo);
   const auto& first = signed_in.tokens;
   ASSERT_EQ(first.status, 200) << first.body;
@@ -488,6 +488,7 @@ class ForwardAuthBehindNginx : public ::testing::Test {
     const uint16_t mcp_port = freePort();
     BrokerConfig cfg;
     cfg.policy_yaml = policyWithSubScope(mcpUrl());
+    configure(cfg);
     broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
     broker_->start();
     driver_ = std::make_unique<OAuthDriver>(broker_->url());
@@ -502,6 +503,8 @@ class ForwardAuthBehindNginx : public ::testing::Test {
                   m + "; location / { return 200 \"mcp $http_x_auth_subject\"; } }\n");
     ASSERT_TRUE(nginx_->waitFor("http://127.0.0.1:" + m + "/")) << nginx_->log();
   }
+
+  virtual void configure(BrokerConfig&) {}
 
   std::string mcpUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/mcp"; }
 
@@ -547,6 +550,28 @@ TEST_F(ForwardAuthBehindNginx, PassesAValidTokenAndIgnoresSmuggledRequestHeaders
     EXPECT_EQ(r.status, 200) << h << " " << r.body;
     EXPECT_EQ(r.body, "mcp dev:alice") << h;
   }
+}
+
+// The subrequest carries the client's address (X-Forwarded-For), so rate_limits.validate counts
+// each client on its own: one client's flood of token-less requests does not lock out the rest,
+// which nginx would otherwise see as 500s.
+class ForwardAuthBehindNginxRateLimited : public ForwardAuthBehindNginx {
+ protected:
+  void configure(BrokerConfig& cfg) override {
+    cfg.rate_limits_yaml = "rate_limits:\n  validate: {burst: 5, per_second: 0.01}\n";
+    cfg.extra_yaml = "server:\n  trusted_proxies: [127.0.0.1]\n";
+  }
+};
+
+TEST_F(ForwardAuthBehindNginxRateLimited, OneClientsFloodLeavesOthersTheirOwnBucket) {
+  const std::string t = token();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(post("", {"X-Forwarded-For: 198.51.100.1"}).status, 401) << i;
+  }
+  EXPECT_NE(post("", {"X-Forwarded-For: 198.51.100.1"}).status, 401);  // its bucket is empty
+  auto other = post(t, {"X-Forwarded-For: 198.51.100.2"});
+  EXPECT_EQ(other.status, 200) << other.body << nginx_->log();
+  EXPECT_EQ(other.body, "mcp dev:alice");
 }
 
 TEST_F(ForwardAuthBehindNginx, ASmuggledPreflightMethodLetsNoRequestThroughWithoutAToken) {

@@ -25,14 +25,16 @@ inline std::string upstreamPolicy(const std::string& upstream, const std::string
          demo_rule + "\n" + more_servers;
 }
 
-// The broker with the upstreams of `cfg`, a browser and a registered public client.
+// The broker with the upstreams of `cfg`, a browser and a registered confidential client (one
+// whose remembered consent may skip the page; see
+// BrokerFlow.PublicLoopbackClientSeesConsentEveryTime).
 class UpstreamLoginTest : public ::testing::Test {
  protected:
   void startBroker(const BrokerConfig& cfg) {
     broker_ = std::make_unique<BrokerProcess>(dir_, cfg);
     broker_->start();
     driver_ = std::make_unique<OAuthDriver>(broker_->url());
-    client_ = driver_->registerClient();
+    client_ = driver_->registerClient("client_secret_basic");
     ASSERT_FALSE(client_.client_id.empty());
   }
   std::string base() const { return broker_->url(); }

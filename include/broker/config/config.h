@@ -144,7 +144,6 @@ struct Config {
   std::vector<std::string> warnings;
 
   bool issuerIsLoopback() const;
-  bool listenIsLoopback() const;  // `listen` binds a loopback address only
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

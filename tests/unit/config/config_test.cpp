@@ -536,18 +536,20 @@ TEST_F(ConfigTest, ForwardAuthProxyNamesOneHeaderContract) {
 }
 
 // /validate answers anyone who sends a token; by default it is served only on a development
-// broker or one that listens on loopback, where only this machine can reach it.
-TEST_F(ConfigTest, ValidateIsOnByDefaultOnlyInDevModeOrOnALoopbackListener) {
+// broker. A loopback listener is not enough: a reverse proxy in front makes it public.
+TEST_F(ConfigTest, ValidateIsOnByDefaultOnlyInDevMode) {
   const std::string public_prod =
       edit({{2, "listen: 0.0.0.0:8080"}, {5, "dev_mode: false"}, {11, "    type: github"}});
+  const std::string loopback_prod = edit({{5, "dev_mode: false"}, {11, "    type: github"}});
   EXPECT_TRUE(parse(kBase).validate.enabled);
   EXPECT_FALSE(parse(public_prod).validate.enabled);
-  EXPECT_TRUE(parse(edit({{5, "dev_mode: false"}, {11, "    type: github"}})).validate.enabled);
+  EXPECT_FALSE(parse(loopback_prod).validate.enabled);
   EXPECT_TRUE(parse(edit({{2, "listen: 0.0.0.0:8080"}})).validate.enabled);
   EXPECT_TRUE(parse(public_prod + "validate:\n  enabled: true\n").validate.enabled);
+  EXPECT_TRUE(parse(loopback_prod + "validate:\n  enabled: true\n").validate.enabled);
   EXPECT_FALSE(parse(std::string(kBase) + "validate:\n  enabled: false\n").validate.enabled);
   env_["BROKER_LISTEN"] = "[::1]:9000";
-  EXPECT_TRUE(parse(public_prod).validate.enabled);
+  EXPECT_FALSE(parse(public_prod).validate.enabled);
   EXPECT_ERROR_AT(std::string(kBase) + "validate:\n  enabled: sometimes\n", 13, "validate.enabled",
                   "expected true or false");
   EXPECT_ERROR_AT(std::string(kBase) + "validate:\n  enable: true\n", 13, "validate.enable",

@@ -145,6 +145,25 @@ TEST(Cidr, ParsesStrictlyAndMatchesByPrefix) {
   }
 }
 
+// One IPv6 host usually holds a whole /64: its addresses share one bucket, so rotating through
+// them buys no fresh burst. IPv4, also written IPv4-mapped, is keyed by the address itself.
+TEST(RateKey, Ipv6AddressesInOne64ShareAKeyAndMappedIpv4IsIpv4) {
+  EXPECT_EQ(rateKey("192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(rateKey("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(rateKey("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(rateKey("2001:db8:1:2:ffff:ffff:ffff:ffff"), rateKey("2001:db8:1:2::1"));
+  EXPECT_NE(rateKey("2001:db8:1:3::1"), rateKey("2001:db8:1:2::1"));
+  EXPECT_EQ(rateKey("::1"), "::/64");
+  EXPECT_EQ(rateKey("not an address"), "not an address");
+
+  RateLimits limits{};
+  limits[static_cast<size_t>(RateGroup::kRegister)] = {1, 0.001};
+  RateLimiter limiter(limits, [] { return 0.0; });
+  EXPECT_FALSE(limiter.admit(RateGroup::kRegister, rateKey("2001:db8:1:2::1")));
+  EXPECT_TRUE(limiter.admit(RateGroup::kRegister, rateKey("2001:db8:1:2::2")));
+  EXPECT_FALSE(limiter.admit(RateGroup::kRegister, rateKey("2001:db8:1:3::1")));
+}
+
 TEST(ClientAddress, ForwardedForCountsOnlyFromATrustedProxy) {
   const std::vector<Cidr> trusted = {*Cidr::parse("127.0.0.1"), *Cidr::parse("10.0.0.0/8")};
   struct Case {
