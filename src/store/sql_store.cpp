@@ -225,33 +225,45 @@ const SqlStatement kKeyInsert = writer("keys.insert", kKeys.insertSql());
 const SqlStatement kKeyUpdateTimes = writer(
     "keys.update_times", "UPDATE signing_keys SET retires_at = $2, expires_at = $3 WHERE kid = $1");
 
-// Garbage collection: each statement commits on its own, so two collectors at once just find
-// less to delete. An expiry of 0 means "no expiry".
+// Garbage collection deletes in batches of at most $2 (kGcBatchRows) rows, each batch a statement
+// that commits on its own: a collector that finds a million expired rows holds SQLite's single
+// write lock (or PostgreSQL's row locks) for one batch at a time, and the requests queued behind it
+// are served between batches. Two collectors at once just find less to delete. An expiry of 0 means
+// "no expiry".
+SqlStatement gcBatch(const char* name, const std::string& table, const std::string& key,
+                     const std::string& select) {
+  return writer(name,
+                "DELETE FROM " + table + " WHERE " + key + " IN (SELECT " + select + " LIMIT $2)");
+}
+std::string expiredIn(const std::string& table, const std::string& key) {
+  return key + " FROM " + table + " WHERE expires_at <> 0 AND expires_at <= $1";
+}
 const SqlStatement kGcLogins =
-    writer("gc.logins", "DELETE FROM pending_logins WHERE expires_at <> 0 AND expires_at <= $1");
+    gcBatch("gc.logins", "pending_logins", "state_hash", expiredIn("pending_logins", "state_hash"));
 const SqlStatement kGcCodes =
-    writer("gc.codes", "DELETE FROM auth_codes WHERE expires_at <> 0 AND expires_at <= $1");
+    gcBatch("gc.codes", "auth_codes", "code_hash", expiredIn("auth_codes", "code_hash"));
 const SqlStatement kGcTokens =
-    writer("gc.tokens", "DELETE FROM refresh_tokens WHERE expires_at <> 0 AND expires_at <= $1");
+    gcBatch("gc.tokens", "refresh_tokens", "token_hash", expiredIn("refresh_tokens", "token_hash"));
 // Tokens of expired families go first so they are counted; the foreign key would cascade anyway.
 const SqlStatement kGcFamilyTokens =
-    writer("gc.family_tokens",
-           "DELETE FROM refresh_tokens WHERE family_id IN (SELECT family_id FROM refresh_families "
-           "WHERE expires_at <> 0 AND expires_at <= $1)");
-const SqlStatement kGcFamilies = writer(
-    "gc.families", "DELETE FROM refresh_families WHERE expires_at <> 0 AND expires_at <= $1");
+    gcBatch("gc.family_tokens", "refresh_tokens", "token_hash",
+            "t.token_hash FROM refresh_tokens t JOIN refresh_families f ON f.family_id = "
+            "t.family_id WHERE f.expires_at <> 0 AND f.expires_at <= $1");
+const SqlStatement kGcFamilies = gcBatch("gc.families", "refresh_families", "family_id",
+                                         expiredIn("refresh_families", "family_id"));
 const SqlStatement kGcJtis =
-    writer("gc.jtis", "DELETE FROM revoked_jtis WHERE expires_at <> 0 AND expires_at <= $1");
+    gcBatch("gc.jtis", "revoked_jtis", "jti", expiredIn("revoked_jtis", "jti"));
 const SqlStatement kGcGrants =
-    writer("gc.grants", "DELETE FROM revoked_grants WHERE expires_at <> 0 AND expires_at <= $1");
+    gcBatch("gc.grants", "revoked_grants", "family_id", expiredIn("revoked_grants", "family_id"));
 // last_used_at is 0 until first use, and never before created_at once set, so requiring both to
 // be older than the cutoff means "idle since the later of the two".
 const SqlStatement kGcClients =
-    writer("gc.clients",
-           "DELETE FROM clients WHERE preregistered = 0 AND last_used_at < $1 AND created_at < $1");
-const SqlStatement kGcKeys =
-    writer("gc.keys", "DELETE FROM signing_keys WHERE expires_at <> 0 AND expires_at < $1");
-
+    gcBatch("gc.clients", "clients", "client_id",
+            "client_id FROM clients WHERE preregistered = 0 AND last_used_at < $1 AND "
+            "created_at < $1");
+const SqlStatement kGcKeys = gcBatch("gc.keys", "signing_keys", "kid",
+                                     "kid FROM signing_keys WHERE expires_at <> 0 AND "
+                                     "expires_at < $1");
 // A "happened at" mark must differ from 0 ("not yet"), whatever clock the caller has.
 int64_t stamp(int64_t now) {
   return now > 0 ? now : 1;
@@ -508,9 +520,12 @@ Result<GcStats> SqlStore::collectGarbage(const GcPolicy& policy) {
     steps.push_back({kGcClients, policy.now - policy.client_idle_ttl, stats.clients});
   }
   for (const Step& step : steps) {
-    auto r = db_->run(step.stmt, {step.cutoff});
-    if (!r.ok()) return r.error();
-    step.count += r->affected;
+    for (;;) {
+      auto r = db_->run(step.stmt, {step.cutoff, kGcBatchRows});
+      if (!r.ok()) return r.error();
+      step.count += r->affected;
+      if (r->affected < kGcBatchRows) break;
+    }
   }
   return stats;
 }

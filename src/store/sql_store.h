@@ -13,6 +13,8 @@ namespace broker::store {
 // Used authorization codes are kept this long past their expiry so that a replay shortly after
 // expiry is still recognised as a replay (and revokes what the code minted).
 constexpr int64_t kAuthCodeRetentionSeconds = 3600;
+// The garbage collector deletes at most this many rows per statement (and transaction).
+constexpr int64_t kGcBatchRows = 2000;
 
 class SqlStore final : public Store {
  public:

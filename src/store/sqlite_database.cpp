@@ -64,6 +64,10 @@ class SqliteConnection final : public SqlSession {
     sqlite3_extended_result_codes(db, 1);
     // Another connection's write lock is waited for, not reported at once.
     sqlite3_busy_timeout(db, busy_timeout_ms);
+    // WAL + synchronous = NORMAL: a commit is written to the WAL before COMMIT returns, so it
+    // survives the death of the process (kill -9); only a power loss can roll back the last
+    // commits. FULL would add an fsync to every commit. The choice is explained in
+    // docs/DURABILITY.md.
     std::string pragmas = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
     if (reader) pragmas += "PRAGMA query_only = ON;";
     if (auto st = conn->runScript(pragmas); !st.ok()) return fail(st.error());

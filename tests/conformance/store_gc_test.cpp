@@ -82,6 +82,42 @@ TEST_P(StoreConformance, GarbageCollectionRemovesOnlyExpiredRows) {
             0);
 }
 
+// The collector deletes in batches; a backlog of several batches, and not a multiple of the batch
+// size, is collected whole in one run, and nothing live goes with it.
+TEST_P(StoreConformance, GarbageCollectionCollectsABacklogLargerThanOneBatch) {
+  auto client = sampleClient("c1");
+  client.last_used_at = now_;
+  ASSERT_TRUE(store_->createClient(client).ok());
+  const int64_t expired_codes = 2 * kGcBatchRows + 1;
+  for (int64_t i = 0; i < expired_codes; ++i) {
+    ASSERT_TRUE(store_
+                    ->createAuthCode(sampleCode("old-" + std::to_string(i), "c1",
+                                                now_ - kAuthCodeRetentionSeconds - 1))
+                    .ok());
+  }
+  ASSERT_TRUE(store_->createAuthCode(sampleCode("code-recent", "c1", now_ - 10)).ok());
+  const int64_t expired_families = kGcBatchRows + 1;
+  for (int64_t i = 0; i < expired_families; ++i) {
+    auto family = sampleFamily("family-" + std::to_string(i), "c1", now_ - 1);
+    ASSERT_TRUE(
+        store_->createFamily(family, sampleToken("token-" + std::to_string(i), family, now_ + 60))
+            .ok());
+  }
+  auto live = sampleFamily("family-live", "c1", now_ + 86400);
+  ASSERT_TRUE(store_->createFamily(live, sampleToken("token-live", live, now_ + 60)).ok());
+
+  auto stats = store_->collectGarbage({now_, 0});
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->codes, expired_codes);
+  EXPECT_EQ(stats->families, expired_families);
+  EXPECT_EQ(stats->refresh_tokens, expired_families);
+  EXPECT_TRUE(failsWith(store_->consumeAuthCode("old-0", now_), ErrorCode::kNotFound));
+  EXPECT_TRUE(
+      failsWith(store_->getFamily("family-" + std::to_string(kGcBatchRows)), ErrorCode::kNotFound));
+  EXPECT_TRUE(store_->consumeAuthCode("code-recent", now_).ok());
+  EXPECT_TRUE(store_->getRefreshToken("token-live").ok());
+}
+
 TEST_P(StoreConformance, ConcurrentGarbageCollectionsDeleteEachRowOnce) {
   ASSERT_NO_FATAL_FAILURE(seedExpiredAndLive(*store_, now_));
   auto second = openSecondStore();

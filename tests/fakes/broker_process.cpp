@@ -169,6 +169,14 @@ int BrokerProcess::stop() {
   return -1;
 }
 
+void BrokerProcess::kill9() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 CommandResult runCommand(const std::vector<std::string>& argv) {
   int pipefd[2];
   if (pipe(pipefd) != 0) throw std::runtime_error("pipe failed");

@@ -58,6 +58,9 @@ class BrokerProcess {
   void start();
   // SIGTERM, waits, returns the exit status (-1 if it had to be killed).
   int stop();
+  // SIGKILL, as a crash or the OOM killer would end it: no shutdown code runs. Reaps the process;
+  // start() runs it again on the same port and store.
+  void kill9();
   bool running() const { return pid_ > 0; }
   // Sends `sig` (e.g. SIGHUP) to the running broker.
   void signal(int sig) const;
