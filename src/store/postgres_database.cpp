@@ -158,6 +158,7 @@ class PgDatabase final : public SqlDatabase {
   }
 
   std::string backendName() const override { return "postgresql"; }
+  bool writesInWith() const override { return true; }
 
   Result<SqlResult> run(const SqlStatement& stmt, const SqlParams& params) override {
     return withConnection([&](PgConnection& conn) -> Result<SqlResult> {

@@ -49,6 +49,19 @@ class RowMapping {
     return "INSERT INTO " + table_ + " (" + columnList() + ") VALUES (" + values + ")";
   }
 
+  // "CAST($first AS TEXT), CAST($first+1 AS BIGINT), ...": the parameters of params(), typed, for
+  // an INSERT ... SELECT (where the database cannot infer a parameter's type from its column).
+  std::string typedParams(size_t first) const {
+    std::string out;
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      const bool integer = std::holds_alternative<int64_t R::*>(columns_[c].member) ||
+                           std::holds_alternative<bool R::*>(columns_[c].member);
+      out += std::string(c == 0 ? "" : ", ") + "CAST($" + std::to_string(first + c) +
+             (integer ? " AS BIGINT)" : " AS TEXT)");
+    }
+    return out;
+  }
+
   // "SELECT <every column> FROM <table> <rest>"
   std::string selectSql(const std::string& rest) const {
     return "SELECT " + columnList() + " FROM " + table_ + " " + rest;

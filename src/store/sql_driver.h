@@ -58,6 +58,11 @@ class SqlDatabase {
   virtual ~SqlDatabase() = default;
   virtual std::string backendName() const = 0;
 
+  // True when INSERT/UPDATE/DELETE may run inside WITH (PostgreSQL), so that a claim and the
+  // insert it allows are one statement: one round trip, in its own implicit transaction. SQLite
+  // cannot, and needs none: its transactions cost no round trips.
+  virtual bool writesInWith() const { return false; }
+
   // One statement in its own implicit transaction.
   virtual Result<SqlResult> run(const SqlStatement& stmt, const SqlParams& params) = 0;
 

@@ -156,7 +156,19 @@ const SqlStatement kCodeConsume =
                                 kCodes.columnList());
 const SqlStatement kCodeGet = reader("codes.get", kCodes.selectSql("WHERE code_hash = $1"));
 
-const SqlStatement kFamilyInsert = writer("families.insert", kFamilies.insertSql());
+// A grant revoked before its family exists refuses the family: no row is inserted.
+const std::string kUnlessGrantRevoked =
+    " WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE family_id = $1)";
+const SqlStatement kFamilyInsert =
+    writer("families.insert", "INSERT INTO refresh_families (" + kFamilies.columnList() +
+                                  ") SELECT " + kFamilies.typedParams(1) + kUnlessGrantRevoked);
+// PostgreSQL: the family and its first token in one statement; no token row when refused.
+const SqlStatement kFamilyCreateWith =
+    writer("families.create_with",
+           "WITH family AS (INSERT INTO refresh_families (" + kFamilies.columnList() + ") SELECT " +
+               kFamilies.typedParams(1) + kUnlessGrantRevoked +
+               " RETURNING family_id) INSERT INTO refresh_tokens (" + kTokens.columnList() +
+               ") SELECT " + kTokens.typedParams(kFamilies.size() + 1) + " FROM family");
 const SqlStatement kFamilyGet = reader("families.get", kFamilies.selectSql("WHERE family_id = $1"));
 const SqlStatement kFamilySetUpstream = writer(
     "families.set_upstream", "UPDATE refresh_families SET upstream_data = $2 WHERE family_id = $1");
@@ -185,14 +197,23 @@ const SqlStatement kTokenGetWithFamily =
                "WHERE t.token_hash = $1");
 const SqlStatement kTokenRotatedAt =
     reader("tokens.rotated_at", "SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1");
-const SqlStatement kTokenRotate =
-    writer("tokens.rotate",
-           std::string("UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 ") +
-               "WHERE token_hash = $1 AND rotated_at = 0 AND EXISTS (SELECT 1 FROM "
-               "refresh_families f WHERE f.family_id = refresh_tokens.family_id AND "
-               "f.revoked_at = 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE "
-               "g.family_id = refresh_tokens.family_id) RETURNING " +
-               kTokens.columnList());
+// The claim: of two concurrent rotations exactly one matches rotated_at = 0, the other waits for
+// its commit and then matches nothing. It also requires a family that is not revoked.
+const std::string kTokenClaim =
+    "UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 "
+    "WHERE token_hash = $1 AND rotated_at = 0 AND EXISTS (SELECT 1 FROM "
+    "refresh_families f WHERE f.family_id = refresh_tokens.family_id AND "
+    "f.revoked_at = 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE "
+    "g.family_id = refresh_tokens.family_id) RETURNING " +
+    kTokens.columnList();
+const SqlStatement kTokenRotate = writer("tokens.rotate", kTokenClaim);
+// PostgreSQL: the claim and the successor ($3 onwards) in one statement; no successor unless
+// the claim matched.
+const SqlStatement kTokenRotateWith =
+    writer("tokens.rotate_with",
+           "WITH claimed AS (" + kTokenClaim + "), successor AS (INSERT INTO refresh_tokens (" +
+               kTokens.columnList() + ") SELECT " + kTokens.typedParams(3) +
+               " FROM claimed) SELECT " + kTokens.columnList() + " FROM claimed");
 
 // A jti is revoked once; its expiry comes from the token and cannot change.
 const SqlStatement kJtiRevoke = writer(
@@ -209,8 +230,6 @@ const SqlStatement kGrantRevoke =
     writer("grants.revoke",
            "INSERT INTO revoked_grants (family_id, reason, revoked_at, expires_at) "
            "VALUES ($1, $2, $3, $4) ON CONFLICT (family_id) DO NOTHING");
-const SqlStatement kGrantIsRevoked =
-    reader("grants.is_revoked", "SELECT 1 FROM revoked_grants WHERE family_id = $1");
 
 // All kinds in one round trip; the first column says which (a revoked grant counts as a family:
 // access tokens name both by the same id).
@@ -296,6 +315,44 @@ Result<std::vector<R>> allRows(const RowMapping<R>& mapping, const Result<SqlRes
   return out;
 }
 
+SqlParams concat(SqlParams a, const SqlParams& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// A family insert that inserted nothing was refused: its grant had been revoked.
+Status insertedUnlessRevoked(const Result<SqlResult>& r) {
+  if (!r.ok()) return r.error();
+  if (r->affected == 0) return Error::conflict("the grant was revoked");
+  return {};
+}
+
+RotateOutcome rotated(const SqlRow& claimed_row) {
+  RotateOutcome outcome;
+  outcome.kind = RotateOutcome::Kind::kRotated;
+  outcome.old = kTokens.decode(claimed_row);
+  outcome.old.rotated_at = 0;  // as it was before this call
+  outcome.old.successor_hash.clear();
+  return outcome;
+}
+
+// The claim matched nothing: the token was rotated before (kAlreadyRotated, with whether its
+// successor was rotated too), or its family or grant is revoked (kConflict). `db` is the
+// database or, inside a transaction, its session.
+template <class Db>
+Result<RotateOutcome> unclaimed(Db& db, const std::string& old_hash) {
+  auto current = firstRow(kTokens, db.run(kTokenGet, {old_hash}), "refresh token not found");
+  if (!current.ok()) return current.error();
+  if (current->rotated_at == 0) return Error::conflict("refresh family revoked");
+  RotateOutcome outcome;
+  outcome.kind = RotateOutcome::Kind::kAlreadyRotated;
+  outcome.old = std::move(current.value());
+  auto next = db.run(kTokenRotatedAt, {outcome.old.successor_hash});
+  if (!next.ok()) return next.error();
+  outcome.successor_used = !next->rows.empty() && next->rows.front().integer(0) != 0;
+  return outcome;
+}
+
 }  // namespace
 
 SqlStore::SqlStore(std::unique_ptr<SqlDatabase> db) : db_(std::move(db)) {}
@@ -371,11 +428,14 @@ Result<CodeConsumption> SqlStore::consumeAuthCode(const std::string& code_hash, 
 // reader (rotation, grants.revoked, the revocation list) checks revoked_grants too, and the row
 // outlives the family.
 Status SqlStore::createFamily(const Family& f, const RefreshToken& first) {
+  if (db_->writesInWith()) {
+    return insertedUnlessRevoked(
+        db_->run(kFamilyCreateWith, concat(kFamilies.params(f), kTokens.params(first))));
+  }
   return db_->transact([&](SqlSession& s) -> Status {
-    auto revoked = s.run(kGrantIsRevoked, {f.family_id});
-    if (!revoked.ok()) return revoked.error();
-    if (!revoked->rows.empty()) return Error::conflict("the grant was revoked");
-    if (auto st = done(s.run(kFamilyInsert, kFamilies.params(f))); !st.ok()) return st;
+    if (auto st = insertedUnlessRevoked(s.run(kFamilyInsert, kFamilies.params(f))); !st.ok()) {
+      return st;
+    }
     return done(s.run(kTokenInsert, kTokens.params(first)));
   });
 }
@@ -400,31 +460,27 @@ Result<TokenAndFamily> SqlStore::getRefreshTokenAndFamily(const std::string& tok
   return TokenAndFamily{kTokens.decode(row), kFamilies.decode(row, kTokens.size())};
 }
 
+// One statement on PostgreSQL (claim and successor), one transaction on SQLite; the common case
+// writes two rows and reads nothing back.
 Result<RotateOutcome> SqlStore::rotateRefreshToken(const std::string& old_hash,
                                                    const RefreshToken& successor, int64_t now) {
-  RotateOutcome outcome;
+  const SqlParams claim = {old_hash, stamp(now), successor.token_hash};
+  if (db_->writesInWith()) {
+    auto claimed =
+        db_->run(kTokenRotateWith, concat({old_hash, stamp(now)}, kTokens.params(successor)));
+    if (!claimed.ok()) return claimed.error();
+    if (!claimed->rows.empty()) return rotated(claimed->rows.front());
+    return unclaimed(*db_, old_hash);
+  }
+  Result<RotateOutcome> outcome = Error::internal("rotation did not run");
   Status st = db_->transact([&](SqlSession& s) -> Status {
-    outcome = RotateOutcome{};
-    // The conditional update is the race: of two concurrent rotations exactly one matches
-    // rotated_at = 0, the other waits for its commit and then matches nothing. It also requires a
-    // family that is not revoked, so the common case is two statements (claim, insert).
-    auto claimed = s.run(kTokenRotate, {old_hash, stamp(now), successor.token_hash});
+    auto claimed = s.run(kTokenRotate, claim);
     if (!claimed.ok()) return claimed.error();
     if (claimed->rows.empty()) {
-      auto current = firstRow(kTokens, s.run(kTokenGet, {old_hash}), "refresh token not found");
-      if (!current.ok()) return current.error();
-      if (current->rotated_at == 0) return Error::conflict("refresh family revoked");
-      outcome.kind = RotateOutcome::Kind::kAlreadyRotated;
-      outcome.old = std::move(current.value());
-      auto next = s.run(kTokenRotatedAt, {outcome.old.successor_hash});
-      if (!next.ok()) return next.error();
-      outcome.successor_used = !next->rows.empty() && next->rows.front().integer(0) != 0;
-      return {};
+      outcome = unclaimed(s, old_hash);
+      return outcome.ok() ? Status() : Status(outcome.error());
     }
-    outcome.kind = RotateOutcome::Kind::kRotated;
-    outcome.old = kTokens.decode(claimed->rows.front());
-    outcome.old.rotated_at = 0;  // as it was before this call
-    outcome.old.successor_hash.clear();
+    outcome = rotated(claimed->rows.front());
     return done(s.run(kTokenInsert, kTokens.params(successor)));
   });
   if (!st.ok()) return st.error();

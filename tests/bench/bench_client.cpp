@@ -245,6 +245,56 @@ bool OAuthClient::login(const Client& client, const std::string& user, Tokens& o
                       out, error);
 }
 
+bool OAuthClient::loginReference(const Client& client, const std::string& user, Tokens& out,
+                                 StepError& error) {
+  static const std::string kForm = "application/x-www-form-urlencoded";
+  // The provider redirects with paths (/interaction/UID) or with absolute URLs.
+  auto absolute = [&](const std::string& location) {
+    return location.rfind("http", 0) == 0 ? location : base_ + location;
+  };
+  CookieJar jar;
+  const std::string verifier = Random::system().token(32);
+  const std::string challenge = base64urlEncode(sha256(verifier));
+  const std::string state = Random::system().token(12);
+
+  Reply start = http_.send(base_ + "/auth?" +
+                               formBody({{"response_type", "code"},
+                                         {"client_id", client.client_id},
+                                         {"redirect_uri", client.redirect_uri},
+                                         {"scope", "openid"},
+                                         {"code_challenge", challenge},
+                                         {"code_challenge_method", "S256"},
+                                         {"state", state}}),
+                           "", "", &jar);
+  if (start.status / 100 != 3 || start.location.empty()) {
+    error.set("auth", start);
+    return false;
+  }
+  const std::string interaction = absolute(start.location);
+  Reply page = http_.send(interaction, "", "", &jar);
+  if (page.status != 200) {
+    error.set("login form", page);
+    return false;
+  }
+  Reply login = http_.send(interaction + "/login", kForm, formBody({{"login", user}}), &jar);
+  if (login.status / 100 != 3 || login.location.empty()) {
+    error.set("login", login);
+    return false;
+  }
+  Reply resume = http_.send(absolute(login.location), "", "", &jar);
+  const std::string code = urlParam(resume.location, "code");
+  if (resume.status / 100 != 3 || code.empty() || urlParam(resume.location, "state") != state) {
+    error.set("resume", resume);
+    return false;
+  }
+  return tokenRequest(formBody({{"grant_type", "authorization_code"},
+                                {"code", code},
+                                {"code_verifier", verifier},
+                                {"redirect_uri", client.redirect_uri},
+                                {"client_id", client.client_id}}),
+                      out, error);
+}
+
 bool OAuthClient::refresh(const Client& client, Tokens& tokens, StepError& error) {
   return tokenRequest(formBody({{"grant_type", "refresh_token"},
                                 {"refresh_token", tokens.refresh_token},

@@ -64,6 +64,10 @@ class OAuthClient {
   // shown): GET /authorize, POST /authorize/consent, GET the dev login page, POST the dev
   // callback, POST /token. True only when the token endpoint answers 200.
   bool login(const Client& client, const std::string& user, Tokens& out, StepError& error);
+  // The same flow against the reference provider (tests/oidc-provider/server.mjs, whose login
+  // step grants the requested scopes): GET /auth, GET its login form, POST the login, GET the
+  // resume URL (the redirect with the code), POST /token. `client` is one of its static clients.
+  bool loginReference(const Client& client, const std::string& user, Tokens& out, StepError& error);
   // POST /token with grant_type=refresh_token; on 200 `tokens` becomes the rotated pair.
   bool refresh(const Client& client, Tokens& tokens, StepError& error);
   // POST /validate with {"token": ...}; true on 200 with "valid": true.

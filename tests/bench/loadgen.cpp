@@ -7,7 +7,9 @@
 // A unit is one request, or for `flow` one whole authorization-code flow. Only successful units
 // count in `ok`, the rate and the latencies. Setting a worker up (registering a client, the first
 // login) happens before the clock starts. `--scenario token` only logs in and prints an access
-// token, for wrk to send in a fixed /validate request.
+// token, for wrk to send in a fixed /validate request. `--scenario reference-flow` runs the same
+// flow against the reference provider (tests/oidc-provider/server.mjs), with its static client
+// `--client-id` (redirect URI http://127.0.0.1:7777/cb).
 
 #include <curl/curl.h>
 
@@ -33,9 +35,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const char* const kUsage =
-    "usage: broker_loadgen --url http://127.0.0.1:PORT --scenario refresh|flow|dcr|validate|token\n"
+    "usage: broker_loadgen --url http://127.0.0.1:PORT\n"
+    "                      --scenario refresh|flow|dcr|validate|token|reference-flow\n"
     "                      [--workers 16] [--seconds 5] [--requests 1000000] [--timeout-ms 10000]\n"
-    "                      [--user alice]\n";
+    "                      [--user alice] [--client-id bench (reference-flow)]\n";
 
 struct Options {
   std::string url;
@@ -45,6 +48,7 @@ struct Options {
   long requests = 1000000;
   long timeout_ms = 10000;
   std::string user = "alice";
+  std::string client_id = "bench";  // reference-flow: the provider's static client
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -77,6 +81,8 @@ Options parseOptions(int argc, char** argv) {
         o.timeout_ms = std::stol(v);
       } else if (arg == "--user") {
         o.user = v;
+      } else if (arg == "--client-id") {
+        o.client_id = v;
       } else {
         usage("unknown option " + arg);
       }
@@ -88,7 +94,7 @@ Options parseOptions(int argc, char** argv) {
   if (o.url.rfind("http://127.0.0.1:", 0) != 0) usage("--url must be http://127.0.0.1:PORT");
   while (!o.url.empty() && o.url.back() == '/') o.url.pop_back();
   if (o.scenario != "refresh" && o.scenario != "flow" && o.scenario != "dcr" &&
-      o.scenario != "validate" && o.scenario != "token") {
+      o.scenario != "validate" && o.scenario != "token" && o.scenario != "reference-flow") {
     usage("unknown scenario '" + o.scenario + "'");
   }
   if (o.workers < 1 || o.workers > 1024) usage("--workers must be 1..1024");
@@ -175,6 +181,13 @@ Scenario makeScenario(const Options& o, OAuthClient& api, Client& client, Tokens
   if (o.scenario == "flow") {
     return {[&](StepError& e) { return api.registerClient(client, e); },
             [&](StepError& e) { return api.login(client, o.user, tokens, e); }};
+  }
+  if (o.scenario == "reference-flow") {
+    return {[&](StepError&) {
+              client = {o.client_id, "http://127.0.0.1:7777/cb"};
+              return true;
+            },
+            [&](StepError& e) { return api.loginReference(client, o.user, tokens, e); }};
   }
   return {[](StepError&) { return true; },
           [&](StepError& e) {

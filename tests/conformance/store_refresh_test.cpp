@@ -79,6 +79,24 @@ TEST_P(StoreConformance, RotationMarksOldTokenAndStoresSuccessor) {
   EXPECT_EQ(fields(*store_->getRefreshToken("t2")), fields(next));
 }
 
+// The claim and the successor are written together (one statement on PostgreSQL): a successor
+// that cannot be stored leaves the old token unrotated and usable.
+TEST_P(StoreConformance, RotationWhoseSuccessorCannotBeStoredLeavesTokenUnrotated) {
+  LiveFamily r(*store_, now_);
+  ASSERT_TRUE(store_->rotateRefreshToken("t1", r.successor("t2"), now_ + 10).ok());
+  auto other = sampleFamily("f2", r.family.client_id, now_ + 86400);
+  ASSERT_TRUE(store_->createFamily(other, sampleToken("u1", other, now_ + 3600)).ok());
+
+  auto clash = sampleToken("t2", other, now_ + 3600);  // the hash of an existing token
+  EXPECT_TRUE(
+      failsWith(store_->rotateRefreshToken("u1", clash, now_ + 20), ErrorCode::kAlreadyExists));
+  EXPECT_EQ(store_->getRefreshToken("u1")->rotated_at, 0);
+  EXPECT_EQ(store_->getRefreshToken("u1")->successor_hash, "");
+  auto rotated = store_->rotateRefreshToken("u1", sampleToken("u2", other, now_ + 3600), now_ + 30);
+  ASSERT_TRUE(rotated.ok()) << rotated.error().message;
+  EXPECT_EQ(rotated->kind, RotateOutcome::Kind::kRotated);
+}
+
 TEST_P(StoreConformance, RotatingRotatedTokenReportsAlreadyRotatedWithoutWriting) {
   LiveFamily r(*store_, now_);
   ASSERT_TRUE(store_->rotateRefreshToken("t1", r.successor("t2"), now_ + 10).ok());
