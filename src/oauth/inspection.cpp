@@ -10,6 +10,7 @@
 #include "broker/core/log.h"
 #include "broker/token/access_token.h"
 #include "internal.h"
+#include "request_bodies.h"
 
 namespace broker::oauth {
 namespace {
@@ -253,8 +254,6 @@ http::Response AuthorizationServer::introspect(const http::Request& req) {
   return resp;
 }
 
-namespace {
-
 // {"token":"<JWT or refresh token>"} with optional whitespace. The tokens are base64url and dots,
 // which JSON never escapes, so this common body needs no JSON parser; anything else (escapes,
 // other members, other characters) returns nothing and goes to the parser.
@@ -290,6 +289,17 @@ std::optional<std::string> plainTokenBody(std::string_view body) {
   return std::string(body.substr(start, end - start));
 }
 
+std::optional<std::string> validationBodyToken(std::string_view body) {
+  if (auto plain = plainTokenBody(body)) return plain;
+  auto parsed = json::parse(body.begin(), body.end(), nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return std::nullopt;
+  auto token = parsed.find("token");
+  if (token == parsed.end() || !token->is_string()) return std::nullopt;
+  return token->get<std::string>();
+}
+
+namespace {
+
 // The token a /validate request names (Authorization: Bearer, or {"token": ...}), or the 400.
 Result<std::string, http::Response> validationToken(const http::Request& req) {
   std::string token;
@@ -297,16 +307,13 @@ Result<std::string, http::Response> validationToken(const http::Request& req) {
   if (auth && auth->size() > 7 &&
       (auth->compare(0, 7, "Bearer ") == 0 || auth->compare(0, 7, "bearer ") == 0)) {
     token = auth->substr(7);
-  } else if (auto plain = plainTokenBody(req.body)) {
-    token = std::move(*plain);
   } else if (!req.body.empty()) {
-    auto body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("token") ||
-        !body["token"].is_string()) {
+    auto from_body = validationBodyToken(req.body);
+    if (!from_body) {
       return fail(
           jsonResponse(400, R"({"valid":false,"error":"the body must be {\"token\": \"...\"}"})"));
     }
-    token = body["token"].get<std::string>();
+    token = std::move(*from_body);
   }
   while (!token.empty() && (token.back() == ' ' || token.back() == '\n')) token.pop_back();
   if (token.empty()) {

@@ -8,6 +8,7 @@
 #include "broker/oauth/client_rules.h"
 #include "broker/oauth/uri.h"
 #include "internal.h"
+#include "request_bodies.h"
 
 namespace broker::oauth {
 namespace {
@@ -65,52 +66,76 @@ Result<void, OAuthError> checkClientRegistration(const ClientRegistration& regis
   return {};
 }
 
-http::Response AuthorizationServer::registerClient(const http::Request& req) {
-  auto& d = impl_->deps;
-  auto body = json::parse(req.body, nullptr, false);
+Result<RegistrationRequest, OAuthError> parseRegistrationRequest(std::string_view text) {
+  auto body = json::parse(text.begin(), text.end(), nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
-    return errorResponse(badMetadata("the request body must be a JSON object"));
+    return badMetadata("the request body must be a JSON object");
   }
-
+  RegistrationRequest out;
   auto redirects = stringList(body, "redirect_uris", {});
-  if (!redirects.ok()) return errorResponse(redirects.error());
-  std::string method = "client_secret_basic";  // RFC 7591 §2 default
+  if (!redirects.ok()) return redirects.error();
+  out.redirect_uris = std::move(*redirects);
+  out.token_endpoint_auth_method = "client_secret_basic";  // RFC 7591 §2 default
   if (body.contains("token_endpoint_auth_method")) {
     if (!body["token_endpoint_auth_method"].is_string()) {
-      return errorResponse(badMetadata("token_endpoint_auth_method must be a string"));
+      return badMetadata("token_endpoint_auth_method must be a string");
     }
-    method = body["token_endpoint_auth_method"].get<std::string>();
+    out.token_endpoint_auth_method = body["token_endpoint_auth_method"].get<std::string>();
   }
 
   auto grants = stringList(body, "grant_types", defaultGrantTypes());
-  if (!grants.ok()) return errorResponse(grants.error());
-  auto rules = checkClientRegistration({*redirects, method, *grants});
-  if (!rules.ok()) return errorResponse(rules.error());
+  if (!grants.ok()) return grants.error();
+  out.grant_types = std::move(*grants);
+  auto rules =
+      checkClientRegistration({out.redirect_uris, out.token_endpoint_auth_method, out.grant_types});
+  if (!rules.ok()) return rules.error();
   auto response_types = stringList(body, "response_types", {"code"});
-  if (!response_types.ok()) return errorResponse(response_types.error());
-  for (const auto& r : *response_types) {
-    if (r != "code") return errorResponse(badMetadata("unsupported response_type '" + r + "'"));
+  if (!response_types.ok()) return response_types.error();
+  out.response_types = std::move(*response_types);
+  for (const auto& r : out.response_types) {
+    if (r != "code") return badMetadata("unsupported response_type '" + r + "'");
   }
-  std::string app_type = "web";
+  out.application_type = "web";
   if (body.contains("application_type")) {
     if (!body["application_type"].is_string()) {
-      return errorResponse(badMetadata("application_type must be a string"));
+      return badMetadata("application_type must be a string");
     }
-    app_type = body["application_type"].get<std::string>();
-    if (app_type != "web" && app_type != "native") {
-      return errorResponse(badMetadata("application_type must be 'web' or 'native'"));
+    out.application_type = body["application_type"].get<std::string>();
+    if (out.application_type != "web" && out.application_type != "native") {
+      return badMetadata("application_type must be 'web' or 'native'");
     }
   }
   for (const char* key : {"client_name", "client_uri", "logo_uri", "scope", "software_id",
                           "software_version", "tos_uri", "policy_uri"}) {
     if (body.contains(key) &&
         (!body[key].is_string() || body[key].get<std::string>().size() > 2000)) {
-      return errorResponse(badMetadata(std::string(key) + " must be a string"));
+      return badMetadata(std::string(key) + " must be a string");
     }
   }
-  if (body.contains("scope")) {
+  out.scope = body.value("scope", "");
+  out.client_name = body.value("client_name", "");
+
+  out.echo = json::object();
+  for (const char* key : {"client_name", "client_uri", "logo_uri", "scope", "software_id",
+                          "software_version", "tos_uri", "policy_uri", "contacts"}) {
+    if (body.contains(key)) out.echo[key] = body[key];
+  }
+  out.echo["redirect_uris"] = out.redirect_uris;
+  out.echo["token_endpoint_auth_method"] = out.token_endpoint_auth_method;
+  out.echo["grant_types"] = out.grant_types;
+  out.echo["response_types"] = out.response_types;
+  out.echo["application_type"] = out.application_type;
+  return out;
+}
+
+http::Response AuthorizationServer::registerClient(const http::Request& req) {
+  auto& d = impl_->deps;
+  auto parsed = parseRegistrationRequest(req.body);
+  if (!parsed.ok()) return errorResponse(parsed.error());
+  const RegistrationRequest& r = parsed.value();
+  if (!r.scope.empty()) {
     auto policy = d.policy->current();
-    for (const auto& s : splitScopes(body["scope"].get<std::string>())) {
+    for (const auto& s : splitScopes(r.scope)) {
       if (!policy->findScope(s)) return errorResponse(badMetadata("unknown scope '" + s + "'"));
     }
   }
@@ -118,26 +143,15 @@ http::Response AuthorizationServer::registerClient(const http::Request& req) {
   const int64_t now = d.clock->now();
   store::ClientRecord rec;
   rec.client_id = d.random->token(18);
-  rec.token_endpoint_auth_method = method;
-  rec.redirect_uris = *redirects;
-  rec.grant_types = *grants;
-  rec.client_name = body.value("client_name", "");
+  rec.token_endpoint_auth_method = r.token_endpoint_auth_method;
+  rec.redirect_uris = r.redirect_uris;
+  rec.grant_types = r.grant_types;
+  rec.client_name = r.client_name;
   rec.created_at = now;
   rec.last_used_at = now;
+  rec.metadata_json = r.echo.dump();
 
-  // Echo the registered metadata (RFC 7591 §3.2.1): what was accepted, with defaults filled in.
-  json echo = json::object();
-  for (const char* key : {"client_name", "client_uri", "logo_uri", "scope", "software_id",
-                          "software_version", "tos_uri", "policy_uri", "contacts"}) {
-    if (body.contains(key)) echo[key] = body[key];
-  }
-  echo["redirect_uris"] = rec.redirect_uris;
-  echo["token_endpoint_auth_method"] = method;
-  echo["grant_types"] = rec.grant_types;
-  echo["response_types"] = *response_types;
-  echo["application_type"] = app_type;
-  rec.metadata_json = echo.dump();
-
+  const std::string& method = r.token_endpoint_auth_method;
   std::string secret;
   if (method != "none") {
     secret = d.random->token(32);
@@ -149,9 +163,9 @@ http::Response AuthorizationServer::registerClient(const http::Request& req) {
     return errorResponse({OAuthCode::kServerError, "could not store the client"});
   }
   log::info("client_registered",
-            {{"client_id", rec.client_id}, {"method", method}, {"app_type", app_type}});
+            {{"client_id", rec.client_id}, {"method", method}, {"app_type", r.application_type}});
 
-  json out = echo;
+  json out = r.echo;
   out["client_id"] = rec.client_id;
   out["client_id_issued_at"] = now;
   if (!secret.empty()) {

@@ -67,6 +67,14 @@ struct Session {
   }
 };
 
+// A member that is the JSON boolean true. GitHub's flags are booleans; anything else (absent, the
+// string "true", 1) is not taken as true, and never throws.
+bool isTrue(const json& object, const char* key) {
+  if (!object.is_object()) return false;
+  auto it = object.find(key);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
 std::string origin(const std::string& url) {
   return oauth::originOf(url).value_or("");
 }
@@ -299,8 +307,7 @@ class GitHubUpstream final : public UpstreamProvider {
     for (const auto& e : emails.value()) {
       // Only the primary address, and only once GitHub has verified it: a secondary verified
       // address can be added by anyone and says nothing about who controls the account.
-      if (e.is_object() && e.value("primary", false) == true &&
-          e.value("verified", false) == true && !oc::stringMember(e, "email").empty()) {
+      if (isTrue(e, "primary") && isTrue(e, "verified") && !oc::stringMember(e, "email").empty()) {
         who.email = oc::stringMember(e, "email");
         who.email_verified = true;
       }
