@@ -25,6 +25,9 @@ Response preflightResponse(const std::vector<std::string>& methods,
 Response errorResponse(OAuthCode code, std::string description = {});
 // 429 Too Many Requests with Retry-After: OAuth error JSON, or a short HTML page for a browser.
 Response tooManyRequests(int64_t retry_after_s, bool html);
+// 503 Service Unavailable with Retry-After, for work refused before it starts because every
+// worker is busy and the queue is full: the same two shapes.
+Response serviceUnavailable(int64_t retry_after_s, bool html);
 
 // False when a handler-set header would break the framing or inject a line (CR, LF, NUL, or a
 // name that is not a token).
