@@ -25,6 +25,7 @@
 #include "broker/policy/policy.h"
 #include "broker/store/revocation_list.h"
 #include "broker/store/store.h"
+#include "broker/store/store_monitor.h"
 #include "broker/token/key_manager.h"
 #include "broker/upstream/factory.h"
 #include "oauth/client_metadata.h"
@@ -61,6 +62,7 @@ struct Runtime {
   explicit Runtime(const GlobalOptions& g, bool serving = false) {
     config = loadConfig(g, serving);
     store::StoreOptions so;
+    so.timeout_ms = static_cast<int>(config.storage_timeout_ms);
     so.pool_size =
         serving ? config.server.workers + oauth::ClientMetadataOptions{}.fetch_threads + 2 : 2;
     store = store::openStore(config.storage, so);
@@ -233,12 +235,17 @@ int runServe(const GlobalOptions& g) {
       store::RevocationList::Options ro;
       ro.horizon = rt.config.tokens.access_ttl + 60;
       ro.interval = rt.config.tokens.revocation_sync;
-      ro.max_age = std::max<int64_t>(5, 5 * ro.interval);
+      ro.max_age = rt.config.tokens.revocation_max_staleness;
       revocations = std::make_unique<store::RevocationList>(*rt.store, Clock::system(), ro);
       (void)revocations->sync();  // a failure is logged; the store answers until a load succeeds
       revocations->start();
       deps.revocations = revocations.get();
     }
+    // /health answers from this, and its pings reconnect an idle pool once the database is back.
+    store::StoreMonitor store_monitor(*rt.store, Clock::system(), {});
+    (void)store_monitor.probe();
+    store_monitor.start();
+    deps.store_monitor = &store_monitor;
     oauth::AuthorizationServer as(deps);
     http::Router router;
     as.registerRoutes(router);
@@ -286,6 +293,7 @@ int runServe(const GlobalOptions& g) {
     }
     server->stop(10000);
     if (revocations) revocations->stop();
+    store_monitor.stop();
     log::info("stopped");
     return 0;
   });

@@ -118,15 +118,15 @@ struct NumberFormat {
 // Every key the loader accepts: the top level, then the keys of each section that is a fixed
 // mapping. acceptedKeys() lists them for the README's configuration table check.
 const std::vector<std::string> kTopLevelKeys = {
-    "issuer",        "listen",   "storage",          "policy",    "secrets",
-    "tokens",        "keys",     "server",           "clients",   "gc_interval",
-    "log_level",     "dev_mode", "default_upstream", "upstreams", "forward_auth",
-    "introspection", "validate", "rate_limits"};
+    "issuer",        "listen",   "storage",          "policy",         "secrets",
+    "tokens",        "keys",     "server",           "clients",        "gc_interval",
+    "log_level",     "dev_mode", "default_upstream", "upstreams",      "forward_auth",
+    "introspection", "validate", "rate_limits",      "storage_timeout"};
 const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"secrets", {"master_keys"}},
     {"tokens",
      {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace", "login_ttl",
-      "revocation_sync"}},
+      "revocation_sync", "revocation_max_staleness"}},
     {"keys", {"rotation_period", "publish_ahead"}},
     {"server",
      {"threads", "workers", "queue_limit", "max_request_size", "max_connections", "header_timeout",
@@ -414,6 +414,9 @@ void Loader::readStorage(const std::map<std::string, Entry>& top) {
     fail(v, "expected sqlite:PATH, sqlite::memory:, postgresql://... or postgres://...");
   }
   config_.storage = s;
+  config_.storage_timeout_ms = number(
+      top, "storage_timeout", config_.storage_timeout_ms,
+      {parseMillis, "expected a duration such as 500ms, 2s or 1m", 100, kMinute * 1000, "ms"});
 }
 
 void Loader::readPolicy(const std::map<std::string, Entry>& top) {
@@ -518,6 +521,12 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
   s.refresh_grace = duration(t, "refresh_grace", s.refresh_grace, 0, kHour);
   s.login_ttl = duration(t, "login_ttl", s.login_ttl, kMinute, kHour);
   s.revocation_sync = duration(t, "revocation_sync", s.revocation_sync, 0, 5 * kMinute);
+  s.revocation_max_staleness =
+      duration(t, "revocation_max_staleness", s.revocation_max_staleness, 1, kDay);
+  if (s.revocation_sync > 0) {
+    requireBelow("tokens.revocation_sync", s.revocation_sync, "tokens.revocation_max_staleness",
+                 s.revocation_max_staleness, false);
+  }
   requireBelow("tokens.refresh_grace", s.refresh_grace, "tokens.refresh_idle_ttl",
                s.refresh_idle_ttl, true);
   requireBelow("tokens.refresh_idle_ttl", s.refresh_idle_ttl, "tokens.refresh_ttl", s.refresh_ttl,

@@ -73,18 +73,35 @@ Response errorResponse(OAuthCode code, std::string description) {
   return Response::json(e.httpStatus(), e.toJson());
 }
 
-Response tooManyRequests(int64_t retry_after_s, bool html, std::string_view reason) {
-  const std::string wait = std::to_string(retry_after_s);
-  const std::string text = std::string(reason) + "; retry after " + wait + " s";
-  Response r =
-      html ? Response::html(429,
-                            "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
-                            "<title>Too many requests</title></head><body><p>" +
-                                text + "</p></body></html>")
-           : Response::json(
-                 429, R"({"error":"temporarily_unavailable","error_description":")" + text + "\"}");
-  r.header("Retry-After", wait);
+namespace {
+
+// A request refused before any work: a short HTML page titled `title` saying `text` (plain, no
+// markup) for a browser, else the OAuth error `json`; both with Retry-After.
+Response refusal(int status, const char* title, const std::string& text, std::string json,
+                 int64_t retry_after_s, bool html) {
+  Response r = html ? Response::html(status, std::string("<!DOCTYPE html><html><head>"
+                                                         "<meta charset=\"utf-8\"><title>") +
+                                                 title + "</title></head><body><p>" + text +
+                                                 "</p></body></html>")
+                    : Response::json(status, std::move(json));
+  r.header("Retry-After", std::to_string(retry_after_s));
   return r;
+}
+
+}  // namespace
+
+Response tooManyRequests(int64_t retry_after_s, bool html, std::string_view reason) {
+  const std::string text =
+      std::string(reason) + "; retry after " + std::to_string(retry_after_s) + " s";
+  return refusal(429, "Too many requests", text,
+                 R"({"error":"temporarily_unavailable","error_description":")" + text + "\"}",
+                 retry_after_s, html);
+}
+
+Response serviceUnavailable(int64_t retry_after_s, bool html) {
+  return refusal(503, "Temporarily unavailable",
+                 "the server is busy; retry after " + std::to_string(retry_after_s) + " s",
+                 R"({"error":"temporarily_unavailable"})", retry_after_s, html);
 }
 
 bool headersWellFormed(const Response& r) {

@@ -27,6 +27,9 @@ Response errorResponse(OAuthCode code, std::string description = {});
 // `reason` says which limit was hit.
 Response tooManyRequests(int64_t retry_after_s, bool html,
                          std::string_view reason = "too many requests from this address");
+// 503 Service Unavailable with Retry-After, for work refused before it starts because every
+// worker is busy and the queue is full: the same two shapes.
+Response serviceUnavailable(int64_t retry_after_s, bool html);
 
 // False when a handler-set header would break the framing or inject a line (CR, LF, NUL, or a
 // name that is not a token).

@@ -256,6 +256,11 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+// The answer to work refused because no worker can take it: HTML on the browser's endpoints.
+Response busyResponse(RouteFlags flags) {
+  return serviceUnavailable(1, has(flags, RouteFlags::kRateBrowser));
+}
+
 // Runs a handler; one that throws is logged and answered with `fallback()`.
 template <class Call, class Fallback>
 auto callLogged(const Request& req, Call&& call, Fallback&& fallback) -> decltype(call()) {
@@ -579,10 +584,11 @@ class PistacheHandler final : public P::Http::Handler {
       }
       if (shared_->pool->tryPost(std::move(job))) return;
       ex->answers->worker.store(AnswerState::kIdle);
+      log::deferred(log::Level::kWarn, "http.shed",
+                    {{"path", ex->req.path}, {"queue_limit", shared_->options.queue_limit}});
     }
-    Response busy = errorResponse(OAuthCode::kTemporarilyUnavailable);
-    busy.header("Retry-After", "1");
-    finish(*shared_, *ex, std::move(busy));
+    // Shed at once rather than queue: the client learns now, not after the queue drains.
+    finish(*shared_, *ex, busyResponse(ex->flags));
   }
 
   // Off the reactor: writes only while the transport is there (stop() closes the gate first).
@@ -601,9 +607,7 @@ class PistacheHandler final : public P::Http::Handler {
         : shared_(std::move(shared)), ex_(std::move(ex)), token_(std::move(token)) {}
     ~PendingAnswer() {
       if (answered_.load()) return;
-      Response busy = errorResponse(OAuthCode::kTemporarilyUnavailable);
-      busy.header("Retry-After", "1");
-      answer(std::move(busy));
+      answer(busyResponse(ex_->flags));
     }
     PendingAnswer(const PendingAnswer&) = delete;
     PendingAnswer& operator=(const PendingAnswer&) = delete;

@@ -420,10 +420,8 @@ http::Response failureResponse(const Dependencies& d, const AuthorizeFailure& f)
     return http::Response::redirect(errorRedirectUrl(d.config->issuer, a, f.error));
   }
   if (f.error.code == OAuthCode::kTemporarilyUnavailable) {
-    auto page = errorPage(503, "Authorization request rejected",
-                          f.error.description + " (" + f.error.name() + ")");
-    page.header("Retry-After", "5");
-    return page;
+    return errorPage(503, "Authorization request rejected",
+                     f.error.description + " (" + f.error.name() + ")");
   }
   return errorPage(400, "Authorization request rejected", f.error.description);
 }

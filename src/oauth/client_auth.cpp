@@ -101,7 +101,7 @@ Result<ClientAuthResult, OAuthError> authenticateClient(
   if (!client.ok() && basic && basic->raw_id != client_id) client = store.getClient(basic->raw_id);
   if (!client.ok()) {
     if (client.error().code == ErrorCode::kNotFound) return fail(invalidClient("unknown client"));
-    return fail(OAuthError{OAuthCode::kServerError, "storage unavailable", client.error().message});
+    return fail(storeFailure(client.error()));
   }
   const auto& c = client.value();
   const auto& method = c.token_endpoint_auth_method;

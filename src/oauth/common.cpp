@@ -26,8 +26,18 @@ http::Response errorResponse(const OAuthError& e, std::string_view client_auth_s
   } else if (e.httpStatus() == 401) {
     resp.header("WWW-Authenticate", std::string("Bearer error=\"") + e.name() + "\"");
   }
+  if (e.code == OAuthCode::kTemporarilyUnavailable) {
+    resp.header("Retry-After", std::to_string(kStoreRetryAfterSeconds));
+  }
   resp.header("Cache-Control", "no-store");
   return resp;
+}
+
+OAuthError storeFailure(const Error& e) {
+  if (e.code == ErrorCode::kUnavailable) {
+    return {OAuthCode::kTemporarilyUnavailable, "storage unavailable", e.message};
+  }
+  return {OAuthCode::kServerError, "storage error", e.message};
 }
 
 std::vector<std::string> splitScopes(const std::string& s) {
@@ -139,6 +149,7 @@ std::string pageCsp(const std::vector<std::string>& form_targets) {
 http::Response htmlPage(int status, const std::string& title, const std::string& body_html,
                         const std::vector<std::string>& form_targets) {
   auto resp = http::Response::html(status, renderPage(title, body_html));
+  if (status == 503) resp.header("Retry-After", std::to_string(kStoreRetryAfterSeconds));
   resp.header("Content-Security-Policy", pageCsp(form_targets));
   resp.header("Cache-Control", "no-store");
   return resp;

@@ -369,11 +369,24 @@ struct ResourceRoutes {
     }
     const auto& c = (*verified)->claims;
     // Revocations are known from the in-memory list (reloaded every second, at once for this
-    // instance's own). When the list is too old to trust (the database is unreachable), the
-    // token is judged on its signature and lifetime alone, as a resource server would offline.
-    if (d.revocations &&
-        d.revocations->check(c.jti, c.family_id) == store::RevocationList::Answer::kRevoked) {
-      return challenge(401, *server, "invalid_token", "token revoked");
+    // instance's own). While the store is unreachable the last list loaded still answers, for
+    // tokens.revocation_max_staleness; past that the broker cannot know whether the token was
+    // revoked elsewhere and refuses it (fails closed) with a 503 the client may retry.
+    if (d.revocations) {
+      switch (d.revocations->check(c.jti, c.family_id)) {
+        case store::RevocationList::Answer::kRevoked:
+          return challenge(401, *server, "invalid_token", "token revoked");
+        case store::RevocationList::Answer::kUnknown: {
+          auto resp = http::Response::json(
+              503, json({{"error", "temporarily_unavailable"},
+                         {"error_description", "revocation state unknown: storage unavailable"}})
+                       .dump());
+          resp.header("Retry-After", std::to_string(kStoreRetryAfterSeconds));
+          return resp;
+        }
+        case store::RevocationList::Answer::kNotRevoked:
+          break;
+      }
     }
     // The audience names this server's resource (RFC 8707; the MCP authorization spec: a server
     // accepts only tokens issued for it as audience), by the same rule as the mcp_token_verifier

@@ -191,13 +191,18 @@ http::Response AuthorizationServer::revoke(const http::Request& req) {
   const std::string& token = asked->token;
   const int64_t now = d.clock->now();
   auto seen = inspect(*impl_, token, false);
+  // A token the store could not be asked about may be live: the client must try again rather
+  // than believe it revoked.
+  if (seen.error == "storage_unavailable") {
+    return errorResponse({OAuthCode::kTemporarilyUnavailable, "storage unavailable"});
+  }
   // RFC 7009 §2.2: answer 200 whether or not the token was valid; only the owner can revoke.
   if (seen.client_id == client.client.client_id) {
     if (seen.kind == "refresh_token" && !seen.family_id.empty()) {
       auto r = d.store->revokeFamily(seen.family_id, "revoked_by_client", now);
       impl_->revocationsChanged();
       if (!r.ok() && r.error().code != ErrorCode::kNotFound) {
-        return errorResponse({OAuthCode::kServerError, "storage unavailable"});
+        return errorResponse(storeFailure(r.error()));
       }
       log::security(
           "token_revoked",
@@ -205,7 +210,7 @@ http::Response AuthorizationServer::revoke(const http::Request& req) {
     } else if (seen.kind == "access_token" && !seen.jti.empty()) {
       auto r = d.store->revokeAccessToken(seen.jti, seen.exp);
       impl_->revocationsChanged();
-      if (!r.ok()) return errorResponse({OAuthCode::kServerError, "storage unavailable"});
+      if (!r.ok()) return errorResponse(storeFailure(r.error()));
       log::security("token_revoked",
                     {{"kind", "access_token"}, {"jti", seen.jti}, {"client_id", seen.client_id}});
     }

@@ -21,8 +21,17 @@ namespace broker::oauth {
 // invalid_client carries WWW-Authenticate only when the client authenticated with the
 // Authorization header, naming the scheme it used (`client_auth_scheme`, e.g. "Basic"); other
 // 401s carry a Bearer challenge.
+// A 503 temporarily_unavailable carries Retry-After: kStoreRetryAfterSeconds.
 http::Response errorResponse(const OAuthError& e, std::string_view client_auth_scheme = {});
 http::Response jsonResponse(int status, const std::string& body);
+
+// Retry-After of an answer refused because the store is unreachable or slow: about how long the
+// pool takes to reconnect once the database is back (the store is pinged every second).
+constexpr int64_t kStoreRetryAfterSeconds = 2;
+// A store failure as an endpoint answers it: unavailable (unreachable, timed out, shutting down)
+// -> 503 temporarily_unavailable, which a client retries; anything else -> 500 server_error. The
+// store's message goes to `debug` only.
+OAuthError storeFailure(const Error& e);
 
 // ---- scopes ----
 std::vector<std::string> splitScopes(const std::string& s);  // whitespace-robust, de-duplicated
@@ -43,7 +52,7 @@ std::string renderPage(const std::string& title, const std::string& body_html);
 // The Content-Security-Policy of a page whose forms lead to `form_targets`: "'self'" or URLs whose
 // origins (or schemes) the browser may be redirected to after a submission. Empty: no form.
 std::string pageCsp(const std::vector<std::string>& form_targets);
-// A no-store HTML page with its CSP.
+// A no-store HTML page with its CSP; a 503 page carries Retry-After: kStoreRetryAfterSeconds.
 http::Response htmlPage(int status, const std::string& title, const std::string& body_html,
                         const std::vector<std::string>& form_targets = {});
 http::Response errorPage(int status, const std::string& title, const std::string& message,

@@ -159,8 +159,10 @@ http::Response AuthorizationServer::registerClient(const http::Request& req) {
   }
   auto created = d.store->createClient(rec);
   if (!created.ok()) {
-    log::error("register_failed", {{"error", created.error().message}});
-    return errorResponse({OAuthCode::kServerError, "could not store the client"});
+    log::write(
+        created.error().code == ErrorCode::kUnavailable ? log::Level::kWarn : log::Level::kError,
+        "register_failed", {{"error", created.error().message}});
+    return errorResponse(storeFailure(created.error()));
   }
   log::info("client_registered",
             {{"client_id", rec.client_id}, {"method", method}, {"app_type", r.application_type}});

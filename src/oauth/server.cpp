@@ -1,11 +1,13 @@
 // Wiring of the authorization server: discovery (RFC 8414 §3, OpenID Connect Discovery §4), JWKS
 // (RFC 7517), health, and the route table.
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "broker/core/log.h"
 #include "broker/oauth/uri.h"
+#include "broker/store/store_monitor.h"
 #include "client_metadata.h"
 #include "internal.h"
 #include "resource_server.h"
@@ -88,20 +90,35 @@ http::Response AuthorizationServer::jwks(const http::Request&) const {
   return resp;
 }
 
+// 200 while the broker can serve every endpoint; 503 while the store is unreachable or no key
+// signs, so a load balancer sends new sign-ins and refreshes to an instance that can serve them.
+// The body says which part is down either way.
 http::Response AuthorizationServer::health(const http::Request&) {
   auto& d = impl_->deps;
-  auto ping = d.store->ping();
+  bool storage_ok = false;
+  int64_t storage_since = 0;
+  if (d.store_monitor) {
+    auto state = d.store_monitor->state();
+    storage_ok = state.reachable;
+    storage_since = state.since;
+  } else {
+    storage_ok = d.store->ping().ok();
+  }
   auto signer = d.keys->currentSigner();
   std::string policy_error = d.policy->lastError();
-  json out = {{"storage", ping.ok() ? "ok" : "unavailable"},
+  json out = {{"storage", storage_ok ? "ok" : "unavailable"},
               {"storage_backend", d.store->backendName()},
               {"policy", policy_error.empty() ? "loaded" : "stale"},
               {"keys", signer.key ? "ok" : "missing"}};
+  if (!storage_ok && storage_since != 0) {
+    out["storage_unavailable_for"] = std::max<int64_t>(0, d.clock->now() - storage_since);
+  }
   if (!policy_error.empty()) out["policy_error"] = policy_error;
-  bool healthy = ping.ok() && signer.key != nullptr;
+  bool healthy = storage_ok && signer.key != nullptr;
   out["status"] = healthy ? "ok" : "unavailable";
   auto resp = http::Response::json(healthy ? 200 : 503, out.dump());
   resp.header("Cache-Control", "no-store");
+  if (!healthy) resp.header("Retry-After", std::to_string(kStoreRetryAfterSeconds));
   return resp;
 }
 
@@ -156,7 +173,10 @@ void AuthorizationServer::registerRoutes(http::Router& router) {
              bind(&AuthorizationServer::upstreamCallback), browser);
   router.add("GET", prefix + "/auth/:upstream/login", bind(&AuthorizationServer::devLoginPage),
              RouteFlags::kInline | browser);
-  router.add("GET", prefix + "/health", bind(&AuthorizationServer::health), RouteFlags::kNoStore);
+  // From memory on the reactor when the store's state is monitored (see health()).
+  router.add("GET", prefix + "/health", bind(&AuthorizationServer::health),
+             impl_->deps.store_monitor ? RouteFlags::kNoStore | RouteFlags::kInline
+                                       : RouteFlags::kNoStore);
   registerResourceServerRoutes(router, *impl_, prefix);
 }
 

@@ -74,6 +74,8 @@ http::Response AuthorizationServer::token(const http::Request& req) {
     const auto& e = result.error();
     if (e.code == OAuthCode::kServerError) {
       log::error("token_error", {{"error", e.name()}, {"debug", e.debug}});
+    } else if (e.code == OAuthCode::kTemporarilyUnavailable) {
+      log::warn("token_error", {{"error", e.name()}, {"debug", e.debug}});
     } else {
       log::info("token_error", {{"error", e.name()},
                                 {"description", e.description},

@@ -70,14 +70,22 @@ class ConnectionPool {
 
  private:
   void release(std::unique_ptr<Conn> conn) {
-    if (!conn->reusable()) conn.reset();  // closes outside the lock
-    std::lock_guard<std::mutex> lock(mu_);
-    if (conn) {
-      idle_.push_back(std::move(conn));
-    } else {
-      --open_;
+    std::vector<std::unique_ptr<Conn>> dropped;  // closed outside the lock
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (conn->reusable()) {
+        idle_.push_back(std::move(conn));
+      } else {
+        // A broken connection mostly means the server went away or restarted, and then the idle
+        // ones are broken too: drop them all, so that callers after it open fresh connections
+        // instead of each failing once on a dead one.
+        dropped.push_back(std::move(conn));
+        for (auto& idle : idle_) dropped.push_back(std::move(idle));
+        open_ -= dropped.size();
+        idle_.clear();
+      }
     }
-    cv_.notify_one();
+    cv_.notify_all();
   }
 
   const size_t size_;

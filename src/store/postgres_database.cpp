@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <unordered_set>
@@ -18,9 +19,10 @@ namespace {
 
 // A deadlock victim or serialization failure was rolled back whole, so running it again is safe.
 constexpr int kMaxAttempts = 3;
-constexpr auto kPoolWait = std::chrono::seconds(15);
-// One lock id for every broker instance sharing a database; the ASCII of "mcp_auth".
-constexpr char kMigrationLock[] = "SELECT pg_advisory_xact_lock(7882267327787791464)";
+// One lock id for every broker instance sharing a database; the ASCII of "mcp_auth". Migrations
+// (and the wait for another instance's) may take longer than one request's time limit.
+constexpr char kMigrationLock[] =
+    "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(7882267327787791464)";
 
 // libpq messages carry DETAIL/HINT lines that quote row values; keep only the first line.
 std::string firstLine(const char* what) {
@@ -33,11 +35,19 @@ bool startsWith(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
+// libpq's connect_timeout is whole seconds and at least 2 (it raises smaller values).
+int connectTimeoutSeconds(int timeout_ms) {
+  return std::max(2, (timeout_ms + 999) / 1000);
+}
+
 class PgConnection {
  public:
-  explicit PgConnection(const std::string& conninfo) : conn_(conninfo) {
+  PgConnection(const std::string& conninfo, int statement_timeout_ms) : conn_(conninfo) {
     // CREATE ... IF NOT EXISTS and friends send NOTICEs that libpqxx would print to stderr.
     conn_.set_variable("client_min_messages", "WARNING");
+    // The server cancels a statement past this (SQLSTATE 57014), so a slow database answers
+    // every caller within the limit instead of holding a worker.
+    conn_.set_variable("statement_timeout", std::to_string(statement_timeout_ms));
   }
 
   pqxx::connection& conn() { return conn_; }
@@ -67,8 +77,10 @@ class PgConnection {
       return Error::unavailable(what + ": " + firstLine(e.what()));
     } catch (const pqxx::sql_error& e) {
       const std::string& state = e.sqlstate();
-      // 08: connection exception; 57P0x: server shutting down; 53: out of resources.
-      if (startsWith(state, "08") || startsWith(state, "57P") || startsWith(state, "53")) {
+      // 08: connection exception; 57P0x: server shutting down; 53: out of resources;
+      // 57014: cancelled at statement_timeout; 55P03: lock not available.
+      if (startsWith(state, "08") || startsWith(state, "57P") || startsWith(state, "53") ||
+          state == "57014" || state == "55P03") {
         broken_ = broken_ || !startsWith(state, "53");
         return Error::unavailable(what + ": " + firstLine(e.what()));
       }
@@ -144,11 +156,12 @@ class PgSession final : public SqlSession {
 class PgDatabase final : public SqlDatabase {
  public:
   PgDatabase(const std::string& url, const StoreOptions& options)
-      : conninfo_(withPostgresDefaults(url)),
+      : conninfo_(withPostgresDefaults(url, connectTimeoutSeconds(options.timeout_ms))),
         where_(describePostgresUrl(url)),
+        statement_timeout_ms_(std::max(options.timeout_ms, 1)),
         pool_(
             static_cast<size_t>(options.pool_size), [this] { return connect(); },
-            std::chrono::duration_cast<std::chrono::milliseconds>(kPoolWait)) {}
+            std::chrono::milliseconds(statement_timeout_ms_)) {}
 
   // Opens one connection now so that a wrong URL fails at start-up.
   Status warmUp() {
@@ -197,7 +210,7 @@ class PgDatabase final : public SqlDatabase {
  private:
   Result<std::unique_ptr<PgConnection>> connect() {
     try {
-      return std::make_unique<PgConnection>(conninfo_);
+      return std::make_unique<PgConnection>(conninfo_, statement_timeout_ms_);
     } catch (const std::exception& e) {
       return Error::unavailable("cannot connect to PostgreSQL at " + where_ + ": " +
                                 firstLine(e.what()));
@@ -218,6 +231,7 @@ class PgDatabase final : public SqlDatabase {
 
   const std::string conninfo_;  // holds the password: never put it in a message
   const std::string where_;
+  const int statement_timeout_ms_;
   ConnectionPool<PgConnection> pool_;
 };
 

@@ -6,8 +6,6 @@
 namespace broker::store {
 namespace {
 
-constexpr int kConnectTimeoutSeconds = 10;
-
 std::string afterScheme(const std::string& url) {
   auto pos = url.find("://");
   return pos == std::string::npos ? url : url.substr(pos + 3);
@@ -44,13 +42,16 @@ std::string describePostgresUrl(const std::string& url) {
   return host + ":" + port + "/" + dbname;
 }
 
-std::string withPostgresDefaults(const std::string& url) {
+std::string withPostgresDefaults(const std::string& url, int connect_timeout_s) {
   std::string out = url;
   auto add = [&](const std::string& name, const std::string& value) {
     if (hasParam(out, name)) return;
     out += (out.find('?') == std::string::npos ? "?" : "&") + name + "=" + value;
   };
-  add("connect_timeout", std::to_string(kConnectTimeoutSeconds));
+  add("connect_timeout", std::to_string(connect_timeout_s));
+  // Data sent to a server that stopped acknowledging it (a cut network) fails the connection
+  // after this many milliseconds instead of the kernel's retransmission limit of minutes.
+  add("tcp_user_timeout", std::to_string(connect_timeout_s * 1000));
   // A server that vanishes mid-query is noticed in about a minute instead of the OS's hours.
   add("keepalives_idle", "30");
   add("keepalives_interval", "10");

@@ -198,8 +198,8 @@ class SqliteDatabase final : public SqlDatabase {
  public:
   SqliteDatabase(const std::string& path, const StoreOptions& options) {
     // Queueing for the writer is bounded like SQLite's own wait for the file lock.
-    auto wait = std::chrono::milliseconds(std::max(options.busy_timeout_ms, 1000));
-    int busy = options.busy_timeout_ms;
+    auto wait = std::chrono::milliseconds(std::max(options.timeout_ms, 1));
+    int busy = options.timeout_ms;
     writer_ = std::make_unique<SqlitePool>(
         1, [path, busy] { return SqliteConnection::open(path, false, busy); }, wait);
     if (path != kMemoryPath) {

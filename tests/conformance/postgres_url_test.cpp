@@ -26,5 +26,11 @@ TEST(PostgresUrl, DefaultsAreAddedWithoutOverridingExplicitSettings) {
   EXPECT_EQ(own.rfind("postgresql://db/broker?connect_timeout=3&sslmode=require&", 0), 0u) << own;
 }
 
+TEST(PostgresUrl, TheConnectTimeoutFollowsTheStorageTimeout) {
+  auto url = withPostgresDefaults("postgresql://db/broker", 3);
+  EXPECT_NE(url.find("?connect_timeout=3&"), std::string::npos) << url;
+  EXPECT_NE(url.find("&tcp_user_timeout=3000&"), std::string::npos) << url;
+}
+
 }  // namespace
 }  // namespace broker::store

@@ -45,6 +45,9 @@ struct TokenSettings {
   // tokens.revocation_sync: how often the in-memory revocation list reloads (another instance's
   // revocations are seen within this); 0 = no list, every revocation question asks the store.
   int64_t revocation_sync = 1;
+  // tokens.revocation_max_staleness: while the store cannot be reached, the last revocation list
+  // loaded is trusted this long; past it, answers that need it fail closed.
+  int64_t revocation_max_staleness = 60;
   int64_t login_ttl = 600;  // tokens.login_ttl (pending upstream login)
 };
 
@@ -125,6 +128,9 @@ struct Config {
   // A relative sqlite PATH is opened relative to the working directory of the process, not the
   // config file: it names runtime data, which belongs with the process, not with the config.
   std::string storage;
+  // storage_timeout: the time limit of each database call (PostgreSQL statement_timeout, the wait
+  // for a pooled connection, the SQLite busy timeout); a call past it is answered 503.
+  int64_t storage_timeout_ms = 2000;
   std::string policy_path;          // resolved against the config file's directory
   std::vector<Secret> master_keys;  // the first seals, all open; each at least 32 characters
   std::optional<Secret> jwt_private_key_pem;  // JWT_PRIVATE_KEY

@@ -20,7 +20,8 @@
 
 namespace broker::store {
 class RevocationList;
-}
+class StoreMonitor;
+}  // namespace broker::store
 
 namespace broker::oauth {
 
@@ -59,6 +60,9 @@ struct Dependencies {
   // Optional: answers revocation questions from memory (/validate, /introspect, /forward-auth).
   // Without it every such question goes to the store, and /forward-auth does not check.
   store::RevocationList* revocations = nullptr;
+  // Optional: whether the store answers, from memory. With it /health runs on the reactor thread
+  // and answers while every worker is busy; without it /health pings the store on a worker.
+  store::StoreMonitor* store_monitor = nullptr;
 };
 
 class AuthorizationServer {

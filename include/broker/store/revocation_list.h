@@ -7,9 +7,10 @@
 // A background thread reloads the whole list every `interval` (one query; each load is a
 // consistent snapshot, so there is no watermark that a late commit or a skewed clock could slip
 // past). A revocation made by this process calls sync() and takes effect at once; one made by
-// another instance, or by the `revoke` command, within one interval. When the last good load is
-// older than `max_age` (the store is unreachable), check() answers kUnknown and the caller asks
-// the store or decides for itself.
+// another instance, or by the `revoke` command, within one interval. While loads fail (the store
+// is unreachable), the last good load keeps answering until it is `max_age` old
+// (tokens.revocation_max_staleness); then check() answers kUnknown and the caller asks the store
+// or fails closed.
 
 #include <condition_variable>
 #include <cstdint>
@@ -30,7 +31,7 @@ class RevocationList {
   struct Options {
     int64_t horizon = 3600;  // seconds: the longest access-token lifetime, plus leeway
     int64_t interval = 1;    // seconds between background reloads
-    int64_t max_age = 5;     // seconds after which an old load is no longer trusted
+    int64_t max_age = 60;    // seconds after which an old load is no longer trusted
   };
   enum class Answer { kNotRevoked, kRevoked, kUnknown };
 

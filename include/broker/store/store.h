@@ -221,8 +221,12 @@ class Store {
 };
 
 struct StoreOptions {
-  int pool_size = 4;           // connections (PostgreSQL) / readers (SQLite)
-  int busy_timeout_ms = 5000;  // SQLite
+  int pool_size = 4;  // connections (PostgreSQL) / readers (SQLite)
+  // The time limit of each database call (storage_timeout): the PostgreSQL statement_timeout,
+  // the wait for a pooled connection, and the SQLite busy timeout. A call past it fails with
+  // kUnavailable, so a slow or vanished database turns into quick refusals, not stuck threads.
+  // Migrations are not limited.
+  int timeout_ms = 2000;
   bool run_migrations = true;
 };
 

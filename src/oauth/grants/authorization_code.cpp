@@ -37,7 +37,7 @@ Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Imp
     if (consumed.error().code == ErrorCode::kNotFound) {
       return OAuthError{OAuthCode::kInvalidGrant, "the authorization code is invalid"};
     }
-    return OAuthError{OAuthCode::kServerError, "storage unavailable", consumed.error().message};
+    return storeFailure(consumed.error());
   }
   const auto& c = consumed->code;
   if (consumed->kind == store::CodeConsumption::Kind::kReplayed) {
@@ -100,7 +100,7 @@ Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Imp
       return OAuthError{OAuthCode::kInvalidGrant, "the authorization code was already used"};
     }
     if (!created.ok()) {
-      return OAuthError{OAuthCode::kServerError, "storage unavailable", created.error().message};
+      return storeFailure(created.error());
     }
     out.refresh_token = impl.minter.sealRefresh(first);
   }

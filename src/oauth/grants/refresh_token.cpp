@@ -39,7 +39,7 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
   if (!found.ok()) {
     if (found.error().code == ErrorCode::kNotFound)
       return invalidGrant("the refresh token is invalid");
-    return OAuthError{OAuthCode::kServerError, "storage unavailable", found.error().message};
+    return storeFailure(found.error());
   }
   const store::RefreshToken* row = &found->token;
   const store::Family* family = &found->family;
@@ -68,6 +68,11 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
   bool grace = false;
   if (row->rotated_at != 0) {
     auto successor = d.store->getRefreshToken(TokenMinter::hashId(successor_id));
+    // Whether the successor was used decides between grace and revoking the family: not without
+    // an answer from the store.
+    if (!successor.ok() && successor.error().code != ErrorCode::kNotFound) {
+      return storeFailure(successor.error());
+    }
     bool used = successor.ok() && successor->rotated_at != 0;
     auto r = on_replay(row->rotated_at, used);
     if (!r.ok()) return r.error();
@@ -135,14 +140,18 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
         return invalidGrant("the refresh token has been revoked");
       if (rotated.error().code == ErrorCode::kNotFound)
         return invalidGrant("the refresh token is invalid");
-      return OAuthError{OAuthCode::kServerError, "storage unavailable", rotated.error().message};
+      return storeFailure(rotated.error());
     }
     if (rotated->kind == store::RotateOutcome::Kind::kAlreadyRotated) {
       // Lost a race with a concurrent refresh of the same token.
       auto r = on_replay(rotated->old.rotated_at, rotated->successor_used);
       if (!r.ok()) return r.error();
       auto successor = d.store->getRefreshToken(next.token_hash);
-      if (!successor.ok()) return invalidGrant("the refresh token is invalid");
+      if (!successor.ok()) {
+        // Unreachable now: the client retries within the grace window and gets the successor.
+        if (successor.error().code != ErrorCode::kNotFound) return storeFailure(successor.error());
+        return invalidGrant("the refresh token is invalid");
+      }
       granted = splitScopes(successor->scope);
     }
   }

@@ -203,6 +203,16 @@ TEST_F(ConfigTest, ReadsEverySetting) {
   EXPECT_EQ(c.log_level, "debug");
 }
 
+TEST_F(ConfigTest, ReadsTheFailureLimits) {
+  Config defaults = parse(kBase);
+  EXPECT_EQ(defaults.storage_timeout_ms, 2000);
+  EXPECT_EQ(defaults.tokens.revocation_max_staleness, 60);
+  Config c = parse(std::string(kBase) +
+                   "storage_timeout: 750ms\ntokens:\n  revocation_max_staleness: 5m\n");
+  EXPECT_EQ(c.storage_timeout_ms, 750);
+  EXPECT_EQ(c.tokens.revocation_max_staleness, 300);
+}
+
 TEST_F(ConfigTest, IssuerIsCanonicalised) {
   EXPECT_EQ(parse(replaceLine(1, "issuer: HTTP://LocalHost:8080/")).issuer,
             "http://localhost:8080");
@@ -493,6 +503,12 @@ TEST_F(ConfigTest, NumbersAndDurationsMustBeWellFormedAndSane) {
        "unknown key"},
       {13, "rate_limits:\n  login: 0\n", "rate_limits.login", "unknown key"},
       {12, "gc_interval: -5\n", "gc_interval", "expected a duration"},
+      {12, "storage_timeout: 50ms\n", "storage_timeout", "between 100ms and 60000ms"},
+      {12, "storage_timeout: soon\n", "storage_timeout", "expected a duration"},
+      {13, "tokens:\n  revocation_max_staleness: 0\n", "tokens.revocation_max_staleness",
+       "between 1s and 86400s"},
+      {13, "tokens:\n  revocation_sync: 2m\n  revocation_max_staleness: 1m\n",
+       "tokens.revocation_sync", "must be at most tokens.revocation_max_staleness"},
       {12, "tokens: 5\n", "tokens", "expected a mapping"},
   };
   for (const Case& c : cases) {

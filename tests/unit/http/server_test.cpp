@@ -385,6 +385,40 @@ TEST_F(HttpServer, FullQueueAnswers503) {
   EXPECT_EQ(refused, 2);
 }
 
+// With no room for more work, a browser's request is refused as a short page at once, an API
+// request as an OAuth error, and what the reactor answers alone still answers.
+TEST_F(HttpServer, ShedWorkIsAPageForTheBrowserAndInlineRoutesStillAnswer) {
+  Latch busy_started, release;
+  Router r;
+  r.add("GET", "/block", blockingEcho(busy_started, release));
+  r.add("GET", "/authorize", echo, RouteFlags::kRateBrowser);
+  r.add("POST", "/token", echo, RouteFlags::kRateToken);
+  r.add("GET", "/jwks", echo, RouteFlags::kInline);
+  ServerOptions o = testOptions();
+  o.workers = 1;
+  o.queue_limit = 0;
+  start(std::move(r), o);
+
+  auto blocker = std::async(std::launch::async, [&] { return HttpClient().get(url("/block")); });
+  busy_started.wait();
+  HttpClient c;
+  HttpResult page = c.get(url("/authorize"));
+  EXPECT_EQ(page.status, 503);
+  EXPECT_EQ(page.header("retry-after"), "1");
+  EXPECT_EQ(page.header("content-type").rfind("text/html", 0), 0u) << page.header("content-type");
+  EXPECT_NE(page.body.find("<title>Temporarily unavailable</title>"), std::string::npos)
+      << page.body;
+  EXPECT_NE(page.header("content-security-policy").find("default-src 'none'"), std::string::npos);
+  HttpResult api = c.post(url("/token"), "grant_type=x");
+  EXPECT_EQ(api.status, 503);
+  EXPECT_EQ(api.header("retry-after"), "1");
+  EXPECT_EQ(api.body, R"({"error":"temporarily_unavailable"})");
+  EXPECT_EQ(c.get(url("/jwks")).status, 200);
+  release.open();
+  EXPECT_EQ(blocker.get().status, 200);
+  EXPECT_EQ(c.get(url("/authorize")).status, 200);
+}
+
 TEST_F(HttpServer, CorsRoutesPreflightAnd404UnderWellKnown) {
   Router r;
   r.add("POST", "/token", echo, RouteFlags::kCors | RouteFlags::kNoStore);
