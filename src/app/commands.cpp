@@ -115,7 +115,8 @@ bool parseListen(const std::string& listen, std::string& host, uint16_t& port) {
   return true;
 }
 
-// Periodic work: key refresh/rotation and garbage collection, stoppable at once.
+// Periodic work: key refresh/rotation (every keys.sync_interval) and garbage collection,
+// stoppable at once.
 class Housekeeper {
  public:
   Housekeeper(Runtime& rt) : rt_(rt), thread_([this] { loop(); }) {}
@@ -132,7 +133,8 @@ class Housekeeper {
   void loop() {
     int64_t next_gc = Clock::system().now() + 5;
     std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stop_; })) {
+    const auto interval = std::chrono::seconds(rt_.config.keys.sync_interval);
+    while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
       lock.unlock();
       auto refreshed = rt_.keys->refresh();
       if (!refreshed.ok()) log::warn("key_refresh_failed", {{"error", refreshed.error().message}});

@@ -127,7 +127,7 @@ const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"tokens",
      {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace", "login_ttl",
       "revocation_sync", "revocation_max_staleness"}},
-    {"keys", {"rotation_period", "publish_ahead"}},
+    {"keys", {"rotation_period", "publish_ahead", "sync_interval"}},
     {"server",
      {"threads", "workers", "queue_limit", "max_request_size", "max_connections", "header_timeout",
       "body_timeout", "keepalive_timeout", "trust_proxy", "trusted_proxies"}},
@@ -536,9 +536,17 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
   KeySettings& keys = config_.keys;
   keys.rotation_period = duration(k, "rotation_period", keys.rotation_period, 0, 365 * kDay);
   keys.publish_ahead = duration(k, "publish_ahead", keys.publish_ahead, 0, 30 * kDay);
+  keys.sync_interval = duration(k, "sync_interval", keys.sync_interval, 1, kHour);
   if (keys.rotation_period > 0) {
     requireBelow("keys.publish_ahead", keys.publish_ahead, "keys.rotation_period",
                  keys.rotation_period, true);
+    // Another instance of the group loads a new key at most one sync interval after it was
+    // stored; with less notice it may sign before every JWKS publishes the key.
+    if (keys.publish_ahead < 2 * keys.sync_interval) {
+      config_.warnings.push_back(
+          "keys.publish_ahead is shorter than twice keys.sync_interval: with several instances, "
+          "one may sign with a new key before another publishes it");
+    }
   }
 }
 

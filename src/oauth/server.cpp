@@ -114,6 +114,11 @@ http::Response AuthorizationServer::health(const http::Request&) {
     out["storage_unavailable_for"] = std::max<int64_t>(0, d.clock->now() - storage_since);
   }
   if (!policy_error.empty()) out["policy_error"] = policy_error;
+  // Which file this instance enforces, so an operator rolling a change out to a group sees when
+  // every instance has the same one.
+  auto loaded = d.policy->current();
+  out["policy_version"] = loaded->version();
+  out["policy_sha256"] = loaded->sha256();
   bool healthy = storage_ok && signer.key != nullptr;
   out["status"] = healthy ? "ok" : "unavailable";
   auto resp = http::Response::json(healthy ? 200 : 503, out.dump());

@@ -33,6 +33,8 @@ class CompiledPolicy final : public Policy {
  public:
   struct Parts {
     std::string source;
+    std::string version;  // the file's optional `version:` ("" when absent)
+    std::string sha256;   // of the file's bytes, lowercase hex
     std::string default_upstream;
     std::vector<std::string> default_scopes;
     // Top-level groups as written, for the summary; references were expanded at load time.
@@ -50,6 +52,8 @@ class CompiledPolicy final : public Policy {
   bool needsMemberships(const std::string& upstream) const override;
   std::string summary() const override;
   const std::vector<std::string>& warnings() const override { return parts_.warnings; }
+  const std::string& version() const override { return parts_.version; }
+  const std::string& sha256() const override { return parts_.sha256; }
 
  private:
   struct ScopeTarget {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker/config/config.h"
+#include "broker/core/crypto.h"
 #include "broker/oauth/uri.h"
 #include "config/yaml_source.h"
 #include "policy/compiled_policy.h"
@@ -182,14 +183,22 @@ std::string Loader::unknownUpstream(const std::string& id) const {
 
 std::shared_ptr<const Policy> Loader::load(const std::string& text) {
   parts_.source = src_.file();
+  parts_.sha256 = sha256Hex(text);
   YAML::Node root = src_.load(text);
   if (root.IsNull()) throw SourceError(src_.file() + ":1:1: the policy file is empty");
   if (!root.IsMap()) src_.fail(root, "", "the policy must be a mapping with a servers key");
 
   std::map<std::string, Entry> top;
-  for (auto& e :
-       src_.entries(root, "", {"default_scopes", "default_upstream", "groups", "servers"})) {
+  for (auto& e : src_.entries(
+           root, "", {"default_scopes", "default_upstream", "groups", "servers", "version"})) {
     top.emplace(e.name, e);
+  }
+  if (auto it = top.find("version"); it != top.end()) {
+    parts_.version = src_.scalar(it->second);
+    if (parts_.version.empty() || parts_.version.size() > 128) {
+      src_.fail(it->second.at, it->second.key,
+                "expected a non-empty label of at most 128 characters");
+    }
   }
   if (auto it = top.find("default_upstream"); it != top.end()) {
     parts_.default_upstream = src_.scalar(it->second);

@@ -100,8 +100,9 @@ void BrokerProcess::rewriteConfig(const BrokerConfig& config) {
   std::string keys;
   for (const auto& k : config_.master_keys) keys += "    - \"" + k + "\"\n";
   std::string yaml =
-      "issuer: " + url() + "\nlisten: 127.0.0.1:" + std::to_string(port_) + "\nstorage: \"" +
-      storage + "\"\npolicy: " + policy_path_ +
+      "issuer: " + (config_.issuer.empty() ? url() : config_.issuer) +
+      "\nlisten: 127.0.0.1:" + std::to_string(port_) + "\nstorage: \"" + storage +
+      "\"\npolicy: " + policy_path_ +
       "\ndev_mode: true\nlog_level: info\nsecrets:\n  master_keys:\n" + keys +
       config_.rate_limits_yaml + "upstreams:\n" +
       (config_.upstreams_yaml.empty() ? "  dev:\n    type: dev\n" : config_.upstreams_yaml) +

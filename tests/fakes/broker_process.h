@@ -27,6 +27,7 @@ std::string readFile(const std::string& path);
 
 struct BrokerConfig {
   std::string storage;  // empty: sqlite file in the temp dir
+  std::string issuer;   // empty: this instance's own URL (several instances share one, a proxy's)
   std::vector<std::string> master_keys = {"integration-master-key-0123456789abcdefABCDEF"};
   std::string policy_yaml;  // empty: a default test policy (see broker_process.cpp)
   std::string extra_yaml;   // appended to the config (e.g. "tokens:\n  refresh_grace: 2s\n")

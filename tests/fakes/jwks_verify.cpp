@@ -10,7 +10,7 @@ namespace broker::testing {
 using nlohmann::json;
 
 token::JwtStatus verifyWithJwks(HttpClient& http, const std::string& base, const std::string& jwt,
-                                json* claims) {
+                                json* claims, const std::string& issuer) {
   auto jwks = json::parse(http.get(base + "/.well-known/jwks.json").body, nullptr, false);
   token::KeyLookup lookup = [&](const std::string& kid) -> std::shared_ptr<const token::RsaKey> {
     if (!jwks.is_object() || !jwks["keys"].is_array()) return nullptr;
@@ -23,7 +23,7 @@ token::JwtStatus verifyWithJwks(HttpClient& http, const std::string& base, const
     return nullptr;
   };
   token::VerifyOptions opts;
-  opts.issuer = base;
+  opts.issuer = issuer.empty() ? base : issuer;
   opts.now = time(nullptr);
   auto v = token::verifyAccessToken(jwt, lookup, opts);
   if (!v.ok()) return v.error();

@@ -113,6 +113,11 @@ class Policy {
   // error: a user named by a login or preferred_username, which can change hands, where an id
   // would not. `policy check` prints them; they never stop a file from loading.
   virtual const std::vector<std::string>& warnings() const = 0;
+  // What /health shows so an operator can see when every instance of a group runs the same file:
+  // the file's optional top-level `version:` (free text, "" when absent) and the SHA-256 of its
+  // bytes (lowercase hex).
+  virtual const std::string& version() const = 0;
+  virtual const std::string& sha256() const = 0;
 };
 
 }  // namespace broker::policy

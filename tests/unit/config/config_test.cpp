@@ -43,8 +43,8 @@ std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t> fields(const To
   return {t.access_ttl, t.refresh_ttl,   t.refresh_idle_ttl,
           t.code_ttl,   t.refresh_grace, t.login_ttl};
 }
-std::tuple<int64_t, int64_t> fields(const KeySettings& k) {
-  return {k.rotation_period, k.publish_ahead};
+std::tuple<int64_t, int64_t, int64_t> fields(const KeySettings& k) {
+  return {k.rotation_period, k.publish_ahead, k.sync_interval};
 }
 std::tuple<int, int, int, size_t, int, int64_t, int64_t, int64_t, bool> fields(
     const ServerSettings& s) {
@@ -169,7 +169,7 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_TRUE(c.dev_mode);
   EXPECT_TRUE(c.issuerIsLoopback());
   EXPECT_EQ(fields(c.tokens), std::make_tuple(3600, 30 * 86400, 7 * 86400, 60, 30, 600));
-  EXPECT_EQ(fields(c.keys), std::make_tuple(30 * 86400, 3600));
+  EXPECT_EQ(fields(c.keys), std::make_tuple(30 * 86400, 3600, 10));
   EXPECT_EQ(fields(c.server),
             std::make_tuple(2, 4, 1024, 64 * 1024, 1024, 5000, 10000, 60000, false));
   EXPECT_EQ(c.client_idle_ttl, 90 * 86400);
@@ -189,14 +189,14 @@ TEST_F(ConfigTest, ReadsEverySetting) {
   Config c = parse(std::string(kBase) +
                    "tokens:\n  access_ttl: 15m\n  refresh_ttl: 60d\n  refresh_idle_ttl: 14d\n"
                    "  code_ttl: 2m\n  refresh_grace: 10s\n  login_ttl: 5m\n"
-                   "keys:\n  rotation_period: 0\n  publish_ahead: 2h\n"
+                   "keys:\n  rotation_period: 0\n  publish_ahead: 2h\n  sync_interval: 3s\n"
                    "server:\n  threads: 3\n  workers: 9\n  queue_limit: 77\n"
                    "  max_request_size: 2048\n  max_connections: 12\n"
                    "  header_timeout: 250ms\n  body_timeout: 3s\n"
                    "  keepalive_timeout: 2m\n  trust_proxy: true\n"
                    "clients:\n  idle_ttl: 10d\ngc_interval: 1m\nlog_level: debug\n");
   EXPECT_EQ(fields(c.tokens), std::make_tuple(900, 60 * 86400, 14 * 86400, 120, 10, 300));
-  EXPECT_EQ(fields(c.keys), std::make_tuple(0, 7200));
+  EXPECT_EQ(fields(c.keys), std::make_tuple(0, 7200, 3));
   EXPECT_EQ(fields(c.server), std::make_tuple(3, 9, 77, 2048, 12, 250, 3000, 120000, true));
   EXPECT_EQ(c.client_idle_ttl, 10 * 86400);
   EXPECT_EQ(c.gc_interval, 60);
@@ -422,6 +422,18 @@ TEST_F(ConfigTest, DevelopmentKeysOnlyInDevMode) {
                   8, "secrets.master_keys[0]", "marked for development only");
 }
 
+// With several instances one loads a key another stored up to one sync interval later, so a key
+// published for less than two of them may sign before some JWKS has it: said, not refused.
+TEST_F(ConfigTest, PublishAheadShorterThanTwoSyncIntervalsIsAWarning) {
+  const size_t base = parse(kBase).warnings.size();
+  Config c = parse(std::string(kBase) + "keys:\n  publish_ahead: 15s\n  sync_interval: 10s\n");
+  ASSERT_EQ(c.warnings.size(), base + 1);
+  EXPECT_NE(c.warnings.back().find("keys.sync_interval"), std::string::npos);
+  EXPECT_EQ(parse(std::string(kBase) + "keys:\n  publish_ahead: 20s\n  sync_interval: 10s\n")
+                .warnings.size(),
+            base);
+}
+
 TEST_F(ConfigTest, StorageAcceptsSqliteAndPostgresOnly) {
   for (const char* ok : {"sqlite:data/broker.db", "sqlite:/var/lib/broker.db",
                          "sqlite::memory:", "postgresql://u:p@db/broker", "postgres://db/broker"}) {
@@ -477,6 +489,7 @@ TEST_F(ConfigTest, NumbersAndDurationsMustBeWellFormedAndSane) {
       {13, "tokens:\n  refresh_ttl: 1d\n", "tokens.refresh_ttl",
        "tokens.refresh_idle_ttl (604800s) must be at most tokens.refresh_ttl"},
       {13, "keys:\n  publish_ahead: 31d\n", "keys.publish_ahead", "between 0s and 2592000s"},
+      {13, "keys:\n  sync_interval: 0\n", "keys.sync_interval", "between 1s and 3600s"},
       {13, "keys:\n  rotation_period: 1h\n", "keys.rotation_period",
        "keys.publish_ahead (3600s) must be shorter than keys.rotation_period"},
       {13, "server:\n  header_timeout: 11m\n", "server.header_timeout", "between 1ms and 600000ms"},

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <initializer_list>
 
+#include "broker/core/crypto.h"
+
 namespace broker::policy {
 namespace {
 
@@ -117,6 +119,21 @@ servers:
 
 TEST(PolicyLoad, DefaultScopesAreEmptyUnlessWritten) {
   EXPECT_TRUE(load(serverWith("      allowed_users: [a]\n"))->defaultScopes().empty());
+}
+
+// /health shows both, so an operator sees when every instance of a group runs the same file.
+TEST(PolicyLoad, VersionIsTheFilesLabelAndTheHashItsBytes) {
+  const std::string body = serverWith("      allowed_users: [a]\n");
+  auto unlabelled = load(body);
+  EXPECT_EQ(unlabelled->version(), "");
+  EXPECT_EQ(unlabelled->sha256(), sha256Hex(body));
+  auto labelled = load("version: \"2026-12-06.1\"\n" + body);
+  EXPECT_EQ(labelled->version(), "2026-12-06.1");
+  EXPECT_EQ(labelled->sha256(), sha256Hex("version: \"2026-12-06.1\"\n" + body));
+  // A comment changes the hash though not the rules: the hash names the file, not its meaning.
+  EXPECT_NE(load("# edited\n" + body)->sha256(), unlabelled->sha256());
+  expectError("version: \"\"\n" + body, 1, "version", "non-empty label");
+  expectError("version: [1]\n" + body, 1, "version", "");
 }
 
 TEST(PolicyEval, UnknownScopeIsDenied) {
