@@ -42,12 +42,23 @@ http::Response AuthorizationServer::token(const http::Request& req) {
   auto form = parseOAuthForm(req);
   if (!form.ok()) return errorResponse(form.error());
   const std::string claimed = claimedClientId(req, *form);
+  // broker_token_grants_total: the grant type only when it is one the broker knows (it comes
+  // from the client), the outcome "issued" or the OAuth error code.
+  auto count = [&](const char* outcome) {
+    auto* m = impl_->metrics();
+    if (!m) return;
+    const std::string& type = (*form)["grant_type"];
+    const bool known = type == "authorization_code" || type == "refresh_token";
+    m->grants.with({known ? type.c_str() : "other", outcome}).inc();
+  };
   if (auto wait = impl_->client_failures.peek(http::RateGroup::kToken, claimed)) {
     log::info("client_auth_locked", {{"client_id", claimed}});
+    count("client_locked");
     return http::tooManyRequests(*wait, false);
   }
   auto client = authenticateClient(*impl_->deps.store, req, *form);
   if (!client.ok()) {
+    count(client.error().name());
     log::info("client_auth_failed", {{"debug", client.error().debug}});
     if (client.error().code == OAuthCode::kInvalidClient) {
       (void)impl_->client_failures.admit(http::RateGroup::kToken, claimed);
@@ -68,6 +79,7 @@ http::Response AuthorizationServer::token(const http::Request& req) {
   }
   if (!result.ok()) {
     const auto& e = result.error();
+    count(e.name());
     if (e.code == OAuthCode::kServerError) {
       log::error("token_error", {{"error", e.name()}, {"debug", e.debug}});
     } else {
@@ -85,6 +97,7 @@ http::Response AuthorizationServer::token(const http::Request& req) {
   if (now - client->client.last_used_at >= touch_every) {
     (void)impl_->deps.store->touchClient(client->client.client_id, now);
   }
+  count("issued");
   nlohmann::json out = {{"access_token", result->access_token},
                         {"token_type", "Bearer"},
                         {"expires_in", result->expires_in},

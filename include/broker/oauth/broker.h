@@ -20,6 +20,10 @@
 
 namespace broker::store {
 class RevocationList;
+class AuditLog;
+}
+namespace broker::metrics {
+struct BrokerMetrics;
 }
 
 namespace broker::oauth {
@@ -59,6 +63,9 @@ struct Dependencies {
   // Optional: answers revocation questions from memory (/validate, /introspect, /forward-auth).
   // Without it every such question goes to the store, and /forward-auth does not check.
   store::RevocationList* revocations = nullptr;
+  // Optional: security events into the audit table, and the broker's metrics.
+  store::AuditLog* audit = nullptr;
+  metrics::BrokerMetrics* metrics = nullptr;
 };
 
 class AuthorizationServer {
