@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "app/cli_support.h"
 #include "broker/config/config.h"
 #include "broker/core/clock.h"
 #include "broker/core/identity.h"
@@ -45,26 +46,6 @@ struct StoreRuntime {
     audit = std::make_unique<store::AuditLog>(*store, Clock::system(), Random::system());
   }
 };
-
-template <class Fn>
-int guarded(Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    std::cerr << "mcp-auth-broker: " << e.what() << "\n";
-    return 1;
-  }
-}
-
-std::string isoTime(int64_t seconds) {
-  if (seconds == 0) return "-";
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
-}
 
 // Columns padded to their widest cell; the last column is not padded.
 void printTable(const std::vector<std::vector<std::string>>& rows) {
@@ -167,8 +148,7 @@ int runAudit(const GlobalOptions& g, const AuditOptions& o) {
         {"TIME", "EVENT", "ACTOR", "CLIENT", "SUBJECT", "SERVERS", "RULE", "DETAIL"}};
     for (const auto& e : events.value()) {
       rows.push_back({isoTime(e.at), e.event, orDash(e.actor), orDash(e.client_id),
-                      orDash(e.subject), orDash(e.servers), orDash(e.rule),
-                      detailText(e.detail)});
+                      orDash(e.subject), orDash(e.servers), orDash(e.rule), detailText(e.detail)});
     }
     printTable(rows);
     return 0;
@@ -209,9 +189,8 @@ int runSessionsList(const GlobalOptions& g, const SessionsOptions& o) {
     for (const auto& s : sessions.value()) {
       std::string client = s.client_id;
       if (!s.client_name.empty()) client += " (" + s.client_name + ")";
-      rows.push_back({s.family_id, s.subject, orDash(usernameOf(s.identity_json)), client,
-                      s.scope, isoTime(s.created_at), isoTime(s.last_used_at),
-                      isoTime(s.expires_at)});
+      rows.push_back({s.family_id, s.subject, orDash(usernameOf(s.identity_json)), client, s.scope,
+                      isoTime(s.created_at), isoTime(s.last_used_at), isoTime(s.expires_at)});
     }
     printTable(rows);
     return 0;

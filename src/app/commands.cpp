@@ -2,6 +2,7 @@
 // knows all concrete types.
 
 #include "app/commands.h"
+#include "app/cli_support.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -74,8 +75,8 @@ struct Runtime {
         serving ? config.server.workers + oauth::ClientMetadataOptions{}.fetch_threads + 2 : 2;
     so.metrics = metrics.get();
     store = store::openStore(config.storage, so);
-    audit = std::make_unique<store::AuditLog>(*store, Clock::system(), Random::system(),
-                                              metrics.get());
+    audit =
+        std::make_unique<store::AuditLog>(*store, Clock::system(), Random::system(), metrics.get());
     master = token::MasterKeyring::create(config.master_keys, Random::system());
     token::KeyPolicy kp;
     kp.rotation_period = config.keys.rotation_period;
@@ -93,28 +94,6 @@ struct Runtime {
     keys->initialize(config.jwt_private_key_pem ? config.jwt_private_key_pem->reveal() : "");
   }
 };
-
-// Runs `fn`, turning start-up exceptions into one clear line and exit code 1.
-template <class Fn>
-int guarded(Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    std::cerr << "mcp-auth-broker: " << e.what() << "\n";
-    return 1;
-  }
-}
-
-// "2026-12-06T13:05:00Z" (ISO 8601, UTC); "-" for a time not set yet (0).
-std::string isoTime(int64_t seconds) {
-  if (seconds == 0) return "-";
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
-}
 
 bool parseListen(const std::string& listen, std::string& host, uint16_t& port) {
   auto colon = listen.rfind(':');
@@ -157,17 +136,17 @@ class Housekeeper {
       int64_t now = Clock::system().now();
       if (now >= next_gc) {
         next_gc = now + rt_.config.gc_interval;
-        auto gc =
-            rt_.store->collectGarbage({now, rt_.config.client_idle_ttl, rt_.config.audit.retention});
+        auto gc = rt_.store->collectGarbage(
+            {now, rt_.config.client_idle_ttl, rt_.config.audit.retention});
         if (gc.ok()) {
           const auto& s = gc.value();
           if (s.clients > 0) {
             store::AuditEvent e;
             e.event = "clients_collected";
             e.actor = "broker";
-            e.detail = nlohmann::json{{"clients", s.clients},
-                                      {"idle_ttl", rt_.config.client_idle_ttl}}
-                           .dump();
+            e.detail =
+                nlohmann::json{{"clients", s.clients}, {"idle_ttl", rt_.config.client_idle_ttl}}
+                    .dump();
             rt_.audit->record(std::move(e));
           }
           log::info("gc", {{"pending_logins", s.pending_logins},
@@ -231,10 +210,9 @@ void reloadPolicy(Runtime& rt, oauth::PolicySource& source, const char* trigger)
     log::error("policy_reload_failed",
                {{"error", loaded.error}, {"trigger", trigger}, {"kept", "previous policy"}});
     e.event = "policy_reload_failed";
-    e.detail = nlohmann::json{{"file", config.policy_path},
-                              {"trigger", trigger},
-                              {"error", loaded.error}}
-                   .dump();
+    e.detail =
+        nlohmann::json{{"file", config.policy_path}, {"trigger", trigger}, {"error", loaded.error}}
+            .dump();
   }
   if (rt.metrics) {
     rt.metrics->policy_reloads.with({e.event == "policy_reloaded" ? "ok" : "error"}).inc();
@@ -255,7 +233,7 @@ http::Response metricsResponse(const metrics::Registry& registry) {
 }
 
 // The gauges read at scrape time: signing-key age and the next rotation, the revocation list's
-// age. Cleared by the caller before what they read goes away.
+// age, the audit events waiting. Cleared by the caller before what they read goes away.
 void watchKeysAndRevocations(Runtime& rt, store::RevocationList* revocations) {
   auto& m = *rt.metrics;
   auto keys = rt.keys;
@@ -278,6 +256,9 @@ void watchKeysAndRevocations(Runtime& rt, store::RevocationList* revocations) {
     }
     if (newest_generation < 0) return std::nullopt;
     return static_cast<double>(newest_created + period - Clock::system().now());
+  });
+  m.audit_queue_depth.set([audit = rt.audit.get()]() -> std::optional<double> {
+    return static_cast<double>(audit->queued());
   });
   m.revocation_list_age.set([revocations]() -> std::optional<double> {
     if (!revocations || revocations->loadedAt() == 0) return std::nullopt;
@@ -387,8 +368,8 @@ int runServe(const GlobalOptions& g) {
                             {"kid", rt.keys->currentSigner().kid}});
     {
       Housekeeper housekeeper(rt);
-      auto watcher = policy::FileWatcher::start(
-          rt.config.policy_path, [&] { reloadPolicy(rt, policy, "file_changed"); });
+      auto watcher = policy::FileWatcher::start(rt.config.policy_path,
+                                                [&] { reloadPolicy(rt, policy, "file_changed"); });
       for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0) continue;
@@ -505,11 +486,12 @@ int runClientRegister(const GlobalOptions& g, const std::string& name,
     e.event = "client_registered";
     e.actor = "admin";
     e.client_id = c.client_id;
-    e.detail = nlohmann::json{{"client_name", name},
-                              {"redirect_uris", redirect_uris},
-                              {"token_endpoint_auth_method", method},
-                              {"preregistered", true}}
-                   .dump();
+    e.detail = nlohmann::json{
+        {"client_name", name},
+        {"redirect_uris", redirect_uris},
+        {"token_endpoint_auth_method", method},
+        {"preregistered",
+         true}}.dump();
     rt.audit->record(std::move(e));
     std::cout << "client_id: " << c.client_id << "\n";
     if (!secret.empty())

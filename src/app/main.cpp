@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   AuditOptions audit_options;
   audit->add_option("--subject", audit_options.subject, "Qualified subject, e.g. github:12345");
   audit->add_option("--client", audit_options.client, "Client id");
-  audit->add_option("--server", audit_options.server, "MCP server scope, e.g. mcp:example.com:tools");
+  audit->add_option("--server", audit_options.server,
+                    "MCP server scope, e.g. mcp:example.com:tools");
   audit->add_option("--since", audit_options.since,
                     "Duration back from now (24h, 7d) or UTC time (2026-12-06T13:05:00Z)");
   audit->add_option("--limit", audit_options.limit, "At most this many, the newest")

@@ -121,7 +121,7 @@ const std::vector<std::string> kTopLevelKeys = {
     "issuer",        "listen",   "storage",          "policy",    "secrets",
     "tokens",        "keys",     "server",           "clients",   "gc_interval",
     "log_level",     "dev_mode", "default_upstream", "upstreams", "forward_auth",
-    "introspection", "validate", "rate_limits", "metrics", "audit"};
+    "introspection", "validate", "rate_limits",      "metrics",   "audit"};
 const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"secrets", {"master_keys"}},
     {"tokens",
@@ -383,8 +383,8 @@ void Loader::readOperations(const std::map<std::string, Entry>& top) {
   if (auto v = lookup(audit, "retention"); v && v->text == "0") {
     config_.audit.retention = 0;
   } else {
-    config_.audit.retention = duration(audit, "retention", config_.audit.retention, kDay,
-                                       3650 * kDay);
+    config_.audit.retention =
+        duration(audit, "retention", config_.audit.retention, kDay, 3650 * kDay);
   }
 }
 

@@ -13,10 +13,9 @@ BrokerMetrics::BrokerMetrics(Registry& r)
       rate_limited(r.counter("broker_http_rate_limited_total",
                              "Requests refused with 429 by the per-address rate limits, by group.",
                              {"group"})),
-      worker_queue_depth(r.callbackGauge("broker_worker_queue_depth",
-                                         "Requests waiting for a worker thread.")),
-      connections_open(
-          r.callbackGauge("broker_http_connections_open", "Open client connections.")),
+      worker_queue_depth(
+          r.callbackGauge("broker_worker_queue_depth", "Requests waiting for a worker thread.")),
+      connections_open(r.callbackGauge("broker_http_connections_open", "Open client connections.")),
       logins(r.counter("broker_logins_total",
                        "Upstream sign-ins that reached the broker's callback, by upstream and "
                        "outcome (succeeded, denied by policy, failed at the upstream).",
@@ -71,8 +70,8 @@ BrokerMetrics::BrokerMetrics(Registry& r)
       revocation_list_age(r.callbackGauge("broker_revocation_list_age_seconds",
                                           "Seconds since the in-memory revocation list last "
                                           "loaded from the store.")),
-      audit_events(r.counter("broker_audit_events_total", "Security events recorded, by event.",
-                             {"event"})),
+      audit_events(
+          r.counter("broker_audit_events_total", "Security events recorded, by event.", {"event"})),
       audit_write_errors(r.counter("broker_audit_write_errors_total",
                                    "Batches of audit events that could not be written to the "
                                    "store (the events are still in the log).")

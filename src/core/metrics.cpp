@@ -68,17 +68,17 @@ constexpr Type typeOf<Histogram>() {
 }
 
 void writeSample(std::string& out, const std::string& name, const std::vector<std::string>& names,
-            const std::vector<std::string>& values, const Counter& c) {
+                 const std::vector<std::string>& values, const Counter& c) {
   out += name + labelText(names, values) + " " + std::to_string(c.value()) + "\n";
 }
 
 void writeSample(std::string& out, const std::string& name, const std::vector<std::string>& names,
-            const std::vector<std::string>& values, const Gauge& g) {
+                 const std::vector<std::string>& values, const Gauge& g) {
   out += name + labelText(names, values) + " " + std::to_string(g.value()) + "\n";
 }
 
 void writeSample(std::string& out, const std::string& name, const std::vector<std::string>& names,
-            const std::vector<std::string>& values, const Histogram& h) {
+                 const std::vector<std::string>& values, const Histogram& h) {
   auto snap = h.snapshot();
   for (size_t i = 0; i <= h.bounds().size(); ++i) {
     const std::string le = i < h.bounds().size() ? formatNumber(h.bounds()[i]) : "+Inf";
@@ -172,8 +172,8 @@ Family<T>::Family(std::string name, std::string help, std::vector<std::string> l
       help_(std::move(help)),
       label_names_(std::move(label_names)),
       make_(std::move(make)) {
-  overflow_ = std::make_unique<Child>(
-      Child{Labels(label_names_.size(), std::string("other")), make_()});
+  overflow_ =
+      std::make_unique<Child>(Child{Labels(label_names_.size(), std::string("other")), make_()});
 }
 
 template <class T>
@@ -234,7 +234,8 @@ void Family<T>::render(std::string& out) const {
     writeSample(out, name_, label_names_, c->labels, *c->metric);
   }
   // Label sets past the limit, if any arrived; a family without labels shows its one child.
-  if (n == kMaxChildren) writeSample(out, name_, label_names_, overflow_->labels, *overflow_->metric);
+  if (n == kMaxChildren)
+    writeSample(out, name_, label_names_, overflow_->labels, *overflow_->metric);
 }
 
 template class Family<Counter>;
@@ -257,43 +258,35 @@ void CallbackGauge::render(std::string& out) const {
 
 // ---- Registry ----
 
+template <class C>
+C& Registry::add(std::unique_ptr<C> collector) {
+  auto& ref = *collector;
+  std::lock_guard<std::mutex> lock(mu_);
+  collectors_.push_back(std::move(collector));
+  return ref;
+}
+
 Family<Counter>& Registry::counter(const std::string& name, const std::string& help,
                                    std::vector<std::string> labels) {
-  auto f = std::make_unique<Family<Counter>>(name, help, std::move(labels),
-                                             [] { return std::make_unique<Counter>(); });
-  auto& ref = *f;
-  std::lock_guard<std::mutex> lock(mu_);
-  collectors_.push_back(std::move(f));
-  return ref;
+  return add(std::make_unique<Family<Counter>>(name, help, std::move(labels),
+                                               [] { return std::make_unique<Counter>(); }));
 }
 
 Family<Gauge>& Registry::gauge(const std::string& name, const std::string& help,
                                std::vector<std::string> labels) {
-  auto f = std::make_unique<Family<Gauge>>(name, help, std::move(labels),
-                                           [] { return std::make_unique<Gauge>(); });
-  auto& ref = *f;
-  std::lock_guard<std::mutex> lock(mu_);
-  collectors_.push_back(std::move(f));
-  return ref;
+  return add(std::make_unique<Family<Gauge>>(name, help, std::move(labels),
+                                             [] { return std::make_unique<Gauge>(); }));
 }
 
 Family<Histogram>& Registry::histogram(const std::string& name, const std::string& help,
                                        std::vector<std::string> labels,
                                        const std::vector<double>& bounds) {
-  auto f = std::make_unique<Family<Histogram>>(
-      name, help, std::move(labels), [bounds] { return std::make_unique<Histogram>(bounds); });
-  auto& ref = *f;
-  std::lock_guard<std::mutex> lock(mu_);
-  collectors_.push_back(std::move(f));
-  return ref;
+  return add(std::make_unique<Family<Histogram>>(
+      name, help, std::move(labels), [bounds] { return std::make_unique<Histogram>(bounds); }));
 }
 
 CallbackGauge& Registry::callbackGauge(const std::string& name, const std::string& help) {
-  auto g = std::make_unique<CallbackGauge>(name, help);
-  auto& ref = *g;
-  std::lock_guard<std::mutex> lock(mu_);
-  collectors_.push_back(std::move(g));
-  return ref;
+  return add(std::make_unique<CallbackGauge>(name, help));
 }
 
 std::string Registry::render() const {

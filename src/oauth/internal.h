@@ -7,10 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/core/broker_metrics.h"
 #include "broker/core/oauth_error.h"
 #include "broker/core/result.h"
 #include "broker/oauth/broker.h"
-#include "broker/core/broker_metrics.h"
 #include "broker/store/audit_log.h"
 #include "broker/store/revocation_list.h"
 #include "http/rate_limiter.h"

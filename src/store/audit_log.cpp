@@ -1,6 +1,8 @@
 #include "broker/store/audit_log.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "broker/core/broker_metrics.h"
 #include "broker/core/encoding.h"
@@ -17,11 +19,16 @@ AuditLog::~AuditLog() {
 }
 
 // Microseconds from the system clock, not the injected one: the id only orders events that share
-// a second, and must differ between them.
+// a second. Strictly increasing within the process, so two events of one microsecond keep their
+// order; the random tail keeps instances apart.
 std::string AuditLog::newId() {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  int64_t last = last_us_.load();
+  while (!last_us_.compare_exchange_weak(last, std::max(us, last + 1))) {
+  }
+  us = std::max(us, last + 1);
   char head[17];
   std::snprintf(head, sizeof head, "%016llx", static_cast<unsigned long long>(us));
   uint8_t tail[6];

@@ -7,8 +7,8 @@
 
 #include "broker/core/clock.h"
 #include "broker/store/store.h"
-#include "store/migrations.h"
 #include "store/measured_database.h"
+#include "store/migrations.h"
 #include "store/migrator.h"
 #include "store/postgres_database.h"
 #include "store/sql_store.h"

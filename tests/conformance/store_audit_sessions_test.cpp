@@ -27,8 +27,8 @@ AuditEvent event(const std::string& id, int64_t at, const std::string& subject,
 }
 
 inline auto fields(const AuditEvent& e) {
-  return std::tie(e.event_id, e.at, e.event, e.actor, e.client_id, e.subject, e.upstream,
-                  e.servers, e.rule, e.detail);
+  return std::tie(e.event_id, e.at, e.event, e.actor, e.client_id, e.subject, e.upstream, e.servers,
+                  e.rule, e.detail);
 }
 
 std::vector<std::string> ids(const std::vector<AuditEvent>& events) {
@@ -49,14 +49,14 @@ TEST_P(StoreConformance, AuditEventsRoundTripEveryFieldOldestFirst) {
 }
 
 TEST_P(StoreConformance, AuditFiltersBySubjectClientServerAndTime) {
-  ASSERT_TRUE(store_
-                  ->appendAudit({event("1", now_ - 300, "dev:alice", "c1", "mcp:a.com:tools"),
-                                 event("2", now_ - 200, "dev:bob", "c1",
-                                       "mcp:a.com:tools mcp:a.com:admin"),
-                                 event("3", now_ - 100, "dev:alice", "c2", "mcp:a.com:admin"),
-                                 // '_' is a LIKE wildcard: it must match itself only.
-                                 event("4", now_ - 50, "dev:carol", "c3", "mcp:a.com:to_ls")})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->appendAudit({event("1", now_ - 300, "dev:alice", "c1", "mcp:a.com:tools"),
+                         event("2", now_ - 200, "dev:bob", "c1", "mcp:a.com:tools mcp:a.com:admin"),
+                         event("3", now_ - 100, "dev:alice", "c2", "mcp:a.com:admin"),
+                         // '_' is a LIKE wildcard: it must match itself only.
+                         event("4", now_ - 50, "dev:carol", "c3", "mcp:a.com:to_ls")})
+          .ok());
   auto q = [&](AuditQuery query) {
     auto r = store_->listAudit(query);
     EXPECT_TRUE(r.ok());

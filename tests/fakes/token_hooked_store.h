@@ -108,9 +108,7 @@ class TokenHookedStore : public store::Store {
   Result<std::vector<store::SessionInfo>> listSessions(const store::SessionQuery& query) override {
     return inner_.listSessions(query);
   }
-  Result<int64_t> revokeAllFamilies(int64_t now) override {
-    return inner_.revokeAllFamilies(now);
-  }
+  Result<int64_t> revokeAllFamilies(int64_t now) override { return inner_.revokeAllFamilies(now); }
   Result<store::GcStats> collectGarbage(const store::GcPolicy& policy) override {
     return inner_.collectGarbage(policy);
   }

@@ -155,9 +155,9 @@ TEST_F(AuditCli, EverySecurityEventIsInTheAuditTable) {
   EXPECT_EQ(e["client_id"], "hand-made");
   EXPECT_EQ(e["actor"], "admin");
   EXPECT_EQ(one("key_rotated")["actor"], "admin");
-  EXPECT_EQ(ofKind(cliJson({"audit", "--json", "--client", "hand-made"}), "client_registered")
-                .size(),
-            1u);
+  EXPECT_EQ(
+      ofKind(cliJson({"audit", "--json", "--client", "hand-made"}), "client_registered").size(),
+      1u);
 
   // Filters: by subject, by server, by time.
   json alice_only = cliJson({"audit", "--json", "--subject", "dev:alice"});

@@ -95,29 +95,36 @@ TEST_F(BrokerMetrics, ExpositionPassesPromtoolAndCountsTheFlow) {
   EXPECT_GE(sampleValue(body, R"(broker_http_request_duration_seconds_count{route="/token"})"), 3);
   EXPECT_EQ(sampleValue(body, R"(broker_logins_total{upstream="dev",outcome="succeeded"})"), 1);
   EXPECT_EQ(sampleValue(body, R"(broker_logins_total{upstream="dev",outcome="denied"})"), 1);
-  EXPECT_EQ(sampleValue(body, R"(broker_signins_total{upstream="dev",server="mcp:localhost:demo"})"),
-            1);
-  EXPECT_EQ(sampleValue(body, R"(broker_denials_total{upstream="dev",server="mcp:localhost:demo",at="signin"})"),
-            1);
-  EXPECT_EQ(sampleValue(
-                body, R"(broker_token_grants_total{grant_type="authorization_code",outcome="issued"})"),
-            1);
   EXPECT_EQ(
-      sampleValue(body, R"(broker_token_grants_total{grant_type="refresh_token",outcome="issued"})"),
-      2);
+      sampleValue(body, R"(broker_signins_total{upstream="dev",server="mcp:localhost:demo"})"), 1);
+  EXPECT_EQ(
+      sampleValue(
+          body, R"(broker_denials_total{upstream="dev",server="mcp:localhost:demo",at="signin"})"),
+      1);
+  EXPECT_EQ(
+      sampleValue(body,
+                  R"(broker_token_grants_total{grant_type="authorization_code",outcome="issued"})"),
+      1);
   EXPECT_EQ(sampleValue(
-                body, R"(broker_token_grants_total{grant_type="refresh_token",outcome="invalid_grant"})"),
-            1);
+                body, R"(broker_token_grants_total{grant_type="refresh_token",outcome="issued"})"),
+            2);
+  EXPECT_EQ(
+      sampleValue(
+          body, R"(broker_token_grants_total{grant_type="refresh_token",outcome="invalid_grant"})"),
+      1);
   EXPECT_EQ(sampleValue(body, "broker_refresh_reuse_total"), 1);
-  EXPECT_EQ(sampleValue(body, R"(broker_revocations_total{kind="refresh_family",source="refresh_reuse"})"),
+  EXPECT_EQ(sampleValue(
+                body, R"(broker_revocations_total{kind="refresh_family",source="refresh_reuse"})"),
             1);
   EXPECT_EQ(sampleValue(body, "broker_policy_generation"), 1);
   EXPECT_GE(sampleValue(body, "broker_signing_key_age_seconds"), 0);
   EXPECT_GT(sampleValue(body, "broker_signing_key_next_rotation_seconds"), 0);
   EXPECT_GE(sampleValue(body, "broker_revocation_list_age_seconds"), 0);
   EXPECT_EQ(sampleValue(body, "broker_worker_queue_depth"), 0);
-  EXPECT_GE(sampleValue(body, R"(broker_store_operation_duration_seconds_count{operation="codes.consume"})"),
-            1);
+  EXPECT_GE(
+      sampleValue(body,
+                  R"(broker_store_operation_duration_seconds_count{operation="codes.consume"})"),
+      1);
 
   // No label carries a user, a client or a token.
   EXPECT_FALSE(contains(body, client.client_id)) << body;
@@ -164,12 +171,11 @@ TEST_F(BrokerMetrics, PrometheusScrapesARunningBroker) {
             "scrape_configs:\n  - job_name: broker\n    static_configs:\n"
             "      - targets: ['127.0.0.1:" +
                 std::to_string(metrics_port_) + "']\n");
-  ChildProcess prometheus({findProgram("prometheus"),
-                           "--config.file=" + dir_.file("prometheus.yml"),
-                           "--storage.tsdb.path=" + dir_.file("tsdb"),
-                           "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
-                           "--log.level=warn"},
-                          dir_.file("prometheus.log"));
+  ChildProcess prometheus(
+      {findProgram("prometheus"), "--config.file=" + dir_.file("prometheus.yml"),
+       "--storage.tsdb.path=" + dir_.file("tsdb"),
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"},
+      dir_.file("prometheus.log"));
   const std::string api = "http://127.0.0.1:" + std::to_string(prom_port) + "/api/v1/query?query=";
   ASSERT_TRUE(prometheus.waitForHttp(api + "up", 30000)) << prometheus.log();
 

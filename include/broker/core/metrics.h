@@ -136,7 +136,8 @@ class Family final : public Collector {
 class CallbackGauge final : public Collector {
  public:
   using Read = std::function<std::optional<double>()>;
-  CallbackGauge(std::string name, std::string help) : name_(std::move(name)), help_(std::move(help)) {}
+  CallbackGauge(std::string name, std::string help)
+      : name_(std::move(name)), help_(std::move(help)) {}
   void set(Read read);
   void render(std::string& out) const override;
 
@@ -158,13 +159,16 @@ class Registry {
   Family<Gauge>& gauge(const std::string& name, const std::string& help,
                        std::vector<std::string> labels = {});
   Family<Histogram>& histogram(const std::string& name, const std::string& help,
-                              std::vector<std::string> labels, const std::vector<double>& bounds);
+                               std::vector<std::string> labels, const std::vector<double>& bounds);
   CallbackGauge& callbackGauge(const std::string& name, const std::string& help);
 
   // The text exposition format, every family in the order it was registered.
   std::string render() const;
 
  private:
+  template <class C>
+  C& add(std::unique_ptr<C> collector);
+
   mutable std::mutex mu_;  // registration (start-up) and rendering; never an update
   std::vector<std::unique_ptr<Collector>> collectors_;
 };

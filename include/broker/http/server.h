@@ -106,7 +106,7 @@ class Router {
     bool path_known = false;                    // path exists with another method -> 405
     std::vector<std::string> allowed_methods;   // every method routed for this path
     RouteFlags path_flags = RouteFlags::kNone;  // union of the flags of those routes
-    int route = -1;  // index into paths() of the route found
+    int route = -1;                             // index into paths() of the route found
   };
   Match match(const std::string& method, const std::string& path) const;
   // Each route's path as added ("/auth/:upstream/callback"), in the order added.

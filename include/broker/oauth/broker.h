@@ -21,7 +21,7 @@
 namespace broker::store {
 class RevocationList;
 class AuditLog;
-}
+}  // namespace broker::store
 namespace broker::metrics {
 struct BrokerMetrics;
 }

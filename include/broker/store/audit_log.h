@@ -6,6 +6,7 @@
 // record of last resort: events still queued when the process dies are only there. stop() (and
 // the destructor) write what is queued before returning.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,8 +28,8 @@ namespace broker::store {
 class AuditLog {
  public:
   struct Options {
-    int interval_ms = 200;    // how long an event may wait in memory
-    size_t batch = 256;       // write sooner when this many wait
+    int interval_ms = 200;      // how long an event may wait in memory
+    size_t batch = 256;         // write sooner when this many wait
     size_t max_queue = 100000;  // past this, new events are counted as write errors and dropped
   };
 
@@ -64,6 +65,7 @@ class AuditLog {
   std::deque<AuditEvent> queue_;
   bool stopping_ = false;
   std::thread thread_;
+  std::atomic<int64_t> last_us_{0};  // the time part of the last id
 };
 
 // Shortcut for the call sites: records when `log` is set, else does nothing.

@@ -134,10 +134,10 @@ struct AuditEvent {
   // "broker" (reuse detection, automatic rotation, a policy file change).
   std::string actor;
   std::string client_id;
-  std::string subject;   // qualified "<upstream>:<id>"
-  std::string upstream;  // upstream id
-  std::string servers;   // space-separated MCP server scopes
-  std::string rule;      // the policy rule that decided (denials)
+  std::string subject;        // qualified "<upstream>:<id>"
+  std::string upstream;       // upstream id
+  std::string servers;        // space-separated MCP server scopes
+  std::string rule;           // the policy rule that decided (denials)
   std::string detail = "{}";  // JSON object: whatever else the event carries
 };
 

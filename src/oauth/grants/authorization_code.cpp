@@ -63,8 +63,8 @@ Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Imp
     e.subject = c.subject;
     e.upstream = c.subject.substr(0, c.subject.find(':'));
     e.servers = c.scope;
-    e.detail = std::string("{\"family\":\"") + c.family_id + "\",\"revoked\":" +
-               (revoked.ok() ? "true" : "false") + "}";
+    e.detail = std::string("{\"family\":\"") + c.family_id +
+               "\",\"revoked\":" + (revoked.ok() ? "true" : "false") + "}";
     impl.audit(std::move(e));
     return OAuthError{OAuthCode::kInvalidGrant, "the authorization code was already used"};
   }

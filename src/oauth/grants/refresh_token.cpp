@@ -122,8 +122,8 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
       }
       auto* meter = impl.metrics();
       auto refreshed = [&] {
-        metrics::Timer timer(
-            meter ? &meter->upstream_duration.with({who.upstream_id, "refresh"}) : nullptr);
+        metrics::Timer timer(meter ? &meter->upstream_duration.with({who.upstream_id, "refresh"})
+                                   : nullptr);
         return provider->refreshIdentity(who, session);
       }();
       if (!refreshed.ok()) {
@@ -134,8 +134,8 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
         log::security("refresh_identity_rejected",
                       {{"sub", who.qualifiedSubject()}, {"error", refreshed.error().name()}});
         impl.audit(familyEvent("refresh_identity_rejected", now, *row, row->scope,
-                               std::string("{\"family\":\"") + row->family_id +
-                                   "\",\"error\":\"" + refreshed.error().name() + "\"}"));
+                               std::string("{\"family\":\"") + row->family_id + "\",\"error\":\"" +
+                                   refreshed.error().name() + "\"}"));
         return invalidGrant("the identity provider no longer accepts this login");
       }
       who = refreshed->identity;
@@ -156,10 +156,9 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
     const std::string& rule = review.rule;
     granted = std::move(kept);
     if (!dropped.empty()) {
-      store::AuditEvent e = familyEvent(granted.empty() ? "refresh_denied_by_policy"
-                                                        : "refresh_narrowed_by_policy",
-                                        now, *row, joinScopes(dropped),
-                                        std::string("{\"family\":\"") + row->family_id + "\"}");
+      store::AuditEvent e = familyEvent(
+          granted.empty() ? "refresh_denied_by_policy" : "refresh_narrowed_by_policy", now, *row,
+          joinScopes(dropped), std::string("{\"family\":\"") + row->family_id + "\"}");
       e.rule = rule;
       impl.audit(std::move(e));
     }

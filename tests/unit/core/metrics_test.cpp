@@ -127,16 +127,26 @@ TEST(Metrics, BrokerMetricsNamesEveryFamilyOnce) {
   EXPECT_EQ(BrokerMetrics::statusClass(503), std::string("5xx"));
   EXPECT_EQ(BrokerMetrics::statusClass(999), std::string("5xx"));
   const std::string text = r.render();
-  for (const char* name :
-       {"broker_http_requests_total", "broker_http_request_duration_seconds",
-        "broker_http_rate_limited_total", "broker_worker_queue_depth", "broker_logins_total",
-        "broker_signins_total", "broker_denials_total", "broker_token_grants_total",
-        "broker_code_reuse_total", "broker_refresh_reuse_total", "broker_revocations_total",
-        "broker_upstream_request_duration_seconds", "broker_upstream_errors_total",
-        "broker_store_operation_duration_seconds", "broker_store_errors_total",
-        "broker_policy_reloads_total", "broker_policy_generation",
-        "broker_signing_key_age_seconds", "broker_signing_key_next_rotation_seconds",
-        "broker_revocation_list_age_seconds"}) {
+  for (const char* name : {"broker_http_requests_total",
+                           "broker_http_request_duration_seconds",
+                           "broker_http_rate_limited_total",
+                           "broker_worker_queue_depth",
+                           "broker_logins_total",
+                           "broker_signins_total",
+                           "broker_denials_total",
+                           "broker_token_grants_total",
+                           "broker_code_reuse_total",
+                           "broker_refresh_reuse_total",
+                           "broker_revocations_total",
+                           "broker_upstream_request_duration_seconds",
+                           "broker_upstream_errors_total",
+                           "broker_store_operation_duration_seconds",
+                           "broker_store_errors_total",
+                           "broker_policy_reloads_total",
+                           "broker_policy_generation",
+                           "broker_signing_key_age_seconds",
+                           "broker_signing_key_next_rotation_seconds",
+                           "broker_revocation_list_age_seconds"}) {
     const std::string type = std::string("# TYPE ") + name + " ";
     auto first = text.find(type);
     EXPECT_NE(first, std::string::npos) << name;
