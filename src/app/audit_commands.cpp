@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/commands.h"
 #include "app/cli_support.h"
+#include "app/commands.h"
 #include "broker/config/config.h"
 #include "broker/core/clock.h"
 #include "broker/core/identity.h"
