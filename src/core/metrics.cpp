@@ -36,20 +36,33 @@ void header(std::string& out, const std::string& name, const std::string& help, 
   out += "\n# TYPE " + name + " " + typeName(type) + "\n";
 }
 
-// `{a="x",b="y"}` with an extra pair appended (the histogram's `le`), or "" for no labels.
-std::string labelText(const std::vector<std::string>& names, const std::vector<std::string>& values,
-                      std::string_view extra_name = {}, std::string_view extra_value = {}) {
+// `a="x",b="y"`: the pairs without braces, so a histogram appends its `le` without copying them.
+std::string labelPairs(const std::vector<std::string>& names,
+                       const std::vector<std::string>& values) {
   std::string out;
   for (size_t i = 0; i < names.size(); ++i) {
-    out += out.empty() ? "{" : ",";
-    out += names[i] + "=\"" + escapeLabelValue(values[i]) + "\"";
+    if (i > 0) out += ',';
+    out += names[i];
+    out += "=\"";
+    out += escapeLabelValue(values[i]);
+    out += '"';
   }
-  if (!extra_name.empty()) {
-    out += out.empty() ? "{" : ",";
-    out += std::string(extra_name) + "=\"" + std::string(extra_value) + "\"";
-  }
-  if (!out.empty()) out += "}";
   return out;
+}
+
+// One sample: name{pairs} value.
+void line(std::string& out, const std::string& name, const char* suffix, const std::string& pairs,
+          const std::string& value) {
+  out += name;
+  out += suffix;
+  if (!pairs.empty()) {
+    out += '{';
+    out += pairs;
+    out += '}';
+  }
+  out += ' ';
+  out += value;
+  out += '\n';
 }
 
 template <class T>
@@ -69,24 +82,26 @@ constexpr Type typeOf<Histogram>() {
 
 void writeSample(std::string& out, const std::string& name, const std::vector<std::string>& names,
                  const std::vector<std::string>& values, const Counter& c) {
-  out += name + labelText(names, values) + " " + std::to_string(c.value()) + "\n";
+  line(out, name, "", labelPairs(names, values), std::to_string(c.value()));
 }
 
 void writeSample(std::string& out, const std::string& name, const std::vector<std::string>& names,
                  const std::vector<std::string>& values, const Gauge& g) {
-  out += name + labelText(names, values) + " " + std::to_string(g.value()) + "\n";
+  line(out, name, "", labelPairs(names, values), std::to_string(g.value()));
 }
 
 void writeSample(std::string& out, const std::string& name, const std::vector<std::string>& names,
                  const std::vector<std::string>& values, const Histogram& h) {
-  auto snap = h.snapshot();
+  const auto snap = h.snapshot();
+  const std::string pairs = labelPairs(names, values);
+  const std::string le = pairs.empty() ? "le=\"" : pairs + ",le=\"";
   for (size_t i = 0; i <= h.bounds().size(); ++i) {
-    const std::string le = i < h.bounds().size() ? formatNumber(h.bounds()[i]) : "+Inf";
-    out += name + "_bucket" + labelText(names, values, "le", le) + " " +
-           std::to_string(snap.cumulative[i]) + "\n";
+    line(out, name, "_bucket",
+         le + (i < h.bounds().size() ? formatNumber(h.bounds()[i]) : "+Inf") + '"',
+         std::to_string(snap.cumulative[i]));
   }
-  out += name + "_sum" + labelText(names, values) + " " + formatNumber(snap.sum) + "\n";
-  out += name + "_count" + labelText(names, values) + " " + std::to_string(snap.count) + "\n";
+  line(out, name, "_sum", pairs, formatNumber(snap.sum));
+  line(out, name, "_count", pairs, std::to_string(snap.count));
 }
 
 }  // namespace
