@@ -2,6 +2,7 @@
 // knows all concrete types.
 
 #include "app/commands.h"
+#include "app/cli_support.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/config/config.h"
+#include "broker/core/broker_metrics.h"
 #include "broker/core/crypto.h"
 #include "broker/core/log.h"
 #include "broker/http/server.h"
@@ -23,6 +25,7 @@
 #include "broker/oauth/client_rules.h"
 #include "broker/policy/file_watcher.h"
 #include "broker/policy/policy.h"
+#include "broker/store/audit_log.h"
 #include "broker/store/revocation_list.h"
 #include "broker/store/store.h"
 #include "broker/store/store_monitor.h"
@@ -53,7 +56,11 @@ config::Config loadConfig(const GlobalOptions& g, bool serving) {
 // What every database-backed command needs.
 struct Runtime {
   config::Config config;
+  metrics::Registry registry;
+  std::unique_ptr<metrics::BrokerMetrics> metrics;  // `serve` with metrics.enabled only
   std::unique_ptr<store::Store> store;
+  // Declared after the store: destroyed (and so flushed) before it.
+  std::unique_ptr<store::AuditLog> audit;
   std::shared_ptr<const token::MasterKeyring> master;
   std::shared_ptr<token::KeyManager> keys;
 
@@ -61,42 +68,34 @@ struct Runtime {
   // /authorize after fetching a client metadata document.
   explicit Runtime(const GlobalOptions& g, bool serving = false) {
     config = loadConfig(g, serving);
+    if (serving && config.metrics.enabled) {
+      metrics = std::make_unique<metrics::BrokerMetrics>(registry);
+    }
     store::StoreOptions so;
     so.timeout_ms = static_cast<int>(config.storage_timeout_ms);
     so.pool_size =
         serving ? config.server.workers + oauth::ClientMetadataOptions{}.fetch_threads + 2 : 2;
+    so.metrics = metrics.get();
     store = store::openStore(config.storage, so);
+    audit =
+        std::make_unique<store::AuditLog>(*store, Clock::system(), Random::system(), metrics.get());
     master = token::MasterKeyring::create(config.master_keys, Random::system());
     token::KeyPolicy kp;
     kp.rotation_period = config.keys.rotation_period;
     kp.publish_ahead = config.keys.publish_ahead;
     kp.max_token_ttl = std::max<int64_t>(config.tokens.access_ttl, 3600);
+    kp.on_rotated = [this](const std::string& kid, bool automatic) {
+      log::security("key_rotated", {{"kid", kid}, {"automatic", automatic}});
+      store::AuditEvent e;
+      e.event = "key_rotated";
+      e.actor = automatic ? "broker" : "admin";
+      e.detail = nlohmann::json{{"kid", kid}, {"automatic", automatic}}.dump();
+      audit->record(std::move(e));
+    };
     keys = token::KeyManager::create(*store, master, Clock::system(), Random::system(), kp);
     keys->initialize(config.jwt_private_key_pem ? config.jwt_private_key_pem->reveal() : "");
   }
 };
-
-// Runs `fn`, turning start-up exceptions into one clear line and exit code 1.
-template <class Fn>
-int guarded(Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    std::cerr << "mcp-auth-broker: " << e.what() << "\n";
-    return 1;
-  }
-}
-
-// "2026-12-06T13:05:00Z" (ISO 8601, UTC); "-" for a time not set yet (0).
-std::string isoTime(int64_t seconds) {
-  if (seconds == 0) return "-";
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
-}
 
 bool parseListen(const std::string& listen, std::string& host, uint16_t& port) {
   auto colon = listen.rfind(':');
@@ -141,9 +140,19 @@ class Housekeeper {
       int64_t now = Clock::system().now();
       if (now >= next_gc) {
         next_gc = now + rt_.config.gc_interval;
-        auto gc = rt_.store->collectGarbage({now, rt_.config.client_idle_ttl});
+        auto gc = rt_.store->collectGarbage(
+            {now, rt_.config.client_idle_ttl, rt_.config.audit.retention});
         if (gc.ok()) {
           const auto& s = gc.value();
+          if (s.clients > 0) {
+            store::AuditEvent e;
+            e.event = "clients_collected";
+            e.actor = "broker";
+            e.detail =
+                nlohmann::json{{"clients", s.clients}, {"idle_ttl", rt_.config.client_idle_ttl}}
+                    .dump();
+            rt_.audit->record(std::move(e));
+          }
           log::info("gc", {{"pending_logins", s.pending_logins},
                            {"codes", s.codes},
                            {"refresh_tokens", s.refresh_tokens},
@@ -151,7 +160,8 @@ class Housekeeper {
                            {"clients", s.clients},
                            {"revoked_jtis", s.revoked_jtis},
                            {"revoked_grants", s.revoked_grants},
-                           {"signing_keys", s.signing_keys}});
+                           {"signing_keys", s.signing_keys},
+                           {"audit_events", s.audit_events}});
         } else {
           log::warn("gc_failed", {{"error", gc.error().message}});
         }
@@ -185,20 +195,79 @@ void logPolicyWarnings(const std::string& path, const policy::Policy& p) {
 // Called from the signal loop (SIGHUP) and from the file watcher's thread. A new policy replaces
 // the old one in one atomic store; an invalid file leaves the old one in place and is reported
 // on /health until a later reload succeeds.
-void reloadPolicy(const config::Config& config, oauth::PolicySource& source, const char* trigger) {
+void reloadPolicy(Runtime& rt, oauth::PolicySource& source, const char* trigger) {
   static std::mutex reload_mu;
   std::lock_guard<std::mutex> lock(reload_mu);
+  const config::Config& config = rt.config;
   auto loaded = policy::Policy::tryLoadFile(config.policy_path, policyOptions(config));
+  store::AuditEvent e;
+  e.actor = std::string(trigger) == "SIGHUP" ? "signal" : "broker";
   if (loaded.policy) {
     logPolicyWarnings(config.policy_path, *loaded.policy);
     source.replace(std::move(loaded.policy));
     source.setLastError("");
     log::info("policy_reloaded", {{"file", config.policy_path}, {"trigger", trigger}});
+    e.event = "policy_reloaded";
+    e.detail = nlohmann::json{{"file", config.policy_path}, {"trigger", trigger}}.dump();
   } else {
     source.setLastError(loaded.error);
     log::error("policy_reload_failed",
                {{"error", loaded.error}, {"trigger", trigger}, {"kept", "previous policy"}});
+    e.event = "policy_reload_failed";
+    e.detail =
+        nlohmann::json{{"file", config.policy_path}, {"trigger", trigger}, {"error", loaded.error}}
+            .dump();
   }
+  if (rt.metrics) {
+    rt.metrics->policy_reloads.with({e.event == "policy_reloaded" ? "ok" : "error"}).inc();
+    if (e.event == "policy_reloaded") rt.metrics->policy_generation.add(1);
+  }
+  rt.audit->record(std::move(e));
+}
+
+// /metrics: the text exposition of every metric. It reads atomics and in-memory snapshots only,
+// never the database.
+http::Response metricsResponse(const metrics::Registry& registry) {
+  http::Response r;
+  r.status = 200;
+  r.body = registry.render();
+  r.header("Content-Type", metrics::kContentType);
+  r.header("Cache-Control", "no-store");
+  return r;
+}
+
+// The gauges read at scrape time: signing-key age and the next rotation, the revocation list's
+// age, the audit events waiting. Cleared by the caller before what they read goes away.
+void watchKeysAndRevocations(Runtime& rt, store::RevocationList* revocations) {
+  auto& m = *rt.metrics;
+  auto keys = rt.keys;
+  m.key_age.set([keys]() -> std::optional<double> {
+    const int64_t now = Clock::system().now();
+    for (const auto& k : keys->list()) {
+      if (k.state == "current") return static_cast<double>(now - k.activates_at);
+    }
+    return std::nullopt;
+  });
+  const int64_t period = rt.config.keys.rotation_period;
+  m.key_next_rotation.set([keys, period]() -> std::optional<double> {
+    if (period <= 0) return std::nullopt;  // manual rotation only
+    int64_t newest_created = 0, newest_generation = -1;
+    for (const auto& k : keys->list()) {
+      if (k.generation > newest_generation) {
+        newest_generation = k.generation;
+        newest_created = k.created_at;
+      }
+    }
+    if (newest_generation < 0) return std::nullopt;
+    return static_cast<double>(newest_created + period - Clock::system().now());
+  });
+  m.audit_queue_depth.set([audit = rt.audit.get()]() -> std::optional<double> {
+    return static_cast<double>(audit->queued());
+  });
+  m.revocation_list_age.set([revocations]() -> std::optional<double> {
+    if (!revocations || revocations->loadedAt() == 0) return std::nullopt;
+    return static_cast<double>(Clock::system().now() - revocations->loadedAt());
+  });
 }
 
 }  // namespace
@@ -218,6 +287,8 @@ int runServe(const GlobalOptions& g) {
     oauth::PolicySource policy(
         policy::Policy::loadFile(rt.config.policy_path, policyOptions(rt.config)));
     logPolicyWarnings(rt.config.policy_path, *policy.current());
+    if (rt.metrics) rt.metrics->policy_generation.set(1);
+    rt.audit->start();
     upstream::UpstreamRegistry upstreams;
     upstream::buildUpstreams(rt.config, upstreams);
 
@@ -230,6 +301,8 @@ int runServe(const GlobalOptions& g) {
     deps.upstreams = &upstreams;
     deps.clock = &Clock::system();
     deps.random = &Random::system();
+    deps.audit = rt.audit.get();
+    deps.metrics = rt.metrics.get();
     // Revocation answers from memory: the list covers every revoked jti until it expires and the
     // families revoked within an access token's lifetime (plus a minute for clock skew).
     std::unique_ptr<store::RevocationList> revocations;
@@ -251,6 +324,31 @@ int runServe(const GlobalOptions& g) {
     oauth::AuthorizationServer as(deps);
     http::Router router;
     as.registerRoutes(router);
+    // /metrics on the main listener, or on metrics.listen alone.
+    std::unique_ptr<http::Server> metrics_server;
+    if (rt.metrics) {
+      watchKeysAndRevocations(rt, revocations.get());
+      http::Handler scrape = [&rt](const http::Request&) { return metricsResponse(rt.registry); };
+      if (rt.config.metrics.listen.empty()) {
+        // On a worker: rendering takes a millisecond or so, which a reactor thread owes to
+        // the requests it frames.
+        router.add("GET", "/metrics", scrape, http::RouteFlags::kNoStore);
+      } else {
+        http::ServerOptions mo;
+        if (!parseListen(rt.config.metrics.listen, mo.host, mo.port)) {
+          throw config::ConfigError(rt.config.source_path + ": metrics.listen: expected host:port");
+        }
+        mo.threads = 1;
+        mo.workers = 1;
+        mo.access_log = false;
+        http::Router metrics_router;
+        metrics_router.add("GET", "/metrics", scrape, http::RouteFlags::kInline);
+        metrics_server = http::Server::create(mo, std::move(metrics_router));
+        metrics_server->start();
+        log::info("metrics_listening",
+                  {{"host", mo.host}, {"port", static_cast<int>(metrics_server->port())}});
+      }
+    }
 
     http::ServerOptions so;
     if (!parseListen(rt.config.listen, so.host, so.port)) {
@@ -266,6 +364,7 @@ int runServe(const GlobalOptions& g) {
     so.keepalive_timeout_ms = rt.config.server.keepalive_timeout_ms;
     so.trust_proxy = rt.config.server.trust_proxy;
     so.trusted_proxies = rt.config.server.trusted_proxies;
+    so.metrics = rt.metrics.get();
     for (const auto& [name, limit] : rt.config.rate_limits) {
       for (size_t g = 0; g < http::kRateGroupCount; ++g) {
         if (name == http::kRateGroupNames[g]) so.rate_limits[g] = {limit.burst, limit.per_second};
@@ -280,13 +379,13 @@ int runServe(const GlobalOptions& g) {
                             {"kid", rt.keys->currentSigner().kid}});
     {
       Housekeeper housekeeper(rt);
-      auto watcher = policy::FileWatcher::start(
-          rt.config.policy_path, [&] { reloadPolicy(rt.config, policy, "file_changed"); });
+      auto watcher = policy::FileWatcher::start(rt.config.policy_path,
+                                                [&] { reloadPolicy(rt, policy, "file_changed"); });
       for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig == SIGHUP) {
-          reloadPolicy(rt.config, policy, "SIGHUP");
+          reloadPolicy(rt, policy, "SIGHUP");
           continue;
         }
         log::info("shutting_down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
@@ -294,8 +393,11 @@ int runServe(const GlobalOptions& g) {
       }
     }
     server->stop(10000);
+    if (metrics_server) metrics_server->stop(1000);
+    if (rt.metrics) watchKeysAndRevocations(rt, nullptr);
     if (revocations) revocations->stop();
     store_monitor.stop();
+    rt.audit->stop();
     log::info("stopped");
     return 0;
   });
@@ -392,6 +494,17 @@ int runClientRegister(const GlobalOptions& g, const std::string& name,
       std::cerr << "client register: " << st.error().message << "\n";
       return 1;
     }
+    store::AuditEvent e;
+    e.event = "client_registered";
+    e.actor = "admin";
+    e.client_id = c.client_id;
+    e.detail = nlohmann::json{
+        {"client_name", name},
+        {"redirect_uris", redirect_uris},
+        {"token_endpoint_auth_method", method},
+        {"preregistered",
+         true}}.dump();
+    rt.audit->record(std::move(e));
     std::cout << "client_id: " << c.client_id << "\n";
     if (!secret.empty())
       std::cout << "client_secret: " << secret << "  (shown once; store it now)\n";
@@ -423,6 +536,12 @@ int runClientDelete(const GlobalOptions& g, const std::string& client_id) {
       std::cerr << "client delete: " << st.error().message << "\n";
       return 1;
     }
+    log::security("client_deleted", {{"client_id", client_id}});
+    store::AuditEvent e;
+    e.event = "client_deleted";
+    e.actor = "admin";
+    e.client_id = client_id;
+    rt.audit->record(std::move(e));
     std::cout << "deleted " << client_id << "\n";
     return 0;
   });
@@ -440,6 +559,14 @@ int runRevoke(const GlobalOptions& g, const std::string& subject, const std::str
     }
     log::security("admin_revoke",
                   {{"subject", subject}, {"client_id", client_id}, {"families", n.value()}});
+    store::AuditEvent e;
+    e.event = "admin_revoke";
+    e.actor = "admin";
+    e.client_id = client_id;
+    e.subject = subject;
+    e.upstream = subject.substr(0, subject.find(':'));
+    e.detail = nlohmann::json{{"families", n.value()}}.dump();
+    rt.audit->record(std::move(e));
     std::cout << "revoked " << n.value() << " token families\n";
     // Subjects are "<upstream>:<id at the upstream>"; a bare name matches nothing.
     const std::string prefix = subject.substr(0, subject.find(':'));

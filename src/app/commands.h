@@ -1,6 +1,8 @@
 #pragma once
 // The subcommands of mcp-auth-broker. Each returns the process exit code.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,5 +39,27 @@ struct ExplainOptions {
 // Prints each scope's decision and the rule that made it; 0 all allowed, 1 any denied, 2 error.
 int runPolicyExplain(const ExplainOptions& options);
 int runPolicyMigrate(const std::string& json_file, const std::string& out_file);
+
+// Audit trail and live sessions (audit_commands.cpp).
+struct AuditOptions {
+  std::string subject, client, server, since;
+  int64_t limit = 1000;
+  bool json = false;
+};
+int runAudit(const GlobalOptions& g, const AuditOptions& options);
+struct SessionsOptions {
+  std::string subject, client, server;
+  bool json = false;
+};
+int runSessionsList(const GlobalOptions& g, const SessionsOptions& options);
+struct SessionsRevokeOptions {
+  std::string session, subject, client;
+  bool all = false;
+};
+int runSessionsRevoke(const GlobalOptions& g, const SessionsRevokeOptions& options);
+// Which live sessions `file` would cut or narrow at their next refresh.
+int runPolicyCheckAgainstStore(const GlobalOptions& g, const std::string& file);
+// --since: "24h", "7d" (back from `now`), "2026-12-06T13:05:00Z" or "2026-12-06" (UTC).
+std::optional<int64_t> parseSince(const std::string& text, int64_t now);
 
 }  // namespace broker::app

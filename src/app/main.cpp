@@ -91,13 +91,54 @@ int main(int argc, char** argv) {
       ->add_option("--known-upstreams", explain.known_upstreams,
                    "Upstream ids the broker is configured with; others are errors")
       ->delimiter(',');
+  bool against_store = false;
+  policy_check->add_flag("--against-store", against_store,
+                         "Also list the live sessions (of --config's store) this policy would cut "
+                         "or narrow at their next refresh");
   auto* policy_migrate = policy->add_subcommand(
       "migrate", "Convert a JSON server list {\"servers\": {domain: {server: {...}}}} to YAML");
   std::string migrate_in, migrate_out;
   policy_migrate->add_option("file", migrate_in, "JSON file")->required();
   policy_migrate->add_option("-o,--output", migrate_out, "Write the YAML here (default: stdout)");
 
+  // Audit trail and live sessions.
+  auto* audit = app.add_subcommand("audit", "Print security events from the audit table");
+  AuditOptions audit_options;
+  audit->add_option("--subject", audit_options.subject, "Qualified subject, e.g. github:12345");
+  audit->add_option("--client", audit_options.client, "Client id");
+  audit->add_option("--server", audit_options.server,
+                    "MCP server scope, e.g. mcp:example.com:tools");
+  audit->add_option("--since", audit_options.since,
+                    "Duration back from now (24h, 7d) or UTC time (2026-12-06T13:05:00Z)");
+  audit->add_option("--limit", audit_options.limit, "At most this many, the newest")
+      ->capture_default_str();
+  audit->add_flag("--json", audit_options.json, "Print a JSON array instead of a table");
+  auto* sessions = app.add_subcommand("sessions", "Live sessions (refresh-token families)");
+  sessions->require_subcommand(1);
+  auto* sessions_list =
+      sessions->add_subcommand("list", "Who holds access to what now, through which client");
+  SessionsOptions sessions_options;
+  sessions_list->add_option("--subject", sessions_options.subject, "Qualified subject");
+  sessions_list->add_option("--client", sessions_options.client, "Client id");
+  sessions_list->add_option("--server", sessions_options.server, "MCP server scope");
+  sessions_list->add_flag("--json", sessions_options.json, "Print a JSON array");
+  auto* sessions_revoke = sessions->add_subcommand(
+      "revoke", "End one session, or every session of a subject, of a client, or all");
+  SessionsRevokeOptions revoke_options;
+  sessions_revoke->add_option("session", revoke_options.session, "Session id (sessions list)");
+  sessions_revoke->add_option("--subject", revoke_options.subject, "Qualified subject");
+  sessions_revoke->add_option("--client", revoke_options.client, "Client id");
+  sessions_revoke->add_flag("--all", revoke_options.all, "Every live session");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*audit) return runAudit(g, audit_options);
+  if (*sessions_list) return runSessionsList(g, sessions_options);
+  if (*sessions_revoke) return runSessionsRevoke(g, revoke_options);
+  if (*policy_check && against_store) {
+    const int rc = runPolicyCheck(policy_file, policy_upstreams);
+    return rc != 0 ? rc : runPolicyCheckAgainstStore(g, policy_file);
+  }
 
   if (*serve) return runServe(g);
   if (*migrate) return runMigrate(g);

@@ -118,10 +118,11 @@ struct NumberFormat {
 // Every key the loader accepts: the top level, then the keys of each section that is a fixed
 // mapping. acceptedKeys() lists them for the README's configuration table check.
 const std::vector<std::string> kTopLevelKeys = {
-    "issuer",        "listen",   "storage",          "policy",         "secrets",
-    "tokens",        "keys",     "server",           "clients",        "gc_interval",
-    "log_level",     "dev_mode", "default_upstream", "upstreams",      "forward_auth",
-    "introspection", "validate", "rate_limits",      "storage_timeout"};
+    "issuer",        "listen",   "storage",          "policy",      "secrets",
+    "tokens",        "keys",     "server",           "clients",     "gc_interval",
+    "log_level",     "dev_mode", "default_upstream", "upstreams",   "forward_auth",
+    "introspection", "validate", "rate_limits",      "metrics",     "audit",
+    "storage_timeout"};
 const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"secrets", {"master_keys"}},
     {"tokens",
@@ -135,7 +136,9 @@ const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"clients", {"idle_ttl"}},
     {"forward_auth", {"proxy"}},
     {"introspection", {"allowed_clients"}},
-    {"validate", {"enabled"}}};
+    {"validate", {"enabled"}},
+    {"metrics", {"enabled", "listen"}},
+    {"audit", {"retention"}}};
 
 // Where a value came from and the key it sets; errors about it are reported against both.
 struct Value {
@@ -214,6 +217,7 @@ class Loader {
   void readRateLimits(const std::map<std::string, Entry>& top);
   void readUpstreams(const std::map<std::string, Entry>& top);
   void readInspection(const std::map<std::string, Entry>& top);
+  void readOperations(const std::map<std::string, Entry>& top);
   nlohmann::json toJson(const YAML::Node& node, const std::string& key) const;
   // Records where `e` (and every entry of a mapping below it) was written, by its path below the
   // upstream.
@@ -353,6 +357,7 @@ Config Loader::load(const std::string& text) {
     }
   }
   readInspection(top);
+  readOperations(top);
   auto clients = section(top, "clients");
   config_.client_idle_ttl =
       duration(clients, "idle_ttl", config_.client_idle_ttl, kHour, 3650 * kDay);
@@ -364,6 +369,24 @@ Config Loader::load(const std::string& text) {
   }
   readUpstreams(top);
   return config_;
+}
+
+void Loader::readOperations(const std::map<std::string, Entry>& top) {
+  auto metrics = section(top, "metrics");
+  if (auto it = metrics.find("enabled"); it != metrics.end()) {
+    config_.metrics.enabled = src_.boolean(it->second);
+  }
+  if (auto v = lookup(metrics, "listen")) {
+    if (!validListen(v->text)) fail(*v, "expected host:port (e.g. 127.0.0.1:9464)");
+    config_.metrics.listen = v->text;
+  }
+  auto audit = section(top, "audit");
+  if (auto v = lookup(audit, "retention"); v && v->text == "0") {
+    config_.audit.retention = 0;
+  } else {
+    config_.audit.retention =
+        duration(audit, "retention", config_.audit.retention, kDay, 3650 * kDay);
+  }
 }
 
 // After `listen` and `dev_mode`: /validate's default depends on them.

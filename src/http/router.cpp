@@ -80,13 +80,20 @@ void Router::add(const std::string& method, const std::string& path, Handler han
   std::transform(upper.begin(), upper.end(), upper.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   routes_.push_back(Route{std::move(upper), std::move(segments), std::move(handler),
-                          std::move(fast), nullptr, flags});
+                          std::move(fast), nullptr, flags, path});
 }
 
 void Router::addAsync(const std::string& method, const std::string& path, AsyncHandler handler,
                       RouteFlags flags) {
   add(method, path, nullptr, nullptr, flags);
   routes_.back().async = std::move(handler);
+}
+
+std::vector<std::string> Router::paths() const {
+  std::vector<std::string> out;
+  out.reserve(routes_.size());
+  for (const Route& r : routes_) out.push_back(r.path);
+  return out;
 }
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {
@@ -110,6 +117,7 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
       result.fast = route.fast ? &route.fast : nullptr;
       result.flags = route.flags;
       result.params = params;
+      result.route = static_cast<int>(&route - routes_.data());
       best_ranks = ranks;
     }
   }

@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "broker/core/broker_metrics.h"
 #include "broker/core/encoding.h"
 #include "broker/core/log.h"
 #include "broker/core/random.h"
@@ -194,12 +195,38 @@ class FlightToken {
   std::atomic<bool> released_{false};
 };
 
+// A route's meters, found once at start-up so that counting a request takes no lookup.
+struct RouteMeters {
+  std::array<metrics::Counter*, 5> by_class{};  // 1xx..5xx
+  metrics::Histogram* duration = nullptr;
+
+  RouteMeters() = default;
+  RouteMeters(metrics::BrokerMetrics& m, const std::string& route) {
+    static constexpr const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (size_t i = 0; i < by_class.size(); ++i) {
+      by_class[i] = &m.http_requests.with({route, kClasses[i]});
+    }
+    duration = &m.http_duration.with({route});
+  }
+  void count(int status, Clock::duration took) const {
+    if (!duration) return;
+    const int c = status / 100;
+    by_class[c >= 1 && c <= 5 ? c - 1 : 4]->inc();
+    duration->observe(took);
+  }
+};
+
 struct Shared {
   Shared(const ServerOptions& o, Router r)
       : options(o),
         router(std::move(r)),
         random(o.random ? *o.random : Random::system()),
         limiter(o.rate_limits, RateLimiter::steadySeconds) {
+    if (o.metrics) {
+      for (const std::string& path : router.paths()) route_meters.emplace_back(*o.metrics, path);
+      // Requests no route took: 404, 405, preflights and requests that could not be read.
+      unmatched = RouteMeters(*o.metrics, "unmatched");
+    }
     for (const std::string& p : o.trusted_proxies) {
       auto cidr = Cidr::parse(p);
       if (!cidr) throw std::invalid_argument("not an address or network: " + p);
@@ -221,6 +248,8 @@ struct Shared {
 
   const ServerOptions options;
   const Router router;
+  std::vector<RouteMeters> route_meters;  // by route index; empty when not measured
+  RouteMeters unmatched;
   Random& random;
   RateLimiter limiter;
   std::vector<Cidr> trusted_proxies;
@@ -248,6 +277,7 @@ struct Exchange {
   P::Tcp::Transport* transport = nullptr;
   std::shared_ptr<AnswerState> answers;  // the connection's
   std::thread::id reactor = std::this_thread::get_id();
+  const RouteMeters* meters = nullptr;  // the route's; nullptr = unmatched
 };
 
 std::string join(const std::vector<std::string>& items) {
@@ -295,6 +325,7 @@ void finish(const Shared& shared, Exchange& ex, Response r,
     r = errorResponse(OAuthCode::kServerError);
   }
   applyHeaderPolicy(r, ex.flags, ex.cors, ex.req.request_id);
+  (ex.meters ? *ex.meters : shared.unmatched).count(r.status, Clock::now() - ex.start);
   if (shared.options.access_log) {
     auto us =
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.start).count();
@@ -509,6 +540,9 @@ class PistacheHandler final : public P::Http::Handler {
     if (m.found()) {
       ex->flags = m.flags;
       ex->cors = has(m.flags, RouteFlags::kCors);
+      if (m.route >= 0 && static_cast<size_t>(m.route) < shared_->route_meters.size()) {
+        ex->meters = &shared_->route_meters[static_cast<size_t>(m.route)];
+      }
       if (auto refused = rateLimited(m.flags, req))
         return finish(*shared_, *ex, std::move(*refused));
       req.path_params = std::move(m.params);
@@ -551,6 +585,9 @@ class PistacheHandler final : public P::Http::Handler {
       if (!has(flags, flag)) continue;
       auto wait = shared_->limiter.admit(group, rateKey(req.remote_ip));
       if (!wait) return std::nullopt;
+      if (auto* m = shared_->options.metrics) {
+        m->rate_limited.with({kRateGroupNames[static_cast<size_t>(group)]}).inc();
+      }
       log::deferred(log::Level::kWarn, "http.rate_limited",
                     {{"remote_ip", req.remote_ip}, {"path", req.path}, {"retry_after", *wait}});
       return tooManyRequests(*wait, group == RateGroup::kBrowser);
@@ -660,6 +697,21 @@ class PistacheServer final : public Server {
     endpoint_ = std::move(endpoint);
     port_ = static_cast<uint16_t>(endpoint_->getPort());
     running_ = true;
+    if (auto* m = o.metrics) {
+      std::weak_ptr<Shared> weak = shared_;
+      m->worker_queue_depth.set([weak]() -> std::optional<double> {
+        auto s = weak.lock();
+        if (!s || !s->pool) return std::nullopt;
+        return static_cast<double>(s->pool->queued());
+      });
+      // Under the registry's mutex, which is held only while a connection opens or closes.
+      m->connections_open.set([weak]() -> std::optional<double> {
+        auto s = weak.lock();
+        if (!s) return std::nullopt;
+        std::lock_guard<std::mutex> lock(s->connections->mutex);
+        return static_cast<double>(s->connections->open.size());
+      });
+    }
     log::info("http.listening", {{"host", o.host}, {"port", static_cast<int>(port_)}});
   }
 

@@ -1,5 +1,6 @@
 #include "http/worker_pool.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -14,6 +15,7 @@ struct WorkerPool::State {
   std::condition_variable work_cv;
   std::condition_variable exit_cv;
   std::deque<Job> queue;
+  std::atomic<size_t> depth{0};  // queue.size(), readable without the mutex (metrics)
   size_t queue_limit = 0;
   // Threads not inside a job. A queued job that one of them is about to take does not wait, so
   // it does not count against queue_limit, however late the scheduler wakes that thread.
@@ -45,9 +47,14 @@ bool WorkerPool::tryPost(Job job) {
       return false;
     }
     state_->queue.push_back(std::move(job));
+    state_->depth.store(state_->queue.size(), std::memory_order_relaxed);
   }
   state_->work_cv.notify_one();
   return true;
+}
+
+size_t WorkerPool::queued() const {
+  return state_->depth.load(std::memory_order_relaxed);
 }
 
 bool WorkerPool::shutdown(Clock::time_point deadline) {
@@ -82,6 +89,7 @@ void WorkerPool::workerLoop(std::shared_ptr<State> s) {
     if (s->queue.empty()) break;  // stopping and nothing left
     Job job = std::move(s->queue.front());
     s->queue.pop_front();
+    s->depth.store(s->queue.size(), std::memory_order_relaxed);
     --s->idle;
     lock.unlock();
     try {

@@ -22,6 +22,8 @@ class WorkerPool {
   // False when `queue_limit` jobs already wait for a thread (a job an idle thread is about to take
   // does not wait) or the pool is shutting down; the job is not run.
   bool tryPost(Job job);
+  // Jobs waiting for a thread now; without a lock.
+  size_t queued() const;
 
   // Refuses new jobs, runs what is queued, and joins the threads. Jobs not started by `deadline`
   // are dropped; a thread still inside a job at `deadline` is detached rather than waited for,

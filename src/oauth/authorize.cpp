@@ -774,8 +774,19 @@ http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
   }
   upstream::Callback cb{params, d.config->issuer + "/auth/" + upstream_id + "/callback",
                         upstream_data};
-  auto login = provider->completeLogin(cb);
+  auto* meter = impl.metrics();
+  auto login = [&] {
+    metrics::Timer timer(meter ? &meter->upstream_duration.with({upstream_id, "login"}) : nullptr);
+    return provider->completeLogin(cb);
+  }();
   if (!login.ok()) {
+    if (meter) {
+      // A refusal is the upstream's answer; anything else is the upstream failing.
+      if (login.error().code != OAuthCode::kAccessDenied) {
+        meter->upstream_errors.with({upstream_id, "login"}).inc();
+      }
+      meter->logins.with({upstream_id, "failed"}).inc();
+    }
     // The provider refused (403), is down (503), or answered what the broker cannot accept: an
     // ID token that fails its checks, an error about the broker's own request, garbage (502,
     // a bad answer from the server the broker depends on).
@@ -798,24 +809,50 @@ http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
   const Identity& who = login->identity;
 
   auto policy = d.policy->current();
-  std::vector<std::string> granted;
-  std::string denied_reason;
+  std::vector<std::string> granted, denied;
+  std::string denied_reason, denied_rule;
   for (const auto& s : a.scopes) {
     auto decision = policy->evaluate(who, s);
     if (decision.allowed) {
       granted.push_back(s);
-    } else if (denied_reason.empty()) {
-      denied_reason = decision.reason;
+      if (meter) meter->signins.with({upstream_id, s}).inc();
+    } else {
+      denied.push_back(s);
+      if (meter) meter->denials.with({upstream_id, s, "signin"}).inc();
+      if (denied_reason.empty()) {
+        denied_reason = decision.reason;
+        denied_rule = decision.rule;
+      }
     }
     log::info("policy_decision", {{"sub", who.qualifiedSubject()},
                                   {"scope", s},
                                   {"allowed", decision.allowed},
                                   {"rule", decision.rule}});
   }
+  auto audit = [&](const char* event, const std::vector<std::string>& servers) {
+    store::AuditEvent e;
+    e.at = now;
+    e.event = event;
+    e.actor = "user:" + who.qualifiedSubject();
+    e.client_id = a.client_id;
+    e.subject = who.qualifiedSubject();
+    e.upstream = upstream_id;
+    e.servers = joinScopes(servers);
+    e.rule = denied_rule;
+    json detail = json::object();
+    if (!denied.empty()) {
+      detail["denied"] = joinScopes(denied);
+      detail["reason"] = denied_reason;
+    }
+    e.detail = detail.dump();
+    impl.audit(std::move(e));
+  };
   if (granted.empty()) {
     log::security(
         "login_denied",
         {{"sub", who.qualifiedSubject()}, {"client_id", a.client_id}, {"reason", denied_reason}});
+    if (meter) meter->logins.with({upstream_id, "denied"}).inc();
+    audit("login_denied", denied);
     return fail_to_client(403, "Access denied",
                           {OAuthCode::kAccessDenied, "Signed in as " + who.username +
                                                          ", but the access policy does not allow "
@@ -848,6 +885,8 @@ http::Response AuthorizationServer::upstreamCallback(const http::Request& req) {
                                     {"client_id", a.client_id},
                                     {"upstream", upstream_id},
                                     {"scope", c.scope}});
+  if (meter) meter->logins.with({upstream_id, "succeeded"}).inc();
+  audit("login_succeeded", granted);
   std::vector<std::pair<std::string, std::string>> out = {{"code", code}};
   if (!a.state.empty()) out.emplace_back("state", a.state);
   out.emplace_back("iss", d.config->issuer);

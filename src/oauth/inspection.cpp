@@ -31,6 +31,22 @@ struct Inspection {
   std::string scope;  // space-separated
 };
 
+// POST /revoke by the token's own client: into the audit table and the metrics.
+void revokedEvent(AuthorizationServer::Impl& impl, const Inspection& seen, const char* kind,
+                  int64_t now) {
+  if (auto* m = impl.metrics()) m->revocations.with({kind, "client"}).inc();
+  store::AuditEvent e;
+  e.at = now;
+  e.event = "token_revoked";
+  e.actor = "client:" + seen.client_id;
+  e.client_id = seen.client_id;
+  e.subject = seen.who.upstream_id.empty() ? "" : seen.who.qualifiedSubject();
+  e.upstream = seen.who.upstream_id;
+  e.servers = seen.scope;
+  e.detail = json{{"kind", kind}, {"family", seen.family_id}, {"jti", seen.jti}}.dump();
+  impl.audit(std::move(e));
+}
+
 json claimsOf(const Inspection& seen) {
   if (seen.payload_json.empty()) return seen.claims;
   auto parsed = json::parse(seen.payload_json, nullptr, false);
@@ -207,12 +223,14 @@ http::Response AuthorizationServer::revoke(const http::Request& req) {
       log::security(
           "token_revoked",
           {{"kind", "refresh_family"}, {"family", seen.family_id}, {"client_id", seen.client_id}});
+      revokedEvent(*impl_, seen, "refresh_family", now);
     } else if (seen.kind == "access_token" && !seen.jti.empty()) {
       auto r = d.store->revokeAccessToken(seen.jti, seen.exp);
       impl_->revocationsChanged();
       if (!r.ok()) return errorResponse(storeFailure(r.error()));
       log::security("token_revoked",
                     {{"kind", "access_token"}, {"jti", seen.jti}, {"client_id", seen.client_id}});
+      revokedEvent(*impl_, seen, "access_token", now);
     }
   }
   auto resp = jsonResponse(200, "{}");

@@ -7,9 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/core/broker_metrics.h"
 #include "broker/core/oauth_error.h"
 #include "broker/core/result.h"
 #include "broker/oauth/broker.h"
+#include "broker/store/audit_log.h"
 #include "broker/store/revocation_list.h"
 #include "http/rate_limiter.h"
 #include "verified_tokens.h"
@@ -154,6 +156,10 @@ struct AuthorizationServer::Impl {
   void revocationsChanged() {
     if (deps.revocations) (void)deps.revocations->sync();
   }
+
+  // A security event into the audit table, when one is wired. Its log line is the caller's.
+  void audit(store::AuditEvent e) { store::recordAudit(deps.audit, std::move(e)); }
+  metrics::BrokerMetrics* metrics() const { return deps.metrics; }
 };
 
 }  // namespace broker::oauth
@@ -179,6 +185,14 @@ Result<std::string, OAuthError> resolveTokenResource(const policy::Policy& polic
                                                      const std::string& bound,
                                                      std::vector<std::string>& scopes);
 
+// Re-applies policy to `scopes` for `who`, as every refresh does: the scopes kept, those dropped
+// and the rule (and sentence) that dropped the first of them.
+struct ScopeReview {
+  std::vector<std::string> kept, dropped;
+  std::string rule, reason;
+};
+ScopeReview reviewScopes(const policy::Policy& policy, const Identity& who,
+                         const std::vector<std::string>& scopes);
 // Re-applies policy to `scopes` for `who`; returns the allowed subset.
 std::vector<std::string> allowedScopes(const policy::Policy& policy, const Identity& who,
                                        const std::vector<std::string>& scopes);

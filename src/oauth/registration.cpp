@@ -166,6 +166,17 @@ http::Response AuthorizationServer::registerClient(const http::Request& req) {
   }
   log::info("client_registered",
             {{"client_id", rec.client_id}, {"method", method}, {"app_type", r.application_type}});
+  store::AuditEvent event;
+  event.at = now;
+  event.event = "client_registered";
+  event.actor = "registration";  // POST /register is open: nobody is signed in
+  event.client_id = rec.client_id;
+  event.detail = json{{"client_name", rec.client_name},
+                      {"redirect_uris", rec.redirect_uris},
+                      {"token_endpoint_auth_method", method},
+                      {"remote_ip", req.remote_ip}}
+                     .dump();
+  impl_->audit(std::move(event));
 
   json out = r.echo;
   out["client_id"] = rec.client_id;

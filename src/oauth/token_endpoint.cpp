@@ -44,14 +44,25 @@ http::Response AuthorizationServer::token(const http::Request& req) {
   // Failures are counted per client_id and address: keyed on the id alone, anyone who knows a
   // client's id (a public client's is no secret) could lock out every user of that client.
   const std::string claimed = claimedClientId(req, *form);
+  // broker_token_grants_total: the grant type only when it is one the broker knows (it comes
+  // from the client), the outcome "issued" or the OAuth error code.
+  auto count = [&](const char* outcome) {
+    auto* m = impl_->metrics();
+    if (!m) return;
+    const std::string& type = (*form)["grant_type"];
+    const bool known = type == "authorization_code" || type == "refresh_token";
+    m->grants.with({known ? type.c_str() : "other", outcome}).inc();
+  };
   const std::string failure_key = claimed + '\n' + http::rateKey(req.remote_ip);
   if (auto wait = impl_->client_failures.peek(http::RateGroup::kToken, failure_key)) {
     log::info("client_auth_locked", {{"client_id", claimed}});
+    count("client_locked");
     return http::tooManyRequests(
         *wait, false, "too many failed client authentications for this client from this address");
   }
   auto client = authenticateClient(*impl_->deps.store, req, *form);
   if (!client.ok()) {
+    count(client.error().name());
     log::info("client_auth_failed", {{"debug", client.error().debug}});
     if (client.error().code == OAuthCode::kInvalidClient) {
       (void)impl_->client_failures.admit(http::RateGroup::kToken, failure_key);
@@ -72,6 +83,7 @@ http::Response AuthorizationServer::token(const http::Request& req) {
   }
   if (!result.ok()) {
     const auto& e = result.error();
+    count(e.name());
     if (e.code == OAuthCode::kServerError) {
       log::error("token_error", {{"error", e.name()}, {"debug", e.debug}});
     } else if (e.code == OAuthCode::kTemporarilyUnavailable) {
@@ -91,6 +103,7 @@ http::Response AuthorizationServer::token(const http::Request& req) {
   if (now - client->client.last_used_at >= touch_every) {
     (void)impl_->deps.store->touchClient(client->client.client_id, now);
   }
+  count("issued");
   nlohmann::json out = {{"access_token", result->access_token},
                         {"token_type", "Bearer"},
                         {"expires_in", result->expires_in},

@@ -7,6 +7,7 @@
 
 #include "broker/core/clock.h"
 #include "broker/store/store.h"
+#include "store/measured_database.h"
 #include "store/migrations.h"
 #include "store/migrator.h"
 #include "store/postgres_database.h"
@@ -48,6 +49,7 @@ std::vector<std::string> migrate(SqlDatabase& db) {
 std::unique_ptr<Store> openStore(const std::string& url, const StoreOptions& options) {
   auto db = openDatabase(url, options);
   if (options.run_migrations) migrate(*db);
+  if (options.metrics) db = measureDatabase(std::move(db), *options.metrics);
   return std::make_unique<SqlStore>(std::move(db));
 }
 

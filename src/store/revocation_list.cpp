@@ -75,6 +75,11 @@ RevocationList::Answer RevocationList::check(const std::string& jti,
   return Answer::kNotRevoked;
 }
 
+int64_t RevocationList::loadedAt() const {
+  auto snap = current();
+  return snap ? snap->loaded_at : 0;
+}
+
 size_t RevocationList::size() const {
   auto snap = current();
   return snap ? snap->jtis.size() + snap->families.size() : 0;

@@ -4,6 +4,7 @@
 
 #include "store/sql_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "store/row_mapping.h"
@@ -121,6 +122,24 @@ RowMapping<SigningKeyRecord> keysMapping() {
           }};
 }
 const RowMapping<SigningKeyRecord> kKeys = keysMapping();
+
+RowMapping<AuditEvent> auditMapping() {
+  using R = AuditEvent;
+  return {"audit",
+          {
+              {"event_id", &R::event_id},
+              {"at", &R::at},
+              {"event", &R::event},
+              {"actor", &R::actor},
+              {"client_id", &R::client_id},
+              {"subject", &R::subject},
+              {"upstream", &R::upstream},
+              {"servers", &R::servers},
+              {"rule", &R::rule},
+              {"detail", &R::detail},
+          }};
+}
+const RowMapping<AuditEvent> kAudit = auditMapping();
 
 SqlStatement reader(std::string name, std::string sql) {
   return {std::move(name), std::move(sql), false};
@@ -257,6 +276,31 @@ SqlStatement gcBatch(const char* name, const std::string& table, const std::stri
 std::string expiredIn(const std::string& table, const std::string& key) {
   return key + " FROM " + table + " WHERE expires_at <> 0 AND expires_at <= $1";
 }
+// Filters: an empty parameter matches everything. A server matches one whole scope of the
+// space-separated list (the LIKE pattern is escaped: scopes may hold '_').
+const SqlStatement kAuditInsert = writer("audit.insert", kAudit.insertSql());
+const SqlStatement kAuditList =
+    reader("audit.list", kAudit.selectSql("WHERE at >= $1 AND (CAST($2 AS TEXT) = '' OR "
+                                          "subject = $2) AND (CAST($3 AS TEXT) = '' OR "
+                                          "client_id = $3) AND (' ' || servers || ' ') LIKE $4 "
+                                          "ESCAPE '\\' ORDER BY at DESC, event_id DESC LIMIT $5"));
+const SqlStatement kSessionList = reader(
+    "sessions.list",
+    "SELECT f.family_id, f.client_id, COALESCE(c.client_name, ''), f.subject, t.scope, "
+    "t.identity_json, f.created_at, t.created_at, t.expires_at FROM refresh_families f "
+    "JOIN refresh_tokens t ON t.family_id = f.family_id AND t.rotated_at = 0 "
+    "LEFT JOIN clients c ON c.client_id = f.client_id "
+    "WHERE f.revoked_at = 0 AND f.expires_at > $1 AND t.expires_at > $1 AND NOT EXISTS "
+    "(SELECT 1 FROM revoked_grants g WHERE g.family_id = f.family_id) AND "
+    "(CAST($2 AS TEXT) = '' OR f.subject = $2) AND (CAST($3 AS TEXT) = '' OR f.client_id = $3) "
+    "AND (' ' || t.scope || ' ') LIKE $4 ESCAPE '\\' ORDER BY f.created_at, f.family_id");
+const SqlStatement kFamilyRevokeAll =
+    writer("families.revoke_all",
+           "UPDATE refresh_families SET revoked_at = $1, revoke_reason = 'admin_revoked' "
+           "WHERE revoked_at = 0 AND expires_at > $1");
+const SqlStatement kGcAudit =
+    gcBatch("gc.audit", "audit", "event_id", "event_id FROM audit WHERE at < $1");
+
 const SqlStatement kGcLogins =
     gcBatch("gc.logins", "pending_logins", "state_hash", expiredIn("pending_logins", "state_hash"));
 const SqlStatement kGcCodes =
@@ -283,6 +327,18 @@ const SqlStatement kGcClients =
 const SqlStatement kGcKeys = gcBatch("gc.keys", "signing_keys", "kid",
                                      "kid FROM signing_keys WHERE expires_at <> 0 AND "
                                      "expires_at < $1");
+
+// "% <scope> %" with LIKE's own characters escaped, or "%" for any.
+std::string scopePattern(const std::string& scope) {
+  if (scope.empty()) return "%";
+  std::string out = "% ";
+  for (char c : scope) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + " %";
+}
+
 // A "happened at" mark must differ from 0 ("not yet"), whatever clock the caller has.
 int64_t stamp(int64_t now) {
   return now > 0 ? now : 1;
@@ -555,6 +611,50 @@ Status SqlStore::updateSigningKeyTimes(const std::string& kid, int64_t retires_a
                     "signing key not found");
 }
 
+Status SqlStore::appendAudit(const std::vector<AuditEvent>& events) {
+  if (events.empty()) return {};
+  return db_->transact([&](SqlSession& s) -> Status {
+    for (const AuditEvent& e : events) {
+      if (auto st = done(s.run(kAuditInsert, kAudit.params(e))); !st.ok()) return st;
+    }
+    return {};
+  });
+}
+
+Result<std::vector<AuditEvent>> SqlStore::listAudit(const AuditQuery& q) {
+  auto rows = allRows(kAudit, db_->run(kAuditList, {q.since, q.subject, q.client_id,
+                                                    scopePattern(q.server), q.limit}));
+  if (rows.ok()) std::reverse(rows->begin(), rows->end());
+  return rows;
+}
+
+Result<std::vector<SessionInfo>> SqlStore::listSessions(const SessionQuery& q) {
+  auto r = db_->run(kSessionList, {q.now, q.subject, q.client_id, scopePattern(q.server)});
+  if (!r.ok()) return r.error();
+  std::vector<SessionInfo> out;
+  out.reserve(r->rows.size());
+  for (const auto& row : r->rows) {
+    SessionInfo s;
+    s.family_id = row.text(0);
+    s.client_id = row.text(1);
+    s.client_name = row.text(2);
+    s.subject = row.text(3);
+    s.scope = row.text(4);
+    s.identity_json = row.text(5);
+    s.created_at = row.integer(6);
+    s.last_used_at = row.integer(7);
+    s.expires_at = row.integer(8);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<int64_t> SqlStore::revokeAllFamilies(int64_t now) {
+  auto r = db_->run(kFamilyRevokeAll, {stamp(now)});
+  if (!r.ok()) return r.error();
+  return r->affected;
+}
+
 Result<GcStats> SqlStore::collectGarbage(const GcPolicy& policy) {
   GcStats stats;
   struct Step {
@@ -574,6 +674,9 @@ Result<GcStats> SqlStore::collectGarbage(const GcPolicy& policy) {
   };
   if (policy.client_idle_ttl > 0) {
     steps.push_back({kGcClients, policy.now - policy.client_idle_ttl, stats.clients});
+  }
+  if (policy.audit_retention > 0) {
+    steps.push_back({kGcAudit, policy.now - policy.audit_retention, stats.audit_events});
   }
   for (const Step& step : steps) {
     for (;;) {

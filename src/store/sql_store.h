@@ -60,6 +60,11 @@ class SqlStore final : public Store {
   Status updateSigningKeyTimes(const std::string& kid, int64_t retires_at,
                                int64_t expires_at) override;
 
+  Status appendAudit(const std::vector<AuditEvent>& events) override;
+  Result<std::vector<AuditEvent>> listAudit(const AuditQuery& query) override;
+  Result<std::vector<SessionInfo>> listSessions(const SessionQuery& query) override;
+  Result<int64_t> revokeAllFamilies(int64_t now) override;
+
   Result<GcStats> collectGarbage(const GcPolicy& policy) override;
 
  private:

@@ -185,6 +185,7 @@ class StoreKeyManager final : public KeyManager {
       // sees a fresh key and does nothing; one that listed before collides on the generation.
       auto kid = rotateFrom(*recs, /*immediate=*/false);
       if (!kid) return kid.error();
+      if (policy_.on_rotated) policy_.on_rotated(kid.value(), true);
       recs = store_.listSigningKeys();
       if (!recs) return recs.error();
     }
@@ -197,6 +198,7 @@ class StoreKeyManager final : public KeyManager {
     if (!recs) return recs.error();
     auto kid = rotateFrom(*recs, immediate);
     if (!kid) return kid.error();
+    if (policy_.on_rotated) policy_.on_rotated(kid.value(), false);
     recs = store_.listSigningKeys();
     if (!recs) return recs.error();
     if (auto st = apply(std::move(recs).value()); !st) return st.error();

@@ -99,6 +99,16 @@ class TokenHookedStore : public store::Store {
                                int64_t expires_at) override {
     return inner_.updateSigningKeyTimes(kid, retires_at, expires_at);
   }
+  Status appendAudit(const std::vector<store::AuditEvent>& events) override {
+    return inner_.appendAudit(events);
+  }
+  Result<std::vector<store::AuditEvent>> listAudit(const store::AuditQuery& query) override {
+    return inner_.listAudit(query);
+  }
+  Result<std::vector<store::SessionInfo>> listSessions(const store::SessionQuery& query) override {
+    return inner_.listSessions(query);
+  }
+  Result<int64_t> revokeAllFamilies(int64_t now) override { return inner_.revokeAllFamilies(now); }
   Result<store::GcStats> collectGarbage(const store::GcPolicy& policy) override {
     return inner_.collectGarbage(policy);
   }

@@ -104,6 +104,19 @@ struct ValidateSettings {
   bool enabled = true;
 };
 
+// metrics.*: GET /metrics (Prometheus text format).
+struct MetricsSettings {
+  bool enabled = true;  // metrics.enabled
+  // metrics.listen: host:port of a listener of its own that serves only /metrics; empty = on the
+  // main listener.
+  std::string listen;
+};
+
+// audit.*: the audit table of security events.
+struct AuditSettings {
+  int64_t retention = 90 * 86400;  // audit.retention: older events are collected (0 = kept)
+};
+
 struct UpstreamSettings {
   std::string id;  // [a-z0-9][a-z0-9_-]*, at most 32 characters; "group" is reserved by the policy
   std::string type;  // dev | github | oidc
@@ -142,6 +155,8 @@ struct Config {
   ForwardAuthSettings forward_auth;
   IntrospectionSettings introspection;
   ValidateSettings validate;
+  MetricsSettings metrics;
+  AuditSettings audit;
   int64_t client_idle_ttl = 90 * 86400;  // clients.idle_ttl: unused dynamic clients expire
   int64_t gc_interval = 300;             // gc_interval
   std::string log_level = "info";

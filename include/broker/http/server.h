@@ -21,6 +21,9 @@
 namespace broker {
 class Random;
 }
+namespace broker::metrics {
+struct BrokerMetrics;
+}
 
 namespace broker::http {
 
@@ -72,6 +75,9 @@ struct ServerOptions {
   // Paths under these prefixes get the public CORS treatment on 404 too.
   std::vector<std::string> cors_prefixes = {"/.well-known/"};
   Random* random = nullptr;  // request ids, drawn on several threads; nullptr = Random::system()
+  // Requests by route and status class, durations, rate-limit refusals, queue depth; nullptr =
+  // not measured.
+  metrics::BrokerMetrics* metrics = nullptr;
 };
 
 class Router {
@@ -100,8 +106,11 @@ class Router {
     bool path_known = false;                    // path exists with another method -> 405
     std::vector<std::string> allowed_methods;   // every method routed for this path
     RouteFlags path_flags = RouteFlags::kNone;  // union of the flags of those routes
+    int route = -1;                             // index into paths() of the route found
   };
   Match match(const std::string& method, const std::string& path) const;
+  // Each route's path as added ("/auth/:upstream/callback"), in the order added.
+  std::vector<std::string> paths() const;
 
  private:
   struct Route {
@@ -111,6 +120,7 @@ class Router {
     FastHandler fast;
     AsyncHandler async;
     RouteFlags flags;
+    std::string path;
   };
   std::vector<Route> routes_;
 };

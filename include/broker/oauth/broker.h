@@ -21,7 +21,11 @@
 namespace broker::store {
 class RevocationList;
 class StoreMonitor;
+class AuditLog;
 }  // namespace broker::store
+namespace broker::metrics {
+struct BrokerMetrics;
+}
 
 namespace broker::oauth {
 
@@ -63,6 +67,9 @@ struct Dependencies {
   // Optional: whether the store answers, from memory. With it /health runs on the reactor thread
   // and answers while every worker is busy; without it /health pings the store on a worker.
   store::StoreMonitor* store_monitor = nullptr;
+  // Optional: security events into the audit table, and the broker's metrics.
+  store::AuditLog* audit = nullptr;
+  metrics::BrokerMetrics* metrics = nullptr;
 };
 
 class AuthorizationServer {

@@ -49,6 +49,8 @@ class RevocationList {
 
   Answer check(const std::string& jti, const std::string& family_id) const;
   size_t size() const;
+  // When the list in use was loaded (Unix seconds); 0 before the first load.
+  int64_t loadedAt() const;
 
  private:
   struct Snapshot {

@@ -15,6 +15,10 @@
 
 #include "broker/core/result.h"
 
+namespace broker::metrics {
+struct BrokerMetrics;
+}
+
 namespace broker::store {
 
 struct ClientRecord {
@@ -120,6 +124,51 @@ struct SigningKeyRecord {
   int64_t expires_at = 0;    // leaves the JWKS (0 = not yet known)
 };
 
+// One security event in the audit table. Nothing here is a credential: subjects, client ids,
+// family ids and key ids only.
+struct AuditEvent {
+  std::string event_id;  // 16 hex digits of Unix microseconds, then random hex (see AuditLog)
+  int64_t at = 0;
+  std::string event;  // login_succeeded, login_denied, code_reuse, refresh_reuse, ...
+  // Who caused it: "user:<subject>", "client:<client_id>", "admin" (the command line) or
+  // "broker" (reuse detection, automatic rotation, a policy file change).
+  std::string actor;
+  std::string client_id;
+  std::string subject;        // qualified "<upstream>:<id>"
+  std::string upstream;       // upstream id
+  std::string servers;        // space-separated MCP server scopes
+  std::string rule;           // the policy rule that decided (denials)
+  std::string detail = "{}";  // JSON object: whatever else the event carries
+};
+
+struct AuditQuery {
+  std::string subject;    // exact; empty = any
+  std::string client_id;  // exact; empty = any
+  std::string server;     // one scope the event names; empty = any
+  int64_t since = 0;      // at >= since
+  int64_t limit = 1000;   // the newest `limit` events, returned oldest first
+};
+
+// A live refresh family: who holds access to what, through which client, since when.
+struct SessionInfo {
+  std::string family_id;
+  std::string client_id;
+  std::string client_name;
+  std::string subject;
+  std::string scope;          // of the current (unrotated) refresh token
+  std::string identity_json;  // as last seen (sign-in or last refresh)
+  int64_t created_at = 0;     // the sign-in
+  int64_t last_used_at = 0;   // the last refresh (the sign-in when never refreshed)
+  int64_t expires_at = 0;     // the current token's expiry
+};
+
+struct SessionQuery {
+  int64_t now = 0;
+  std::string subject;    // exact; empty = any
+  std::string client_id;  // exact; empty = any
+  std::string server;     // one scope the session holds; empty = any
+};
+
 struct GcStats {
   int64_t pending_logins = 0;
   int64_t codes = 0;
@@ -129,11 +178,13 @@ struct GcStats {
   int64_t revoked_jtis = 0;
   int64_t revoked_grants = 0;
   int64_t signing_keys = 0;
+  int64_t audit_events = 0;
 };
 
 struct GcPolicy {
   int64_t now = 0;
   int64_t client_idle_ttl = 0;  // dynamic clients unused this long are deleted (0 = never)
+  int64_t audit_retention = 0;  // audit events older than this are deleted (0 = never)
 };
 
 struct RevokedGrants {
@@ -216,6 +267,17 @@ class Store {
   virtual Status updateSigningKeyTimes(const std::string& kid, int64_t retires_at,
                                        int64_t expires_at) = 0;
 
+  // Audit trail. append writes a batch in one transaction; kAlreadyExists when an event_id is
+  // taken (nothing of the batch is written).
+  virtual Status appendAudit(const std::vector<AuditEvent>& events) = 0;
+  virtual Result<std::vector<AuditEvent>> listAudit(const AuditQuery& query) = 0;
+
+  // Live sessions: refresh families neither revoked (as a family or as a grant) nor expired at
+  // `query.now`, with their current token, oldest first.
+  virtual Result<std::vector<SessionInfo>> listSessions(const SessionQuery& query) = 0;
+  // Revokes every live family (reason "admin_revoked"); returns how many.
+  virtual Result<int64_t> revokeAllFamilies(int64_t now) = 0;
+
   // Deletes expired rows. Safe to run from several instances at once.
   virtual Result<GcStats> collectGarbage(const GcPolicy& policy) = 0;
 };
@@ -228,6 +290,8 @@ struct StoreOptions {
   // Migrations are not limited.
   int timeout_ms = 2000;
   bool run_migrations = true;
+  // Times every statement and counts failures (broker_store_*); nullptr = not measured.
+  metrics::BrokerMetrics* metrics = nullptr;
 };
 
 // Opens "sqlite:PATH" (or "sqlite::memory:") or a "postgresql://" / "postgres://" URL, and applies

@@ -23,6 +23,9 @@ struct KeyPolicy {
   int64_t rotation_period = 30 * 86400;  // automatic rotation (0 = off)
   int64_t publish_ahead = 3600;          // a new key is in the JWKS this long before it signs
   int64_t max_token_ttl = 86400;  // longest access-token lifetime: retired keys stay this long
+  // Called after this instance stored a new key (automatic or asked-for rotation), with its kid
+  // and whether it was asked for; for the audit trail. Not called for a key another instance made.
+  std::function<void(const std::string& kid, bool automatic)> on_rotated;
 };
 
 struct KeyInfo {

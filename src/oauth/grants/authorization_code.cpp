@@ -51,6 +51,21 @@ Result<IssuedTokens, OAuthError> authorizationCodeGrant(AuthorizationServer::Imp
                                  {"sub", c.subject},
                                  {"family", c.family_id},
                                  {"revoked", revoked.ok()}});
+    if (auto* m = impl.metrics()) {
+      m->code_reuse.inc();
+      if (revoked.ok()) m->revocations.with({"grant", "code_reuse"}).inc();
+    }
+    store::AuditEvent e;
+    e.at = now;
+    e.event = "code_reuse";
+    e.actor = "client:" + req.client.client_id;
+    e.client_id = c.client_id;
+    e.subject = c.subject;
+    e.upstream = c.subject.substr(0, c.subject.find(':'));
+    e.servers = c.scope;
+    e.detail = std::string("{\"family\":\"") + c.family_id +
+               "\",\"revoked\":" + (revoked.ok() ? "true" : "false") + "}";
+    impl.audit(std::move(e));
     return OAuthError{OAuthCode::kInvalidGrant, "the authorization code was already used"};
   }
   if (c.client_id != req.client.client_id) {

@@ -14,6 +14,21 @@ OAuthError invalidGrant(const std::string& why) {
   return {OAuthCode::kInvalidGrant, why};
 }
 
+// An audit event about a refresh family, caused by the client presenting its token.
+store::AuditEvent familyEvent(const char* event, int64_t now, const store::RefreshToken& row,
+                              const std::string& servers, std::string detail) {
+  store::AuditEvent e;
+  e.at = now;
+  e.event = event;
+  e.actor = "client:" + row.client_id;
+  e.client_id = row.client_id;
+  e.subject = row.subject;
+  e.upstream = row.subject.substr(0, row.subject.find(':'));
+  e.servers = servers;
+  e.detail = std::move(detail);
+  return e;
+}
+
 }  // namespace
 
 Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& impl,
@@ -60,6 +75,13 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
                                     {"sub", row->subject},
                                     {"family", row->family_id},
                                     {"revoked", revoked.ok()}});
+    if (auto* m = impl.metrics()) {
+      m->refresh_reuse.inc();
+      if (revoked.ok()) m->revocations.with({"refresh_family", "refresh_reuse"}).inc();
+    }
+    impl.audit(familyEvent("refresh_reuse", now, *row, row->scope,
+                           std::string("{\"family\":\"") + row->family_id +
+                               "\",\"revoked\":" + (revoked.ok() ? "true" : "false") + "}"));
     return invalidGrant("the refresh token was already used");
   };
 
@@ -103,11 +125,22 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
         auto opened = d.master->open(family->upstream_data, "upstream-session");
         if (opened.ok()) session = opened.value();
       }
-      auto refreshed = provider->refreshIdentity(who, session);
+      auto* meter = impl.metrics();
+      auto refreshed = [&] {
+        metrics::Timer timer(meter ? &meter->upstream_duration.with({who.upstream_id, "refresh"})
+                                   : nullptr);
+        return provider->refreshIdentity(who, session);
+      }();
       if (!refreshed.ok()) {
-        if (refreshed.error().code == OAuthCode::kTemporarilyUnavailable) return refreshed.error();
+        if (refreshed.error().code == OAuthCode::kTemporarilyUnavailable) {
+          if (meter) meter->upstream_errors.with({who.upstream_id, "refresh"}).inc();
+          return refreshed.error();
+        }
         log::security("refresh_identity_rejected",
                       {{"sub", who.qualifiedSubject()}, {"error", refreshed.error().name()}});
+        impl.audit(familyEvent("refresh_identity_rejected", now, *row, row->scope,
+                               std::string("{\"family\":\"") + row->family_id + "\",\"error\":\"" +
+                                   refreshed.error().name() + "\"}"));
         return invalidGrant("the identity provider no longer accepts this login");
       }
       who = refreshed->identity;
@@ -118,7 +151,22 @@ Result<IssuedTokens, OAuthError> refreshTokenGrant(AuthorizationServer::Impl& im
         (void)d.store->updateFamilyUpstreamData(row->family_id, sealed);
       }
     }
-    granted = allowedScopes(*policy, who, granted);
+    // The policy again, scope by scope, so a denial names the rule that decided it.
+    auto review = reviewScopes(*policy, who, granted);
+    if (auto* m = impl.metrics()) {
+      for (const auto& s : review.dropped) m->denials.with({who.upstream_id, s, "refresh"}).inc();
+    }
+    auto& kept = review.kept;
+    auto& dropped = review.dropped;
+    const std::string& rule = review.rule;
+    granted = std::move(kept);
+    if (!dropped.empty()) {
+      store::AuditEvent e = familyEvent(
+          granted.empty() ? "refresh_denied_by_policy" : "refresh_narrowed_by_policy", now, *row,
+          joinScopes(dropped), std::string("{\"family\":\"") + row->family_id + "\"}");
+      e.rule = rule;
+      impl.audit(std::move(e));
+    }
     if (granted.empty()) {
       log::security("refresh_denied_by_policy",
                     {{"sub", who.qualifiedSubject()}, {"family", row->family_id}});

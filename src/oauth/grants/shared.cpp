@@ -33,13 +33,27 @@ Result<std::string, OAuthError> resolveTokenResource(const policy::Policy& polic
   return *canonical;
 }
 
-std::vector<std::string> allowedScopes(const policy::Policy& policy, const Identity& who,
-                                       const std::vector<std::string>& scopes) {
-  std::vector<std::string> out;
+ScopeReview reviewScopes(const policy::Policy& policy, const Identity& who,
+                         const std::vector<std::string>& scopes) {
+  ScopeReview out;
   for (const auto& s : scopes) {
-    if (policy.findScope(s) && policy.evaluate(who, s).allowed) out.push_back(s);
+    auto decision = policy.evaluate(who, s);
+    if (policy.findScope(s) && decision.allowed) {
+      out.kept.push_back(s);
+      continue;
+    }
+    out.dropped.push_back(s);
+    if (out.rule.empty()) {
+      out.rule = policy.findScope(s) ? decision.rule : "unknown scope";
+      out.reason = decision.reason;
+    }
   }
   return out;
+}
+
+std::vector<std::string> allowedScopes(const policy::Policy& policy, const Identity& who,
+                                       const std::vector<std::string>& scopes) {
+  return reviewScopes(policy, who, scopes).kept;
 }
 
 bool clientHasGrant(const store::ClientRecord& client, const std::string& grant) {

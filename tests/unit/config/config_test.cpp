@@ -871,3 +871,30 @@ TEST_F(ConfigTest, RateLimitsAndTrustedProxiesAreRead) {
 
 }  // namespace
 }  // namespace broker::config
+
+namespace broker::config {
+namespace {
+
+// /metrics is on by default, on the main listener; metrics.listen moves it. The audit table keeps
+// 90 days unless told otherwise (0: for ever).
+TEST_F(ConfigTest, MetricsAndAuditSettings) {
+  auto c = parse(kBase);
+  EXPECT_TRUE(c.metrics.enabled);
+  EXPECT_EQ(c.metrics.listen, "");
+  EXPECT_EQ(c.audit.retention, 90 * 86400);
+  c = parse(std::string(kBase) +
+            "metrics:\n  enabled: false\n  listen: 127.0.0.1:9464\naudit:\n  retention: 30d\n");
+  EXPECT_FALSE(c.metrics.enabled);
+  EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.audit.retention, 30 * 86400);
+  EXPECT_EQ(parse(std::string(kBase) + "audit:\n  retention: 0\n").audit.retention, 0);
+  EXPECT_ERROR_AT(std::string(kBase) + "metrics:\n  listen: 9464\n", 13, "metrics.listen",
+                  "expected host:port");
+  EXPECT_ERROR_AT(std::string(kBase) + "audit:\n  retention: 1h\n", 13, "audit.retention",
+                  "must be between 86400s");
+  EXPECT_ERROR_AT(std::string(kBase) + "audit:\n  retention: soon\n", 13, "audit.retention",
+                  "expected a duration");
+}
+
+}  // namespace
+}  // namespace broker::config
