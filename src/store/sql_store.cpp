@@ -5,6 +5,8 @@
 #include "store/sql_store.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "store/row_mapping.h"
@@ -338,6 +340,7 @@ std::string scopePattern(const std::string& scope) {
   }
   return out + " %";
 }
+constexpr std::chrono::seconds kGcMaxRest{1};
 
 // A "happened at" mark must differ from 0 ("not yet"), whatever clock the caller has.
 int64_t stamp(int64_t now) {
@@ -680,10 +683,17 @@ Result<GcStats> SqlStore::collectGarbage(const GcPolicy& policy) {
   }
   for (const Step& step : steps) {
     for (;;) {
+      const auto started = std::chrono::steady_clock::now();
       auto r = db_->run(step.stmt, {step.cutoff, kGcBatchRows});
       if (!r.ok()) return r.error();
       step.count += r->affected;
       if (r->affected < kGcBatchRows) break;
+      // Requests queue for the writer while a batch runs. Resting as long as the batch took
+      // leaves the collector at most half of the writer's time and lets that queue drain: the
+      // pool hands a released connection to whoever asks first, which would otherwise be the
+      // collector again, and a backlog of a million rows would starve every write for minutes.
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          std::chrono::steady_clock::now() - started, kGcMaxRest));
     }
   }
   return stats;

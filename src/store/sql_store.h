@@ -13,8 +13,10 @@ namespace broker::store {
 // Used authorization codes are kept this long past their expiry so that a replay shortly after
 // expiry is still recognised as a replay (and revokes what the code minted).
 constexpr int64_t kAuthCodeRetentionSeconds = 3600;
-// The garbage collector deletes at most this many rows per statement (and transaction).
-constexpr int64_t kGcBatchRows = 2000;
+// The garbage collector deletes at most this many rows per statement (and transaction). With
+// random-hash keys every row touches a different page of each index, so on SQLite a batch of 500
+// rewrites a few thousand pages; measured in docs/BENCHMARKS.md ("Big tables").
+constexpr int64_t kGcBatchRows = 500;
 
 class SqlStore final : public Store {
  public:
