@@ -64,6 +64,12 @@ class SqliteConnection final : public SqlSession {
     sqlite3_extended_result_codes(db, 1);
     // Another connection's write lock is waited for, not reported at once.
     sqlite3_busy_timeout(db, busy_timeout_ms);
+    // WAL with synchronous = NORMAL, chosen on purpose: a commit appends its pages to the WAL
+    // with write(2) and does not wait for the disk; the WAL is synced at each checkpoint. A
+    // committed grant survives the broker being killed (kill -9): its frames are in the kernel's
+    // page cache and the next open finds them. An OS crash or power cut may undo the last
+    // commits (the file stays consistent). FULL would add an fsync to each of a sign-in's five
+    // commits and to every refresh.
     std::string pragmas = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
     if (reader) pragmas += "PRAGMA query_only = ON;";
     if (auto st = conn->runScript(pragmas); !st.ok()) return fail(st.error());
