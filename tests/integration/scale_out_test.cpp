@@ -9,14 +9,13 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
 #include <thread>
-#include <tuple>
+#include <utility>
 
 #include "broker/core/encoding.h"
 #include "broker/core/random.h"
