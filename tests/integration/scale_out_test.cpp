@@ -205,7 +205,8 @@ class ScaleOut : public ::testing::Test {
 TEST_F(ScaleOut, BrowserStepsContinueOnOtherInstances) {
   startGroup();
   OAuthDriver api(group_->issuer());
-  auto client = api.registerClient();
+  // Confidential: remembered consent skips the page only for a client whose identity is assured.
+  auto client = api.registerClient("client_secret_basic");
   ASSERT_FALSE(client.client_id.empty());
   HttpClient browser;
   const PkcePair pkce = makePkce();
