@@ -368,7 +368,7 @@ TEST_F(ScaleOut, ConcurrentRefreshOnTwoInstancesRotatesOnce) {
 TEST_F(ScaleOut, RevocationOnOneInstanceReachesTheOthersWithinTheSyncInterval) {
   startGroup();
   OAuthDriver via_nginx(group_->issuer()), at_a(url(0)), at_b(url(1));
-  auto client = via_nginx.registerClient();
+  auto client = via_nginx.registerClient("client_secret_basic");  // /introspect needs a secret
   auto t = signIn(via_nginx, client);
   ASSERT_EQ(t.status, 200) << t.body;
   HttpClient http;
