@@ -420,8 +420,13 @@ http::Response failureResponse(const Dependencies& d, const AuthorizeFailure& f)
     return http::Response::redirect(errorRedirectUrl(d.config->issuer, a, f.error));
   }
   if (f.error.code == OAuthCode::kTemporarilyUnavailable) {
-    return errorPage(503, "Authorization request rejected",
-                     f.error.description + " (" + f.error.name() + ")");
+    auto page = errorPage(503, "Authorization request rejected",
+                          f.error.description + " (" + f.error.name() + ")");
+    // Longer than a page's usual wait: a full client metadata fetch queue drains by fetches.
+    for (auto& [name, value] : page.headers) {
+      if (name == "Retry-After") value = "5";
+    }
+    return page;
   }
   return errorPage(400, "Authorization request rejected", f.error.description);
 }

@@ -36,29 +36,13 @@ Status RevocationList::sync() {
 }
 
 void RevocationList::start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  loader_.start(std::chrono::seconds(options_.interval), [this] {
+    (void)sync();  // a failure is logged; the old list ages until a load succeeds
+  });
 }
 
 void RevocationList::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void RevocationList::run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
-    (void)sync();  // a failure is logged; the old list ages until a load succeeds
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::seconds(options_.interval), [&] { return stopping_; });
-  }
+  loader_.stop();
 }
 
 std::shared_ptr<const RevocationList::Snapshot> RevocationList::current() const {

@@ -35,29 +35,13 @@ Status StoreMonitor::probe() {
 }
 
 void StoreMonitor::start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  pinger_.start(std::chrono::milliseconds(options_.interval_ms), [this] {
+    (void)probe();  // the result is recorded and a change logged
+  });
 }
 
 void StoreMonitor::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void StoreMonitor::run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
-    (void)probe();  // the result is recorded and a change logged
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_; });
-  }
+  pinger_.stop();
 }
 
 StoreMonitor::State StoreMonitor::state() const {

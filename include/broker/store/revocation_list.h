@@ -12,15 +12,14 @@
 // (tokens.revocation_max_staleness); then check() answers kUnknown and the caller asks the store
 // or fails closed.
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_set>
 
 #include "broker/core/clock.h"
+#include "broker/core/periodic.h"
 #include "broker/core/result.h"
 #include "broker/store/store.h"
 
@@ -59,7 +58,6 @@ class RevocationList {
     int64_t loaded_at = 0;
   };
   std::shared_ptr<const Snapshot> current() const;
-  void run();
 
   Store& store_;
   const Clock& clock_;
@@ -67,10 +65,8 @@ class RevocationList {
   std::mutex sync_mu_;  // one load at a time
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
   bool failing_ = false;  // the last load failed (logged once per failing stretch)
-  std::thread thread_;
+  Periodic loader_;
 };
 
 }  // namespace broker::store

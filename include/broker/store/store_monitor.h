@@ -4,13 +4,12 @@
 // (it must keep answering while every worker waits on a slow database). The pings are also what
 // reconnects an idle pool soon after the database comes back.
 
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "broker/core/clock.h"
+#include "broker/core/periodic.h"
 #include "broker/core/result.h"
 #include "broker/store/store.h"
 
@@ -41,20 +40,16 @@ class StoreMonitor {
   State state() const;
 
  private:
-  void run();
-
   Store& store_;
   const Clock& clock_;
   const Options options_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
   bool checked_ = false;
   bool reachable_ = false;
   int64_t since_ = 0;
   int64_t last_ok_ = 0;
   std::mutex probe_mu_;  // one ping at a time
-  std::thread thread_;
+  Periodic pinger_;
 };
 
 }  // namespace broker::store
