@@ -629,10 +629,13 @@ void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
   src_.requireMap(it->second);
   std::vector<std::string> enabled_in_order;
   for (const auto& up : src_.entries(it->second.value, "upstreams", {})) {
-    if (!isValidUpstreamId(up.name) || up.name == "group") {
+    if (!isValidUpstreamId(up.name) || up.name == "group" || up.name == "client") {
       src_.fail(up.key_node, up.key,
                 up.name == "group" ? "'group' is reserved (policy files write group:NAME)"
-                                   : "upstream ids are [a-z0-9][a-z0-9_-]*, at most 32 characters");
+                : up.name == "client"
+                    ? "'client' is reserved (policy files name machine clients "
+                      "client:<client_id>)"
+                    : "upstream ids are [a-z0-9][a-z0-9_-]*, at most 32 characters");
     }
     src_.requireMap(up);
     UpstreamSettings u;

@@ -39,6 +39,7 @@ class CompiledPolicy final : public Policy {
     std::vector<std::pair<std::string, std::vector<std::string>>> groups;
     std::vector<std::unique_ptr<CompiledServer>> servers;
     std::vector<std::string> warnings;
+    std::vector<PolicyTest> tests;
   };
   explicit CompiledPolicy(Parts parts);
 
@@ -50,6 +51,7 @@ class CompiledPolicy final : public Policy {
   bool needsMemberships(const std::string& upstream) const override;
   std::string summary() const override;
   const std::vector<std::string>& warnings() const override { return parts_.warnings; }
+  const std::vector<PolicyTest>& tests() const override { return parts_.tests; }
 
  private:
   struct ScopeTarget {
