@@ -68,6 +68,8 @@ struct Runtime {
     token::KeyPolicy kp;
     kp.rotation_period = config.keys.rotation_period;
     kp.publish_ahead = config.keys.publish_ahead;
+    kp.algorithm =
+        token::parseSigningAlg(config.keys.algorithm).value_or(token::SigningAlg::kRS256);
     kp.max_token_ttl = std::max<int64_t>(config.tokens.access_ttl, 3600);
     keys = token::KeyManager::create(*store, master, Clock::system(), Random::system(), kp);
     keys->initialize(config.jwt_private_key_pem ? config.jwt_private_key_pem->reveal() : "");

@@ -127,7 +127,7 @@ const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"tokens",
      {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace", "login_ttl",
       "revocation_sync"}},
-    {"keys", {"rotation_period", "publish_ahead"}},
+    {"keys", {"rotation_period", "publish_ahead", "algorithm"}},
     {"server",
      {"threads", "workers", "queue_limit", "max_request_size", "max_connections", "header_timeout",
       "body_timeout", "keepalive_timeout", "trust_proxy", "trusted_proxies"}},
@@ -525,6 +525,10 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
   KeySettings& keys = config_.keys;
   keys.rotation_period = duration(k, "rotation_period", keys.rotation_period, 0, 365 * kDay);
   keys.publish_ahead = duration(k, "publish_ahead", keys.publish_ahead, 0, 30 * kDay);
+  if (auto v = lookup(k, "algorithm")) {
+    if (v->text != "RS256" && v->text != "ES256") fail(*v, "expected RS256 or ES256");
+    keys.algorithm = v->text;
+  }
   if (keys.rotation_period > 0) {
     requireBelow("keys.publish_ahead", keys.publish_ahead, "keys.rotation_period",
                  keys.rotation_period, true);

@@ -51,6 +51,7 @@ struct TokenSettings {
 struct KeySettings {
   int64_t rotation_period = 30 * 86400;  // keys.rotation_period (0 = manual only)
   int64_t publish_ahead = 3600;          // keys.publish_ahead
+  std::string algorithm = "RS256";       // keys.algorithm: RS256 | ES256
 };
 
 struct ServerSettings {
