@@ -28,7 +28,8 @@ json getJson(HttpClient& http, const std::string& url) {
 
 std::vector<std::string> jwksKtys(HttpClient& http, const std::string& base) {
   std::vector<std::string> out;
-  for (const auto& k : getJson(http, base + "/.well-known/jwks.json")["keys"]) {
+  const json doc = getJson(http, base + "/.well-known/jwks.json");
+  for (const auto& k : doc["keys"]) {
     out.push_back(k["kty"].get<std::string>() + "/" + k["alg"].get<std::string>());
   }
   return out;

@@ -20,7 +20,7 @@ namespace {
 // The calls of one set, with its nested sets expanded.
 void expandSet(const std::string& set, std::set<std::string>& out, std::set<std::string>& seen) {
   if (!seen.insert(set).second) return;
-  auto r = runCommand({"systemd-analyze", "syscall-filter", set});
+  auto r = runCommand({"/usr/bin/systemd-analyze", "syscall-filter", set});
   ASSERT_EQ(r.exit_code, 0) << "systemd-analyze syscall-filter " << set << ": " << r.output;
   std::istringstream in(r.output);
   std::string line;

@@ -158,13 +158,15 @@ TEST_P(VerifierTest, AlgorithmIsRs256OrEs256) {
 TEST_P(VerifierTest, TypeMustBeAtJwt) {
   auto ver = verifier();
   const json payload = json::parse(claims().toJson());
-  EXPECT_EQ(ver->verify(signRaw({{"alg", "RS256"}, {"kid", kid_}}, payload)).status,
+  EXPECT_EQ(ver->verify(signRaw({{"alg", key_->alg()}, {"kid", kid_}}, payload)).status,
             JwtStatus::kWrongType);
-  EXPECT_EQ(ver->verify(signRaw({{"alg", "RS256"}, {"typ", "JWT"}, {"kid", kid_}}, payload)).status,
-            JwtStatus::kWrongType);
-  EXPECT_TRUE(ver->verify(signRaw({{"alg", "RS256"}, {"typ", "application/AT+JWT"}, {"kid", kid_}},
-                                  payload))
-                  .ok());
+  EXPECT_EQ(
+      ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "JWT"}, {"kid", kid_}}, payload)).status,
+      JwtStatus::kWrongType);
+  EXPECT_TRUE(
+      ver->verify(
+             signRaw({{"alg", key_->alg()}, {"typ", "application/AT+JWT"}, {"kid", kid_}}, payload))
+          .ok());
 }
 
 TEST_P(VerifierTest, IssuerIsComparedByteForByte) {
@@ -187,12 +189,12 @@ TEST_P(VerifierTest, ExpiryAndNotBeforeHonourTheLeeway) {
   now_ = kNow;
   auto payload = json::parse(claims().toJson());
   payload["nbf"] = kNow + 31;
-  EXPECT_EQ(
-      ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", kid_}}, payload)).status,
-      JwtStatus::kNotYetValid);
+  EXPECT_EQ(ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", kid_}}, payload))
+                .status,
+            JwtStatus::kNotYetValid);
   payload["nbf"] = kNow + 30;
   EXPECT_TRUE(
-      ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", kid_}}, payload)).ok());
+      ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", kid_}}, payload)).ok());
 }
 
 TEST_P(VerifierTest, AudienceIsTheCanonicalResourceToleratingATrailingSlash) {
@@ -227,7 +229,8 @@ TEST_P(VerifierTest, MissingRequiredClaimIsRefused) {
   for (const char* name : {"iss", "sub", "exp", "jti", "client_id"}) {
     auto payload = json::parse(claims().toJson());
     payload.erase(name);
-    auto v = ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", kid_}}, payload));
+    auto v =
+        ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", kid_}}, payload));
     EXPECT_FALSE(v.ok()) << name;
   }
 }
@@ -320,7 +323,7 @@ TEST_P(VerifierTest, UnknownKidRefetchesTheJwksAtMostOncePerInterval) {
   EXPECT_TRUE(ver->verify(*rotated).ok());
   EXPECT_EQ(fetches_, 2);
   for (int i = 0; i < 5; ++i)
-    EXPECT_EQ(ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", "nope"}},
+    EXPECT_EQ(ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", "nope"}},
                                   json::parse(c.toJson())))
                   .status,
               JwtStatus::kUnknownKid);
