@@ -364,8 +364,8 @@ TEST(PolicyReload, ServeRefusesToStartOnAPolicyWhoseTestsFail) {
   cfg.policy_yaml = testedPolicy(withAdminUsers("[alice, bob]"));
   BrokerProcess broker(dir, cfg);
   // Bounded: a broker that wrongly started would otherwise serve until killed.
-  auto serve =
-      runCommand({"/usr/bin/timeout", "30", BROKER_BINARY, "--config", broker.configPath(), "serve"});
+  auto serve = runCommand(
+      {"/usr/bin/timeout", "30", BROKER_BINARY, "--config", broker.configPath(), "serve"});
   EXPECT_EQ(serve.exit_code, 1) << serve.output;
   EXPECT_NE(serve.output.find("tests[1] (admin is not for everyone): expected deny"),
             std::string::npos)

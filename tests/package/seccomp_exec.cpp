@@ -1,7 +1,7 @@
 // seccomp_exec ALLOW_FILE PROGRAM [ARGS...]: runs PROGRAM under a seccomp filter that allows the
-// system calls named in ALLOW_FILE (one per line) and kills the process on any other, the way a
-// systemd SystemCallFilter= allow list does (stricter: systemd may answer EPERM instead). The
-// package tests use it to run the broker under its unit's filter without systemd as PID 1.
+// system calls named in ALLOW_FILE (one per line) and answers EPERM to any other, as the unit's
+// SystemCallFilter= with SystemCallErrorNumber=EPERM does. The package tests use it to run the
+// broker under its unit's filter without systemd as PID 1.
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "seccomp_exec: cannot read %s\n", argv[1]);
     return 2;
   }
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
   if (!ctx) return 2;
   std::string name;
   int allowed = 0;
