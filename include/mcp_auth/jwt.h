@@ -1,7 +1,8 @@
 #pragma once
-// JOSE primitives for RFC 9068 access tokens: compact JWS decoding (RFC 7515), RS256 over OpenSSL
-// EVP with keys parsed once (RFC 7518 §3.3), RSA JWKs (RFC 7518 §6.3.1) and the claim checks as
-// pure functions taking `now`. Depends only on OpenSSL, nlohmann-json and the standard library.
+// JOSE primitives for RFC 9068 access tokens: compact JWS decoding (RFC 7515), RS256 (RFC 7518
+// §3.3) and ES256 (§3.4) over OpenSSL EVP with keys parsed once, RSA and P-256 JWKs (§6.3.1,
+// §6.2.1) and the claim checks as pure functions taking `now`. Depends only on OpenSSL,
+// nlohmann-json and the standard library.
 //
 // The broker signs and verifies its own tokens with this code, and MCP servers written in C++ use
 // it (through mcp_auth/verifier.h) to verify those tokens, so both sides agree on every rule.
@@ -23,7 +24,7 @@ namespace mcp_auth {
 enum class JwtStatus {
   kOk,
   kMalformed,       // not three base64url parts, bad JSON, a claim of the wrong type
-  kUnsupportedAlg,  // alg is not RS256 (none, HS*, ...)
+  kUnsupportedAlg,  // alg is neither RS256 nor ES256 (none, HS*, PS*, ...)
   kWrongType,       // typ is not at+jwt
   kUnknownKid,      // no key with that kid
   kBadSignature,
@@ -56,30 +57,63 @@ inline constexpr int kMaxRsaBits = 8192;
 // RSASSA-PKCS1-v1_5 with SHA-256 over `data`. Rejects a signature whose length is not the modulus
 // length (RFC 8017 §8.2.2). Thread-safe for one key; leaves no entry on the OpenSSL error queue.
 bool verifyRs256(EVP_PKEY* key, std::string_view data, std::string_view signature);
+// ECDSA P-256 with SHA-256 over `data`. The JWS signature is R || S, 32 big-endian bytes each
+// (RFC 7518 §3.4); anything else, a DER-encoded ECDSA-Sig-Value included, is refused. Same
+// threading and error-queue rules as verifyRs256.
+bool verifyEs256(EVP_PKEY* key, std::string_view data, std::string_view signature);
+// JWS R || S (64 bytes) to the DER ECDSA-Sig-Value OpenSSL verifies, and back (`der` as OpenSSL
+// signs). nullopt when the input is not of that form.
+std::optional<std::string> es256RawToDer(std::string_view raw);
+std::optional<std::string> es256DerToRaw(std::string_view der);
 // A new RSA public EVP_PKEY from JWK members n and e (base64url), or nullptr with `error` set.
 // Refuses an even or unit exponent and sizes outside kMinRsaBits..kMaxRsaBits. Caller frees.
 EVP_PKEY* rsaPublicKeyFromJwk(std::string_view n_b64url, std::string_view e_b64url,
                               std::string* error);
+// A new P-256 public EVP_PKEY from JWK members crv ("P-256"), x and y (base64url, 32 bytes
+// each), or nullptr with `error` set. Refuses any other curve and a point not on the curve.
+EVP_PKEY* ecPublicKeyFromJwk(std::string_view crv, std::string_view x_b64url,
+                             std::string_view y_b64url, std::string* error);
 
-// An RSA public key parsed once; immutable and safe to share across threads.
-class RsaPublicKey {
+// Whether `key` is an EC key on P-256 (prime256v1), the one curve of ES256.
+bool isP256(EVP_PKEY* key);
+
+// The JWS algorithms a verifier accepts. A key verifies only its own algorithm: an RSA key RS256,
+// a P-256 key ES256, whatever the token's header says.
+inline constexpr const char* kRs256 = "RS256";
+inline constexpr const char* kEs256 = "ES256";
+
+// A public key parsed once, RSA (RS256) or P-256 (ES256); immutable and safe to share across
+// threads.
+class PublicKey {
  public:
-  static std::shared_ptr<const RsaPublicKey> fromJwk(std::string_view n_b64url,
-                                                     std::string_view e_b64url,
-                                                     std::string* error = nullptr);
-  // Takes ownership of `key` (an RSA public or private key; only the public half is used).
-  static std::shared_ptr<const RsaPublicKey> adopt(EVP_PKEY* key);
-  ~RsaPublicKey();
-  RsaPublicKey(const RsaPublicKey&) = delete;
-  RsaPublicKey& operator=(const RsaPublicKey&) = delete;
+  static std::shared_ptr<const PublicKey> fromJwk(std::string_view n_b64url,
+                                                  std::string_view e_b64url,
+                                                  std::string* error = nullptr);
+  static std::shared_ptr<const PublicKey> fromEcJwk(std::string_view crv, std::string_view x_b64url,
+                                                    std::string_view y_b64url,
+                                                    std::string* error = nullptr);
+  // Takes ownership of `key` (RSA or P-256, public or private; only the public half is used).
+  // nullptr (and `key` freed) for any other kind of key.
+  static std::shared_ptr<const PublicKey> adopt(EVP_PKEY* key);
+  ~PublicKey();
+  PublicKey(const PublicKey&) = delete;
+  PublicKey& operator=(const PublicKey&) = delete;
 
+  // "RS256" or "ES256".
+  const char* alg() const { return alg_; }
+  // Verifies a JWS signature made with alg(); false for anything else.
+  bool verify(std::string_view data, std::string_view signature) const;
+  // RS256 only (false for a P-256 key): the name this check had before ES256.
   bool verifyRs256(std::string_view data, std::string_view signature) const;
   int bits() const;
 
  private:
-  explicit RsaPublicKey(EVP_PKEY* key) : key_(key) {}
+  PublicKey(EVP_PKEY* key, const char* alg) : key_(key), alg_(alg) {}
   EVP_PKEY* key_;
+  const char* alg_;
 };
+// The name from before ES256, kept so that MCP servers built against it still compile.
+using RsaPublicKey = PublicKey;
 
 struct DecodedJwt {
   std::string header_json;
@@ -96,11 +130,12 @@ JwtStatus decodeJwt(std::string_view token, DecodedJwt& out);
 
 // Verification steps as pure functions: each returns kOk or the reason the token fails it. Run
 // them in this order so that no claim is read before the signature has been checked.
-JwtStatus checkAlgorithm(const DecodedJwt& jwt);  // exactly "RS256" -> else kUnsupportedAlg
+JwtStatus checkAlgorithm(const DecodedJwt& jwt);  // "RS256" or "ES256" -> else kUnsupportedAlg
 // RFC 9068 §2.1: "at+jwt" case-insensitively, with or without "application/" (RFC 7515 §4.1.9).
 JwtStatus checkAccessTokenType(std::string_view typ);
-JwtStatus checkSignature(const DecodedJwt& jwt, const RsaPublicKey* key);  // nullptr: kUnknownKid
-JwtStatus checkIssuer(std::string_view iss, std::string_view expected);    // exact match
+// nullptr: kUnknownKid; a key of another algorithm than the header's alg: kBadSignature.
+JwtStatus checkSignature(const DecodedJwt& jwt, const PublicKey* key);
+JwtStatus checkIssuer(std::string_view iss, std::string_view expected);  // exact match
 // `exp` is required; `iat` and `nbf` are 0 when absent. Expired once now >= exp + leeway (RFC 7519
 // §4.1.4); not yet valid while iat or nbf > now + leeway. Saturating arithmetic.
 JwtStatus checkTimes(int64_t exp, int64_t iat, int64_t nbf, int64_t now, int64_t leeway);
@@ -132,7 +167,7 @@ bool readAccessClaims(const nlohmann::json& payload, AccessClaims& out);
 JwtStatus checkRequiredClaims(const AccessClaims& claims);
 
 // Checks the signature of a decoded token (kOk, kUnknownKid or kBadSignature). Lets callers keep
-// their own key types; a resource server uses a JWKS-backed RsaPublicKey lookup.
+// their own key types; a resource server uses a JWKS-backed PublicKey lookup.
 using SignatureCheck = std::function<JwtStatus(const DecodedJwt&)>;
 
 struct AccessTokenRules {
@@ -149,8 +184,9 @@ struct VerifiedJwt {
   AccessClaims claims;
 };
 
-// The whole pipeline: decode, pin alg RS256 and typ at+jwt, check the signature, and only then
-// read the claims: types, required claims, issuer, exp/iat/nbf, audience/resource. Never throws.
+// The whole pipeline: decode, pin alg (RS256 or ES256) and typ at+jwt, check the signature, and
+// only then read the claims: types, required claims, issuer, exp/iat/nbf, audience/resource. Never
+// throws.
 JwtStatus verifyAccessToken(std::string_view token, const SignatureCheck& signature,
                             const AccessTokenRules& rules, VerifiedJwt& out);
 

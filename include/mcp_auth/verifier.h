@@ -102,12 +102,12 @@ struct JwksOptions {
   int64_t min_ttl = 30;  // max-age below this (or no-store) is raised to it
 };
 
-// Parses a JWKS document (RFC 7517 §5): RSA keys with a kid, whose "use" (if any) is "sig" and
-// whose "alg" (if any) is "RS256". Other keys are skipped; nullopt when the document is not a
-// JWKS at all. Keys are parsed once here.
+// Parses a JWKS document (RFC 7517 §5): RSA keys (alg, if any, "RS256") and P-256 keys (crv
+// "P-256", alg, if any, "ES256") with a kid, whose "use" (if any) is "sig". Other keys are skipped;
+// nullopt when the document is not a JWKS at all. Keys are parsed once here.
 struct JwksKey {
   std::string kid;
-  std::shared_ptr<const RsaPublicKey> key;
+  std::shared_ptr<const PublicKey> key;
 };
 std::optional<std::vector<JwksKey>> parseJwks(std::string_view json);
 
@@ -119,7 +119,7 @@ class JwksCache {
   virtual ~JwksCache() = default;
   // The key for `kid`. Fetches when nothing is cached or the cache is stale, and when `kid` is
   // unknown and the last fetch is older than min_refetch_interval. nullptr when unknown.
-  virtual std::shared_ptr<const RsaPublicKey> key(const std::string& kid) = 0;
+  virtual std::shared_ptr<const PublicKey> key(const std::string& kid) = 0;
   virtual uint64_t fetchCount() const = 0;  // number of fetch attempts (for tests and metrics)
 };
 
@@ -159,7 +159,7 @@ class Verifier {
   // Throws std::invalid_argument when issuer or resource is missing or resource is not a URI.
   static std::shared_ptr<Verifier> create(
       VerifierOptions options,
-      std::function<std::shared_ptr<const RsaPublicKey>(const std::string& kid)> keys = {},
+      std::function<std::shared_ptr<const PublicKey>(const std::string& kid)> keys = {},
       NowFn now = {});
   virtual ~Verifier() = default;
   // Checks a raw token against this server's rules (and `required_scopes` when non-empty, else

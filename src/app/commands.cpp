@@ -83,6 +83,8 @@ struct Runtime {
     token::KeyPolicy kp;
     kp.rotation_period = config.keys.rotation_period;
     kp.publish_ahead = config.keys.publish_ahead;
+    kp.algorithm =
+        token::parseSigningAlg(config.keys.algorithm).value_or(token::SigningAlg::kRS256);
     kp.max_token_ttl = std::max<int64_t>(config.tokens.access_ttl, 3600);
     kp.on_rotated = [this](const std::string& kid, bool automatic) {
       log::security("key_rotated", {{"kid", kid}, {"automatic", automatic}});

@@ -26,7 +26,11 @@ int runRevoke(const GlobalOptions& g, const std::string& subject, const std::str
 
 // Policy commands (policy_commands.cpp). `upstreams`: ids the broker is configured with; when
 // given, references to any other upstream are errors.
+// `check` also runs the file's tests: section and fails when one of them does.
 int runPolicyCheck(const std::string& file, const std::vector<std::string>& upstreams);
+// Runs the tests: section, printing each failure with the decision actually made; 0 all pass,
+// 1 a test fails, 2 the file cannot be loaded.
+int runPolicyTest(const std::string& file, const std::vector<std::string>& upstreams);
 struct ExplainOptions {
   std::string file;
   std::vector<std::string> known_upstreams;

@@ -68,6 +68,13 @@ int main(int argc, char** argv) {
       ->add_option("--known-upstreams", policy_upstreams,
                    "Upstream ids the broker is configured with; others are errors")
       ->delimiter(',');
+  auto* policy_test = policy->add_subcommand(
+      "test", "Run the policy file's own tests: section (exit 0 all pass, 1 a test fails)");
+  policy_test->add_option("file", policy_file, "Policy YAML file")->required();
+  policy_test
+      ->add_option("--known-upstreams", policy_upstreams,
+                   "Upstream ids the broker is configured with; others are errors")
+      ->delimiter(',');
   auto* policy_explain = policy->add_subcommand(
       "explain",
       "Decide an identity against a policy and print the rule (exit 0 allowed, 1 denied)");
@@ -158,6 +165,7 @@ int main(int argc, char** argv) {
     return runRevoke(g, subject, revoke_client);
   }
   if (*policy_check) return runPolicyCheck(policy_file, policy_upstreams);
+  if (*policy_test) return runPolicyTest(policy_file, policy_upstreams);
   if (*policy_explain) return runPolicyExplain(explain);
   if (*policy_migrate) return runPolicyMigrate(migrate_in, migrate_out);
   return 2;

@@ -19,7 +19,24 @@ std::shared_ptr<const policy::Policy> loadForCli(const std::string& file,
                                                  const std::vector<std::string>& upstreams) {
   policy::LoadOptions options;
   options.known_upstreams = upstreams;
+  // The commands report failing tests themselves, with the decision that was made.
+  options.run_tests = false;
   return policy::Policy::loadFile(file, options);
+}
+
+// Prints every failure with its explanation and a count line; true when all tests pass.
+bool reportTests(const std::string& file, const policy::Policy& p, std::ostream& out) {
+  auto failures = policy::runPolicyTests(p);
+  for (const auto& f : failures) out << f.explanation();
+  size_t checks = 0;
+  for (const auto& t : p.tests()) checks += t.scopes.size();
+  if (p.tests().empty()) {
+    out << file << ": no tests (add a tests: section; see docs/POLICY.md)\n";
+  } else {
+    out << file << ": " << p.tests().size() << " tests, " << checks - failures.size() << " of "
+        << checks << " decisions as expected\n";
+  }
+  return failures.empty();
 }
 
 }  // namespace
@@ -29,12 +46,29 @@ int runPolicyCheck(const std::string& file, const std::vector<std::string>& upst
     auto p = loadForCli(file, upstreams);
     // Warnings never fail the check: the file is valid, some entries are merely weak.
     for (const auto& w : p->warnings()) std::cerr << "mcp-auth-broker: warning: " << w << "\n";
-    std::cout << file << ": OK\n" << p->summary();
+    // A file whose own tests fail is one `serve` refuses: the check fails too.
+    std::ostringstream tests;
+    if (!reportTests(file, *p, tests)) {
+      std::cerr << tests.str();
+      return 1;
+    }
+    std::cout << file << ": OK\n" << p->summary() << tests.str();
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "mcp-auth-broker: " << e.what() << "\n";
     return 1;
   }
+}
+
+int runPolicyTest(const std::string& file, const std::vector<std::string>& upstreams) {
+  std::shared_ptr<const policy::Policy> p;
+  try {
+    p = loadForCli(file, upstreams);
+  } catch (const std::exception& e) {
+    std::cerr << "mcp-auth-broker: " << e.what() << "\n";
+    return kUsageOrFileError;
+  }
+  return reportTests(file, *p, std::cout) ? 0 : kDenied;
 }
 
 int runPolicyExplain(const ExplainOptions& o) {

@@ -128,7 +128,7 @@ const std::map<std::string, std::vector<std::string>> kSectionKeys = {
     {"tokens",
      {"access_ttl", "refresh_ttl", "refresh_idle_ttl", "code_ttl", "refresh_grace", "login_ttl",
       "revocation_sync", "revocation_max_staleness"}},
-    {"keys", {"rotation_period", "publish_ahead", "sync_interval"}},
+    {"keys", {"rotation_period", "publish_ahead", "sync_interval", "algorithm"}},
     {"server",
      {"threads", "workers", "queue_limit", "max_request_size", "max_connections", "header_timeout",
       "body_timeout", "keepalive_timeout", "trust_proxy", "trusted_proxies"}},
@@ -560,6 +560,10 @@ void Loader::readTokens(const std::map<std::string, Entry>& top) {
   keys.rotation_period = duration(k, "rotation_period", keys.rotation_period, 0, 365 * kDay);
   keys.publish_ahead = duration(k, "publish_ahead", keys.publish_ahead, 0, 30 * kDay);
   keys.sync_interval = duration(k, "sync_interval", keys.sync_interval, 1, kHour);
+  if (auto v = lookup(k, "algorithm")) {
+    if (v->text != "RS256" && v->text != "ES256") fail(*v, "expected RS256 or ES256");
+    keys.algorithm = v->text;
+  }
   if (keys.rotation_period > 0) {
     requireBelow("keys.publish_ahead", keys.publish_ahead, "keys.rotation_period",
                  keys.rotation_period, true);
@@ -671,10 +675,13 @@ void Loader::readUpstreams(const std::map<std::string, Entry>& top) {
   src_.requireMap(it->second);
   std::vector<std::string> enabled_in_order;
   for (const auto& up : src_.entries(it->second.value, "upstreams", {})) {
-    if (!isValidUpstreamId(up.name) || up.name == "group") {
+    if (!isValidUpstreamId(up.name) || up.name == "group" || up.name == "client") {
       src_.fail(up.key_node, up.key,
                 up.name == "group" ? "'group' is reserved (policy files write group:NAME)"
-                                   : "upstream ids are [a-z0-9][a-z0-9_-]*, at most 32 characters");
+                : up.name == "client"
+                    ? "'client' is reserved (policy files name machine clients "
+                      "client:<client_id>)"
+                    : "upstream ids are [a-z0-9][a-z0-9_-]*, at most 32 characters");
     }
     src_.requireMap(up);
     UpstreamSettings u;

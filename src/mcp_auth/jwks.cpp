@@ -190,16 +190,24 @@ std::optional<std::vector<JwksKey>> parseJwks(std::string_view text) {
   };
   for (const auto& k : *keys) {
     if (!k.is_object()) continue;
-    auto kty = str(k, "kty"), kid = str(k, "kid"), n = str(k, "n"), e = str(k, "e");
-    if (!kty || *kty != "RSA" || !kid || kid->empty() || !n || !e) continue;
+    auto kty = str(k, "kty"), kid = str(k, "kid");
+    if (!kty || (*kty != "RSA" && *kty != "EC") || !kid || kid->empty()) continue;
+    const char* alg = *kty == "RSA" ? kRs256 : kEs256;
     if (k.contains("use") && str(k, "use") != std::optional<std::string>("sig")) continue;
-    if (k.contains("alg") && str(k, "alg") != std::optional<std::string>("RS256")) continue;
+    if (k.contains("alg") && str(k, "alg") != std::optional<std::string>(alg)) continue;
     // Two keys with one kid would make the choice of key depend on the order of the document.
     if (std::any_of(out.begin(), out.end(),
                     [&](const JwksKey& have) { return have.kid == *kid; })) {
       continue;
     }
-    auto key = RsaPublicKey::fromJwk(*n, *e);
+    std::shared_ptr<const PublicKey> key;
+    if (*kty == "RSA") {
+      auto n = str(k, "n"), e = str(k, "e");
+      if (n && e) key = PublicKey::fromJwk(*n, *e);
+    } else {
+      auto crv = str(k, "crv"), x = str(k, "x"), y = str(k, "y");
+      if (crv && x && y) key = PublicKey::fromEcJwk(*crv, *x, *y);
+    }
     if (key) out.push_back({*kid, std::move(key)});
   }
   return out;
@@ -212,7 +220,7 @@ class JwksCacheImpl final : public JwksCache {
   JwksCacheImpl(JwksOptions options, HttpGet get, NowFn now)
       : options_(std::move(options)), get_(std::move(get)), now_(std::move(now)) {}
 
-  std::shared_ptr<const RsaPublicKey> key(const std::string& kid) override {
+  std::shared_ptr<const PublicKey> key(const std::string& kid) override {
     const int64_t now = now_();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -270,7 +278,7 @@ class JwksCacheImpl final : public JwksCache {
   const HttpGet get_;
   const NowFn now_;
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const RsaPublicKey>> keys_;
+  std::map<std::string, std::shared_ptr<const PublicKey>> keys_;
   bool loaded_ = false;
   bool fetching_ = false;
   int64_t expires_at_ = 0;

@@ -1,5 +1,6 @@
-// Compact JWS (RFC 7515 §3.1, §5) with RS256 = RSASSA-PKCS1-v1_5 over SHA-256 (RFC 7518 §3.3),
-// RSA JWKs (RFC 7518 §6.3.1) and RFC 9068 access-token validation (§4), on OpenSSL 3 EVP.
+// Compact JWS (RFC 7515 §3.1, §5) with RS256 = RSASSA-PKCS1-v1_5 over SHA-256 (RFC 7518 §3.3)
+// and ES256 = ECDSA P-256 over SHA-256 (RFC 7518 §3.4), RSA and EC JWKs (RFC 7518 §6.3.1,
+// §6.2.1) and RFC 9068 access-token validation (§4), on OpenSSL 3 EVP.
 //
 // A key is parsed once into an EVP_PKEY; verifying creates only a per-call EVP_MD_CTX, which is
 // what makes one key safe to use from many threads at once.
@@ -8,6 +9,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -44,6 +46,28 @@ struct PkeyCtxFree {
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
 };
+struct EcdsaSigFree {
+  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
+};
+
+// P-256: 32-byte coordinates and scalars (RFC 7518 §3.4, §6.2.1.2).
+constexpr size_t kP256Bytes = 32;
+
+// A verification that failed must not leave entries on this thread's OpenSSL error queue, where a
+// later, unrelated caller would misread them as its own.
+bool digestVerify(EVP_PKEY* key, std::string_view data, std::string_view signature,
+                  bool pkcs1_padding) {
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
+  bool ok =
+      ctx &&
+      EVP_DigestVerifyInit_ex(ctx.get(), &pctx, "SHA256", nullptr, nullptr, key, nullptr) == 1 &&
+      (!pkcs1_padding || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1) &&
+      EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(data), data.size()) ==
+          1;
+  if (!ok) ERR_clear_error();
+  return ok;
+}
 
 constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -219,22 +243,115 @@ std::optional<json> parseJsonObject(std::string_view text) {
 
 }  // namespace detail
 
+bool isP256(EVP_PKEY* key) {
+  char group[64] = {0};
+  size_t len = 0;
+  const bool p256 = key && EVP_PKEY_is_a(key, "EC") &&
+                    EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                                   sizeof group, &len) == 1 &&
+                    std::string_view(group, len) == "prime256v1";
+  ERR_clear_error();
+  return p256;
+}
+
 bool verifyRs256(EVP_PKEY* key, std::string_view data, std::string_view signature) {
-  if (!key) return false;
+  if (!key || !EVP_PKEY_is_a(key, "RSA")) return false;
   // RFC 8017 §8.2.2 step 1: a signature is exactly as long as the modulus.
   if (signature.size() != static_cast<size_t>(EVP_PKEY_get_size(key))) return false;
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
-  bool ok =
-      ctx &&
-      EVP_DigestVerifyInit_ex(ctx.get(), &pctx, "SHA256", nullptr, nullptr, key, nullptr) == 1 &&
-      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1 &&
-      EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(data), data.size()) ==
-          1;
-  // OpenSSL's error queue is per thread; a refusal must not leave entries that a later, unrelated
-  // caller on this thread would misread as its own.
-  if (!ok) ERR_clear_error();
-  return ok;
+  return digestVerify(key, data, signature, /*pkcs1_padding=*/true);
+}
+
+bool verifyEs256(EVP_PKEY* key, std::string_view data, std::string_view signature) {
+  if (!key || !isP256(key)) return false;
+  auto der = es256RawToDer(signature);
+  return der && digestVerify(key, data, *der, /*pkcs1_padding=*/false);
+}
+
+std::optional<std::string> es256RawToDer(std::string_view raw) {
+  // Exactly R || S: a DER signature (70-72 bytes) or one of another curve is not a JWS ES256 one.
+  if (raw.size() != 2 * kP256Bytes) return std::nullopt;
+  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
+  BIGNUM* r = BN_bin2bn(bytes(raw), kP256Bytes, nullptr);
+  BIGNUM* s = BN_bin2bn(bytes(raw) + kP256Bytes, kP256Bytes, nullptr);
+  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  unsigned char* out = nullptr;
+  const int len = i2d_ECDSA_SIG(sig.get(), &out);
+  if (len <= 0) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  std::string der(reinterpret_cast<char*>(out), static_cast<size_t>(len));
+  OPENSSL_free(out);
+  return der;
+}
+
+std::optional<std::string> es256DerToRaw(std::string_view der) {
+  const unsigned char* p = bytes(der);
+  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(
+      d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  // Trailing bytes after the DER value would make two encodings of one signature.
+  if (!sig || p != bytes(der) + der.size()) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  const BIGNUM* r = nullptr;
+  const BIGNUM* s = nullptr;
+  ECDSA_SIG_get0(sig.get(), &r, &s);
+  std::string raw(2 * kP256Bytes, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(raw.data());
+  if (BN_bn2binpad(r, out, kP256Bytes) != static_cast<int>(kP256Bytes) ||
+      BN_bn2binpad(s, out + kP256Bytes, kP256Bytes) != static_cast<int>(kP256Bytes)) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  return raw;
+}
+
+EVP_PKEY* ecPublicKeyFromJwk(std::string_view crv, std::string_view x_b64url,
+                             std::string_view y_b64url, std::string* error) {
+  auto fail = [error](const char* why) -> EVP_PKEY* {
+    ERR_clear_error();
+    if (error) *error = why;
+    return nullptr;
+  };
+  if (crv != "P-256") return fail("JWK crv is not P-256");
+  auto x = base64urlDecode(x_b64url);
+  auto y = base64urlDecode(y_b64url);
+  // RFC 7518 §6.2.1.2: the full coordinate length, leading zeros included.
+  if (!x || !y || x->size() != kP256Bytes || y->size() != kP256Bytes) {
+    return fail("JWK x/y are not 32-byte base64url coordinates");
+  }
+  const std::string point = "\x04" + *x + *y;  // uncompressed SEC1 point
+  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
+          1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
+    return fail("OSSL_PARAM_BLD failed");
+  }
+  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(
+      EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* raw = nullptr;
+  bool ok = params && ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+            EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) == 1;
+  if (ok) {
+    // A point off the curve would open invalid-curve attacks; fromdata alone does not check.
+    std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> check(
+        EVP_PKEY_CTX_new_from_pkey(nullptr, raw, nullptr));
+    ok = check && EVP_PKEY_public_check(check.get()) == 1;
+  }
+  if (!ok) {
+    EVP_PKEY_free(raw);
+    return fail("JWK is not a point on P-256");
+  }
+  return raw;
 }
 
 EVP_PKEY* rsaPublicKeyFromJwk(std::string_view n_b64url, std::string_view e_b64url,
@@ -277,28 +394,43 @@ EVP_PKEY* rsaPublicKeyFromJwk(std::string_view n_b64url, std::string_view e_b64u
   return raw;
 }
 
-std::shared_ptr<const RsaPublicKey> RsaPublicKey::fromJwk(std::string_view n_b64url,
-                                                          std::string_view e_b64url,
-                                                          std::string* error) {
-  EVP_PKEY* key = rsaPublicKeyFromJwk(n_b64url, e_b64url, error);
-  if (!key) return nullptr;
-  return adopt(key);
+std::shared_ptr<const PublicKey> PublicKey::fromJwk(std::string_view n_b64url,
+                                                    std::string_view e_b64url, std::string* error) {
+  return adopt(rsaPublicKeyFromJwk(n_b64url, e_b64url, error));
 }
 
-std::shared_ptr<const RsaPublicKey> RsaPublicKey::adopt(EVP_PKEY* key) {
-  if (!key) return nullptr;
-  return std::shared_ptr<const RsaPublicKey>(new RsaPublicKey(key));
+std::shared_ptr<const PublicKey> PublicKey::fromEcJwk(std::string_view crv,
+                                                      std::string_view x_b64url,
+                                                      std::string_view y_b64url,
+                                                      std::string* error) {
+  return adopt(ecPublicKeyFromJwk(crv, x_b64url, y_b64url, error));
 }
 
-RsaPublicKey::~RsaPublicKey() {
+std::shared_ptr<const PublicKey> PublicKey::adopt(EVP_PKEY* key) {
+  if (!key) return nullptr;
+  const char* alg = EVP_PKEY_is_a(key, "RSA") ? kRs256 : isP256(key) ? kEs256 : nullptr;
+  if (!alg) {
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return nullptr;
+  }
+  return std::shared_ptr<const PublicKey>(new PublicKey(key, alg));
+}
+
+PublicKey::~PublicKey() {
   EVP_PKEY_free(key_);
 }
 
-bool RsaPublicKey::verifyRs256(std::string_view data, std::string_view signature) const {
-  return mcp_auth::verifyRs256(key_, data, signature);
+bool PublicKey::verify(std::string_view data, std::string_view signature) const {
+  return alg_ == kEs256 ? mcp_auth::verifyEs256(key_, data, signature)
+                        : mcp_auth::verifyRs256(key_, data, signature);
 }
 
-int RsaPublicKey::bits() const {
+bool PublicKey::verifyRs256(std::string_view data, std::string_view signature) const {
+  return alg_ == kRs256 && mcp_auth::verifyRs256(key_, data, signature);
+}
+
+int PublicKey::bits() const {
   return EVP_PKEY_get_bits(key_);
 }
 
@@ -335,9 +467,10 @@ JwtStatus decodeJwt(std::string_view token, DecodedJwt& out) {
 }
 
 JwtStatus checkAlgorithm(const DecodedJwt& jwt) {
-  // Pinned, not read from the token: "none", HS256 keyed with the public key and the other RSA
-  // variants are all refused here (RFC 8725 §2.1, §3.1).
-  return jwt.alg == "RS256" ? JwtStatus::kOk : JwtStatus::kUnsupportedAlg;
+  // A fixed list, not whatever the token names: "none", HS256 keyed with the public key, the other
+  // RSA and ECDSA variants are all refused here (RFC 8725 §2.1, §3.1). Which of the two a token
+  // may use is then decided by its key (checkSignature).
+  return jwt.alg == kRs256 || jwt.alg == kEs256 ? JwtStatus::kOk : JwtStatus::kUnsupportedAlg;
 }
 
 JwtStatus checkAccessTokenType(std::string_view typ) {
@@ -346,10 +479,11 @@ JwtStatus checkAccessTokenType(std::string_view typ) {
              : JwtStatus::kWrongType;
 }
 
-JwtStatus checkSignature(const DecodedJwt& jwt, const RsaPublicKey* key) {
+JwtStatus checkSignature(const DecodedJwt& jwt, const PublicKey* key) {
   if (!key) return JwtStatus::kUnknownKid;
-  return key->verifyRs256(jwt.signing_input, jwt.signature) ? JwtStatus::kOk
-                                                            : JwtStatus::kBadSignature;
+  // The key decides the algorithm: an RSA key never checks an "ES256" token, nor the reverse.
+  if (jwt.alg != key->alg()) return JwtStatus::kBadSignature;
+  return key->verify(jwt.signing_input, jwt.signature) ? JwtStatus::kOk : JwtStatus::kBadSignature;
 }
 
 JwtStatus checkIssuer(std::string_view iss, std::string_view expected) {

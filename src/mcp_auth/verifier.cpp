@@ -33,7 +33,7 @@ bool isToken68Char(char c) {
 
 class VerifierImpl final : public Verifier {
  public:
-  using Keys = std::function<std::shared_ptr<const RsaPublicKey>(const std::string&)>;
+  using Keys = std::function<std::shared_ptr<const PublicKey>(const std::string&)>;
 
   VerifierImpl(VerifierOptions options, Keys keys, NowFn now)
       : options_(std::move(options)), keys_(std::move(keys)), now_(std::move(now)) {}
@@ -196,7 +196,7 @@ int Verification::httpStatus() const {
 
 std::shared_ptr<Verifier> Verifier::create(
     VerifierOptions options,
-    std::function<std::shared_ptr<const RsaPublicKey>(const std::string& kid)> keys, NowFn now) {
+    std::function<std::shared_ptr<const PublicKey>(const std::string& kid)> keys, NowFn now) {
   // The issuer is compared byte for byte (RFC 9068 §4), so it is not normalised here.
   if (options.issuer.empty()) throw std::invalid_argument("mcp_auth: issuer is required");
   if (!canonicalResourceUri(options.resource)) {

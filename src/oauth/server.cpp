@@ -35,7 +35,24 @@ AuthorizationServer::~AuthorizationServer() = default;
 
 namespace {
 
-std::string buildMetadata(const Dependencies& d, const policy::Policy& policy) {
+// The algorithms of the keys in the JWKS, newest key first: both while keys.algorithm switches,
+// so a verifier configured from the metadata accepts every token it can meet.
+std::vector<std::string> signingAlgs(const std::string& jwks) {
+  std::vector<std::string> algs;
+  auto doc = json::parse(jwks, nullptr, false);
+  if (doc.is_object() && doc["keys"].is_array()) {
+    for (const auto& k : doc["keys"]) {
+      const std::string alg = k.is_object() ? k.value("alg", "") : "";
+      if (!alg.empty() && std::find(algs.begin(), algs.end(), alg) == algs.end()) {
+        algs.push_back(alg);
+      }
+    }
+  }
+  return algs;
+}
+
+std::string buildMetadata(const Dependencies& d, const policy::Policy& policy,
+                          const std::string& jwks) {
   const std::string& iss = d.config->issuer;
   std::vector<std::string> scopes;
   for (const auto* s : policy.servers()) scopes.push_back(s->scope);
@@ -60,7 +77,7 @@ std::string buildMetadata(const Dependencies& d, const policy::Policy& policy) {
       {"authorization_response_iss_parameter_supported", true},
       {"client_id_metadata_document_supported", true},
       {"subject_types_supported", {"public"}},
-      {"access_token_signing_alg_values_supported", {"RS256"}},
+      {"access_token_signing_alg_values_supported", signingAlgs(jwks)},
   };
   return m.dump();
 }
@@ -68,14 +85,18 @@ std::string buildMetadata(const Dependencies& d, const policy::Policy& policy) {
 }  // namespace
 
 http::Response AuthorizationServer::metadata(const http::Request&) const {
-  // Built per policy generation: scopes_supported follows the policy file.
+  // Built per policy generation: scopes_supported follows the policy file,
+  // and the signing algorithms the JWKS document (rebuilt only when keys change).
   static thread_local std::weak_ptr<const policy::Policy> cached_for;
+  static thread_local std::weak_ptr<const std::string> cached_jwks;
   static thread_local std::string cached;
   static thread_local const Impl* cached_impl = nullptr;
   auto policy = impl_->deps.policy->current();
-  if (cached_impl != impl_.get() || cached_for.lock() != policy) {
-    cached = buildMetadata(impl_->deps, *policy);
+  auto jwks = impl_->deps.keys->jwksJson();
+  if (cached_impl != impl_.get() || cached_for.lock() != policy || cached_jwks.lock() != jwks) {
+    cached = buildMetadata(impl_->deps, *policy, jwks ? *jwks : std::string());
     cached_for = policy;
+    cached_jwks = jwks;
     cached_impl = impl_.get();
   }
   auto resp = http::Response::json(200, cached);

@@ -41,6 +41,7 @@ class CompiledPolicy final : public Policy {
     std::vector<std::pair<std::string, std::vector<std::string>>> groups;
     std::vector<std::unique_ptr<CompiledServer>> servers;
     std::vector<std::string> warnings;
+    std::vector<PolicyTest> tests;
   };
   explicit CompiledPolicy(Parts parts);
 
@@ -54,6 +55,7 @@ class CompiledPolicy final : public Policy {
   const std::vector<std::string>& warnings() const override { return parts_.warnings; }
   const std::string& version() const override { return parts_.version; }
   const std::string& sha256() const override { return parts_.sha256; }
+  const std::vector<PolicyTest>& tests() const override { return parts_.tests; }
 
  private:
   struct ScopeTarget {

@@ -130,6 +130,9 @@ class Loader {
   std::unique_ptr<CompiledServer> readServer(const Entry& e, const std::string& domain);
   void readSubScopes(const Entry& e, CompiledServer& server);
   void readResources(const Entry& e, const std::string& owner, ServerInfo& info);
+  void readTests(const Entry& tests);
+  PolicyTest readTest(const YAML::Node& node, const std::string& key);
+  Identity readTestIdentity(const Entry& e);
   // Handles one allowed_* / denied_* entry; false when `e` is not a rule key.
   bool readRule(const Entry& e, RuleSet& rules);
   void addPrincipal(const Item& item, RuleKind kind, PrincipalSet& set);
@@ -190,7 +193,7 @@ std::shared_ptr<const Policy> Loader::load(const std::string& text) {
 
   std::map<std::string, Entry> top;
   for (auto& e : src_.entries(
-           root, "", {"default_scopes", "default_upstream", "groups", "servers", "version"})) {
+           root, "", {"default_scopes", "default_upstream", "groups", "servers", "version", "tests"})) {
     top.emplace(e.name, e);
   }
   if (auto it = top.find("version"); it != top.end()) {
@@ -226,8 +229,114 @@ std::shared_ptr<const Policy> Loader::load(const std::string& text) {
       parts_.default_scopes.push_back(scope);
     }
   }
+  if (auto it = top.find("tests"); it != top.end()) readTests(it->second);
   for (auto& [at, text] : warnings_) parts_.warnings.push_back(std::move(text));
   return std::make_shared<CompiledPolicy>(std::move(parts_));
+}
+
+void Loader::readTests(const Entry& tests) {
+  if (!tests.value.IsSequence()) {
+    src_.fail(tests.at, tests.key, "expected a list of {identity, scope, expect} cases");
+  }
+  size_t i = 0;
+  for (const auto& node : tests.value) {
+    parts_.tests.push_back(readTest(node, tests.key + "[" + std::to_string(i++) + "]"));
+  }
+}
+
+PolicyTest Loader::readTest(const YAML::Node& node, const std::string& key) {
+  if (!node.IsMap()) src_.fail(node, key, "expected a mapping with identity, scope and expect");
+  PolicyTest test;
+  test.where = src_.where(node) + ": " + key;
+  bool has_identity = false, has_expect = false;
+  for (const Entry& f : src_.entries(node, key, {"name", "identity", "scope", "expect"})) {
+    if (f.name == "name") {
+      test.name = src_.scalar(f);
+    } else if (f.name == "identity") {
+      test.who = readTestIdentity(f);
+      has_identity = true;
+    } else if (f.name == "scope") {
+      for (const Item& item : src_.scalarList(f, true)) {
+        const std::string scope = item.node.Scalar();
+        // A typo would be denied and so pass every "expect: deny" case without testing anything.
+        if (!scopes_.count(scope)) {
+          src_.fail(item.node, item.key, "'" + scope + "' is not a scope of this policy");
+        }
+        test.scopes.push_back(scope);
+      }
+      if (test.scopes.empty()) src_.fail(f.at, f.key, "name at least one scope");
+    } else if (f.name == "expect") {
+      const std::string expect = src_.scalar(f);
+      if (expect != "allow" && expect != "deny") src_.fail(f.at, f.key, "expected allow or deny");
+      test.expect_allowed = expect == "allow";
+      has_expect = true;
+    }
+  }
+  if (!has_identity) src_.fail(node, key + ".identity", "required");
+  if (test.scopes.empty()) src_.fail(node, key + ".scope", "required");
+  if (!has_expect) src_.fail(node, key + ".expect", "required (allow or deny)");
+  return test;
+}
+
+// The identity as an upstream would prove it: orgs and teams travel in `groups` as GitHub's
+// memberships do; a machine client is the principal client:<client_id> and nothing else.
+Identity Loader::readTestIdentity(const Entry& e) {
+  src_.requireMap(e);
+  Identity who;
+  who.email_verified = true;
+  bool has_client = false, has_person = false, has_upstream = false;
+  for (const Entry& f : src_.entries(e.value, e.key,
+                                     {"client", "upstream", "user", "id", "orgs", "teams", "groups",
+                                      "email", "email_verified"})) {
+    has_person = has_person || f.name != "client";
+    if (f.name == "client") {
+      who.upstream_id = kClientUpstream;
+      who.upstream_type = kClientUpstream;
+      who.subject = src_.scalar(f);
+      if (who.subject.empty() || hasSpaceOrControl(who.subject)) {
+        src_.fail(f.at, f.key, "expected a client_id");
+      }
+      has_client = true;
+    } else if (f.name == "upstream") {
+      who.upstream_id = src_.scalar(f);
+      if (!config::isValidUpstreamId(who.upstream_id) || who.upstream_id == kClientUpstream) {
+        src_.fail(f.at, f.key, "'" + who.upstream_id + "' is not an upstream id");
+      }
+      checkKnownUpstream(f.at, f.key, who.upstream_id);
+      has_upstream = true;
+    } else if (f.name == "user") {
+      who.username = src_.scalar(f);
+    } else if (f.name == "id") {
+      who.subject = src_.scalar(f);
+    } else if (f.name == "email") {
+      who.email = src_.scalar(f);
+    } else if (f.name == "email_verified") {
+      who.email_verified = src_.boolean(f);
+    } else {
+      for (const Item& item : src_.scalarList(f, true)) {
+        const std::string v = item.node.Scalar();
+        const bool team = v.find('/') != std::string::npos;
+        if ((f.name == "orgs" && team) || (f.name == "teams" && !team)) {
+          src_.fail(item.node, item.key,
+                    f.name == "orgs" ? "'" + v + "' is a team; list it under teams"
+                                     : "team '" + v + "' has no org; write org/team");
+        }
+        who.groups.push_back(v);
+      }
+    }
+  }
+  if (has_client && has_person) {
+    src_.fail(e.at, e.key, "a machine client is only `client: <client_id>`");
+  }
+  if (has_client) return who;
+  if (!has_upstream) {
+    if (parts_.default_upstream.empty()) src_.fail(e.at, e.key + ".upstream", "required");
+    who.upstream_id = parts_.default_upstream;
+  }
+  if (who.username.empty() && who.subject.empty()) {
+    src_.fail(e.at, e.key, "give user, id or both (or client for a machine client)");
+  }
+  return who;
 }
 
 void Loader::readGroups(const Entry& groups) {
@@ -390,6 +499,16 @@ void Loader::addEntry(const Item& item, RuleKind kind, PrincipalSet& set, const 
     if (!config::isValidUpstreamId(upstream)) {
       reject("'" + upstream + "' is not an upstream id (write upstream:name)");
     }
+    // A machine client: its client_id is assigned by the broker and never changes hands.
+    if (upstream == kClientUpstream) {
+      if (kind != RuleKind::kUsers)
+        reject("machine clients (client:<client_id>) are users entries");
+      if (name.empty() || name == "*" || hasSpaceOrControl(name)) {
+        reject("'" + name + "' is not a client_id");
+      }
+      set.addId(upstream, name, label);
+      return;
+    }
     // "id:12345" reads as an id but would be user 12345 of an upstream called "id".
     if ((upstream + ":" == kIdPrefix || upstream + ":" == kSubPrefix) &&
         !isKnownUpstream(upstream)) {
@@ -509,11 +628,18 @@ void Loader::warnMutableName(const Item& item, const std::string& upstream, cons
 std::shared_ptr<const Policy> Policy::loadString(const std::string& yaml,
                                                  const std::string& filename,
                                                  const LoadOptions& options) {
+  std::shared_ptr<const Policy> policy;
   try {
-    return Loader(filename, options).load(yaml);
+    policy = Loader(filename, options).load(yaml);
   } catch (const SourceError& e) {
     throw PolicyError(e.what());
   }
+  if (options.run_tests) {
+    if (auto failures = runPolicyTests(*policy); !failures.empty()) {
+      throw PolicyError(describeFailures(failures));
+    }
+  }
+  return policy;
 }
 
 std::shared_ptr<const Policy> Policy::loadFile(const std::string& path,

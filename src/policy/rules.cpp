@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "broker/policy/policy.h"
+
 namespace broker::policy {
 namespace {
 
@@ -129,7 +131,8 @@ std::optional<Match> RuleSet::match(const std::array<PrincipalSet, kRuleKinds>& 
         // The id first: it decides even when the login has since been renamed.
         if ((label = set.findId(upstream, s.who.subject))) return Match{kind, *label, true};
         if (!s.username.empty()) label = set.find(upstream, s.username);
-        if (!label) label = set.find(upstream, "*");
+        // "*" is every signed-in person; a machine client is admitted only by its own name.
+        if (!label && upstream != kClientUpstream) label = set.find(upstream, "*");
         break;
       case RuleKind::kGroups:
         label = findAny(set, upstream, s.who.groups);

@@ -32,7 +32,6 @@ namespace {
 using store::SigningKeyRecord;
 
 constexpr char kSealPurpose[] = "signing-key";
-constexpr int kKeyBits = 2048;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 // Attempts at inserting a start-up key while other instances insert theirs.
 constexpr int kInsertAttempts = 3;
@@ -98,14 +97,9 @@ const SigningKeyRecord* findKid(const std::vector<SigningKeyRecord>& recs, const
   return nullptr;
 }
 
-nlohmann::ordered_json publicJwk(const RsaKey& key, const std::string& kid) {
-  return {{"kty", "RSA"}, {"use", "sig"},          {"alg", "RS256"},
-          {"kid", kid},   {"n", key.modulusB64()}, {"e", key.exponentB64()}};
-}
-
 struct Entry {
   SigningKeyRecord record;  // with derived retirement times
-  std::shared_ptr<const RsaKey> key;
+  std::shared_ptr<const SigningKey> key;
 };
 
 struct JwksVersion {
@@ -127,16 +121,15 @@ struct Snapshot {
       if (entry.record.expires_at != 0) boundaries.insert(entry.record.expires_at);
     }
     for (int64_t until : boundaries) {
-      nlohmann::ordered_json keys = nlohmann::ordered_json::array();
+      std::string keys;
       for (const auto& entry : entries) {
         // Published throughout [previous boundary, until) exactly when it expires at or after
         // `until`.
         if (entry.record.expires_at == 0 || entry.record.expires_at >= until) {
-          keys.push_back(publicJwk(*entry.key, entry.record.kid));
+          keys += (keys.empty() ? "" : ",") + entry.key->publicJwk(entry.record.kid);
         }
       }
-      nlohmann::ordered_json doc = {{"keys", std::move(keys)}};
-      jwks.push_back({until, std::make_shared<const std::string>(doc.dump())});
+      jwks.push_back({until, std::make_shared<const std::string>("{\"keys\":[" + keys + "]}")});
     }
   }
   Snapshot(const Snapshot&) = delete;  // by_kid points into entries
@@ -154,21 +147,31 @@ class StoreKeyManager final : public KeyManager {
         generate_key_(std::move(generate_key)),
         snap_(std::make_shared<const Snapshot>(std::vector<Entry>{})) {
     if (!master_) throw std::invalid_argument("KeyManager needs a master keyring");
-    if (!generate_key_) generate_key_ = [] { return RsaKey::generate(kKeyBits); };
+    if (!generate_key_) generate_key_ = [](SigningAlg alg) { return SigningKey::generate(alg); };
   }
 
   void initialize(const std::string& import_pem) override {
     std::lock_guard<std::mutex> lock(update_mu_);
     auto recs = listOrThrow();
     if (!import_pem.empty()) {
-      auto key = RsaKey::fromPrivatePem(import_pem);
+      auto key = SigningKey::fromPrivatePem(import_pem);
       if (!key) throw std::runtime_error("imported signing key: " + key.error().message);
+      // Otherwise the switch below would supersede the imported key at once.
+      if ((*key)->algorithm() != policy_.algorithm) {
+        throw std::runtime_error(std::string("imported signing key: an ") + (*key)->alg() +
+                                 " key, but keys.algorithm is " + algName(policy_.algorithm));
+      }
       recs = insertAtStartup(*key, std::move(recs), /*only_if_empty=*/false);
     }
     if (recs.empty()) {
-      auto key = generate_key_();
+      auto key = generate_key_(policy_.algorithm);
       if (!key) throw std::runtime_error("signing key generation: " + key.error().message);
       recs = insertAtStartup(*key, std::move(recs), /*only_if_empty=*/true);
+    }
+    if (switchDue(recs)) {
+      auto kid = rotateFrom(recs, /*immediate=*/false);
+      if (!kid) throw std::runtime_error("signing key switch: " + kid.error().message);
+      recs = listOrThrow();
     }
     if (auto st = apply(std::move(recs)); !st) {
       throw std::runtime_error("signing keys: " + st.error().message);
@@ -223,7 +226,7 @@ class StoreKeyManager final : public KeyManager {
     return {};
   }
 
-  std::shared_ptr<const RsaKey> verificationKey(const std::string& kid) const override {
+  std::shared_ptr<const SigningKey> verificationKey(const std::string& kid) const override {
     auto snap = snapshot();
     auto it = snap->by_kid.find(kid);
     if (it == snap->by_kid.end() || !published(it->second->record, clock_.now())) return nullptr;
@@ -271,9 +274,21 @@ class StoreKeyManager final : public KeyManager {
     return newest->created_at + policy_.rotation_period <= clock_.now();
   }
 
+  // The newest key signs with another algorithm than keys.algorithm: a key of the configured one
+  // is due. Checked at start-up only, so that during a rolling restart the instances still on
+  // the old setting do not switch back; the store settles the race on the generation between
+  // instances starting together.
+  bool switchDue(const std::vector<SigningKeyRecord>& recs) const {
+    if (recs.empty()) return false;
+    auto newest = std::max_element(recs.begin(), recs.end(), [](const auto& a, const auto& b) {
+      return a.generation < b.generation;
+    });
+    return newest->alg != algName(policy_.algorithm);
+  }
+
   // Inserts `key` as the next generation, signing at once, unless it is already stored (or, with
   // `only_if_empty`, unless any key is). Retries when another instance takes the generation.
-  std::vector<SigningKeyRecord> insertAtStartup(std::shared_ptr<const RsaKey> key,
+  std::vector<SigningKeyRecord> insertAtStartup(std::shared_ptr<const SigningKey> key,
                                                 std::vector<SigningKeyRecord> recs,
                                                 bool only_if_empty) {
     const std::string kid = key->thumbprint();
@@ -290,7 +305,7 @@ class StoreKeyManager final : public KeyManager {
   }
 
   Result<std::string> rotateFrom(const std::vector<SigningKeyRecord>& recs, bool immediate) {
-    auto key = generate_key_();
+    auto key = generate_key_(policy_.algorithm);
     if (!key) return key.error();
     const int64_t generation = maxGeneration(recs) + 1;
     const int64_t now = clock_.now();
@@ -308,14 +323,15 @@ class StoreKeyManager final : public KeyManager {
     return Error::conflict("signing key generation " + std::to_string(generation) + " is taken");
   }
 
-  Status insertKey(const std::shared_ptr<const RsaKey>& key, int64_t generation,
+  Status insertKey(const std::shared_ptr<const SigningKey>& key, int64_t generation,
                    int64_t activates_at) {
     SigningKeyRecord rec;
     rec.kid = key->thumbprint();
     std::string pem = key->privatePem();
     rec.sealed_private_key = master_->seal(pem, kSealPurpose);
     OPENSSL_cleanse(pem.data(), pem.size());
-    rec.public_jwk = publicJwk(*key, rec.kid).dump();
+    rec.alg = key->alg();
+    rec.public_jwk = key->publicJwk(rec.kid);
     rec.generation = generation;
     rec.created_at = clock_.now();
     rec.activates_at = activates_at;
@@ -323,28 +339,31 @@ class StoreKeyManager final : public KeyManager {
     if (!st) return st;
     // Parsed already; the instance that made a key never unseals it.
     parsed_[rec.kid] = key;
-    log::info("signing_key_created",
-              {{"kid", rec.kid}, {"generation", generation}, {"activates_at", activates_at}});
+    log::info("signing_key_created", {{"kid", rec.kid},
+                                      {"alg", key->alg()},
+                                      {"generation", generation},
+                                      {"activates_at", activates_at}});
     return {};
   }
 
-  Result<std::shared_ptr<const RsaKey>> unseal(const SigningKeyRecord& r) const {
+  Result<std::shared_ptr<const SigningKey>> unseal(const SigningKeyRecord& r) const {
     auto pem = master_->open(r.sealed_private_key, kSealPurpose);
     if (!pem) {
       return Error::internal("signing key " + r.kid +
                              " cannot be unsealed with the configured master keys (" +
                              pem.error().message + ")");
     }
-    auto key = RsaKey::fromPrivatePem(*pem);
+    auto key = SigningKey::fromPrivatePem(*pem);
     OPENSSL_cleanse(pem->data(), pem->size());
     if (!key) return Error::internal("signing key " + r.kid + ": " + key.error().message);
     // The kid is the thumbprint, so this also catches a sealed key copied onto another row.
     if ((*key)->thumbprint() != r.kid) {
       return Error::internal("signing key " + r.kid + " does not match its kid");
     }
+    // Member by member, whatever their order: RSA n/e or EC crv/x/y, alg and kid.
     auto jwk = detail::parseJsonObject(r.public_jwk);
-    if (!jwk || jwk->value("n", "") != (*key)->modulusB64() ||
-        jwk->value("e", "") != (*key)->exponentB64()) {
+    auto own = detail::parseJsonObject((*key)->publicJwk(r.kid));
+    if (!jwk || !own || *jwk != *own) {
       return Error::internal("signing key " + r.kid + " does not match its public JWK");
     }
     return key;
@@ -358,7 +377,7 @@ class StoreKeyManager final : public KeyManager {
     const std::vector<SigningKeyRecord> stored = recs;
     deriveRetirement(recs, policy_.max_token_ttl);
 
-    std::map<std::string, std::shared_ptr<const RsaKey>> parsed;
+    std::map<std::string, std::shared_ptr<const SigningKey>> parsed;
     for (const auto& r : recs) {
       auto cached = parsed_.find(r.kid);
       if (cached != parsed_.end()) {
@@ -396,7 +415,7 @@ class StoreKeyManager final : public KeyManager {
   KeyGenerator generate_key_;
 
   std::mutex update_mu_;  // serialises initialize / refresh / rotate; guards parsed_
-  std::map<std::string, std::shared_ptr<const RsaKey>> parsed_;
+  std::map<std::string, std::shared_ptr<const SigningKey>> parsed_;
 
   mutable std::mutex snap_mu_;  // held only to copy or replace the pointer
   std::shared_ptr<const Snapshot> snap_;

@@ -123,6 +123,12 @@ std::string BrokerProcess::logs() const {
 }
 
 void BrokerProcess::start() {
+  // Built before fork: the child of a threaded process should not allocate.
+  std::vector<std::string> args = config_.launcher;
+  args.insert(args.end(), {BROKER_BINARY, "--config", config_path_, "serve"});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -133,8 +139,7 @@ void BrokerProcess::start() {
     unsetenv("DATABASE_URL");
     unsetenv("BROKER_MASTER_KEYS");
     unsetenv("ISSUER_URL");
-    execl(BROKER_BINARY, BROKER_BINARY, "--config", config_path_.c_str(), "serve",
-          static_cast<char*>(nullptr));
+    execv(argv[0], argv.data());
     _exit(127);
   }
   pid_ = pid;

@@ -43,6 +43,8 @@ struct BrokerConfig {
   // The `upstreams:` mapping's entries (indented by two spaces); empty: the dev upstream only.
   std::string upstreams_yaml;
   uint16_t port = 0;  // 0: pick a free port
+  // Runs the broker through this command (e.g. a seccomp sandbox that then execs it).
+  std::vector<std::string> launcher;
 };
 
 struct CommandResult {

@@ -12,11 +12,15 @@ using nlohmann::json;
 token::JwtStatus verifyWithJwks(HttpClient& http, const std::string& base, const std::string& jwt,
                                 json* claims, const std::string& issuer) {
   auto jwks = json::parse(http.get(base + "/.well-known/jwks.json").body, nullptr, false);
-  token::KeyLookup lookup = [&](const std::string& kid) -> std::shared_ptr<const token::RsaKey> {
+  token::KeyLookup lookup =
+      [&](const std::string& kid) -> std::shared_ptr<const token::SigningKey> {
     if (!jwks.is_object() || !jwks["keys"].is_array()) return nullptr;
     for (const auto& k : jwks["keys"]) {
       if (k.value("kid", "") == kid) {
-        auto key = token::RsaKey::fromJwk(k.value("n", ""), k.value("e", ""));
+        auto key = k.value("kty", "") == "EC"
+                       ? token::SigningKey::fromEcJwk(k.value("crv", ""), k.value("x", ""),
+                                                      k.value("y", ""))
+                       : token::SigningKey::fromJwk(k.value("n", ""), k.value("e", ""));
         return key.ok() ? key.value() : nullptr;
       }
     }

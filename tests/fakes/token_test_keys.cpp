@@ -12,8 +12,9 @@
 namespace broker::testing {
 namespace {
 
-std::shared_ptr<const token::RsaKey> generateOrDie() {
-  auto key = token::RsaKey::generate(2048);
+std::shared_ptr<const token::SigningKey> generateOrDie(
+    token::SigningAlg alg = token::SigningAlg::kRS256) {
+  auto key = token::SigningKey::generate(alg);
   if (!key) throw std::runtime_error("test key generation failed: " + key.error().message);
   return *key;
 }
@@ -30,11 +31,22 @@ std::shared_ptr<const token::RsaKey> otherTokenTestKey() {
   return key;
 }
 
+std::shared_ptr<const token::SigningKey> es256TestKey() {
+  static const auto key = generateOrDie(token::SigningAlg::kES256);
+  return key;
+}
+
+std::shared_ptr<const token::SigningKey> otherEs256TestKey() {
+  static const auto key = generateOrDie(token::SigningAlg::kES256);
+  return key;
+}
+
 token::KeyManager::KeyGenerator pooledTokenKeyGenerator() {
   static std::mutex mu;
   static std::array<std::shared_ptr<const token::RsaKey>, 8> pool;
   auto next = std::make_shared<std::atomic<size_t>>(0);
-  return [next]() -> Result<std::shared_ptr<const token::RsaKey>> {
+  return [next](token::SigningAlg alg) -> Result<std::shared_ptr<const token::SigningKey>> {
+    if (alg == token::SigningAlg::kES256) return generateOrDie(alg);
     const size_t i = next->fetch_add(1) % pool.size();
     std::lock_guard<std::mutex> lock(mu);
     if (!pool[i]) pool[i] = generateOrDie();

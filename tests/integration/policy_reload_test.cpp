@@ -287,6 +287,133 @@ TEST_F(PolicyReloadBroker, SighupReloadsToo) {
   EXPECT_EQ(driver.login(client, "alice").scope, "mcp:localhost:demo");
 }
 
+// The default test policy with its own tests: bob keeps admin, alice never gets it.
+std::string testedPolicy(const std::string& servers = defaultTestPolicy()) {
+  return servers + R"(tests:
+  - name: bob keeps the admin tools
+    identity: {upstream: dev, user: bob}
+    scope: [mcp:localhost:demo, mcp:localhost:admin]
+    expect: allow
+  - name: admin is not for everyone
+    identity: {upstream: dev, user: alice}
+    scope: mcp:localhost:admin
+    expect: deny
+)";
+}
+
+// The default policy with admin's allow list replaced by `admin_users`.
+std::string withAdminUsers(const std::string& admin_users) {
+  std::string p = defaultTestPolicy();
+  const size_t at = p.find("allowed_users: [bob]", p.find("admin:"));
+  return p.replace(at, 20, "allowed_users: " + admin_users);
+}
+
+TEST(PolicyReload, AnEditThatFailsItsOwnTestsNeverGoesLive) {
+  TempDir dir;
+  BrokerConfig cfg;
+  cfg.policy_yaml = testedPolicy();
+  BrokerProcess broker(dir, cfg);
+  broker.start();
+  OAuthDriver driver(broker.url());
+  auto client = driver.registerClient();
+  HttpClient http;
+  EXPECT_EQ(getJson(http, broker.url() + "/health")["policy"], "loaded");
+
+  // 1. An edit that locks bob out of admin: valid YAML, refused because its own test fails.
+  replaceFile(broker.policyPath(), testedPolicy(withAdminUsers("[carol]")));
+  ASSERT_TRUE(eventually([&] {
+    return getJson(http, broker.url() + "/health")["policy"] == "stale";
+  })) << broker.logs();
+  std::string error = getJson(http, broker.url() + "/health").value("policy_error", "");
+  EXPECT_NE(error.find("the policy's own tests fail: " + broker.policyPath() +
+                       ":16:5: tests[0] (bob keeps the admin tools): expected allow for "
+                       "mcp:localhost:admin, got deny by no allow rule matched"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(driver.login(client, "bob", "mcp:localhost:admin").scope, "mcp:localhost:admin");
+  EXPECT_NE(driver.login(client, "carol", "mcp:localhost:admin").status, 200);
+
+  // 2. An edit that opens admin to everyone, reloaded by SIGHUP: refused the same way.
+  writeFile(broker.policyPath(), testedPolicy(withAdminUsers("[\"*\"]")));
+  broker.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return getJson(http, broker.url() + "/health").value("policy_error", "").find("tests[1]") !=
+           std::string::npos;
+  })) << broker.logs();
+  error = getJson(http, broker.url() + "/health").value("policy_error", "");
+  EXPECT_NE(
+      error.find("tests[1] (admin is not for everyone): expected deny for "
+                 "mcp:localhost:admin, got allow by servers.localhost.admin.allowed_users[*]"),
+      std::string::npos)
+      << error;
+  EXPECT_NE(driver.login(client, "alice", "mcp:localhost:admin").status, 200);
+  EXPECT_NE(broker.logs().find("the policy's own tests fail"), std::string::npos);
+
+  // 3. An edit whose tests pass goes live.
+  replaceFile(broker.policyPath(), testedPolicy(withAdminUsers("[bob, carol]")));
+  ASSERT_TRUE(eventually([&] {
+    return getJson(http, broker.url() + "/health")["policy"] == "loaded";
+  })) << broker.logs();
+  EXPECT_EQ(driver.login(client, "carol", "mcp:localhost:admin").scope, "mcp:localhost:admin");
+  EXPECT_EQ(broker.stop(), 0);
+}
+
+TEST(PolicyReload, ServeRefusesToStartOnAPolicyWhoseTestsFail) {
+  TempDir dir;
+  BrokerConfig cfg;
+  cfg.policy_yaml = testedPolicy(withAdminUsers("[alice, bob]"));
+  BrokerProcess broker(dir, cfg);
+  // Bounded: a broker that wrongly started would otherwise serve until killed.
+  auto serve = runCommand(
+      {"/usr/bin/timeout", "30", BROKER_BINARY, "--config", broker.configPath(), "serve"});
+  EXPECT_EQ(serve.exit_code, 1) << serve.output;
+  EXPECT_NE(serve.output.find("tests[1] (admin is not for everyone): expected deny"),
+            std::string::npos)
+      << serve.output;
+}
+
+TEST(PolicyReload, PolicyTestAndCheckRunTheFilesTests) {
+  TempDir dir;
+  const std::string good = dir.file("good.yaml"), bad = dir.file("bad.yaml");
+  writeFile(good, testedPolicy());
+  writeFile(bad, testedPolicy(withAdminUsers("[\"*\"]")));
+
+  auto pass = runCommand({BROKER_BINARY, "policy", "test", good});
+  EXPECT_EQ(pass.exit_code, 0) << pass.output;
+  EXPECT_EQ(pass.output, good + ": 2 tests, 3 of 3 decisions as expected\n");
+  auto check = runCommand({BROKER_BINARY, "policy", "check", good});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find(good + ": 2 tests, 3 of 3 decisions as expected"), std::string::npos)
+      << check.output;
+
+  auto fail = runCommand({BROKER_BINARY, "policy", "test", bad});
+  EXPECT_EQ(fail.exit_code, 1) << fail.output;
+  EXPECT_EQ(fail.output,
+            bad +
+                ":20:5: tests[1] (admin is not for everyone): expected deny for "
+                "mcp:localhost:admin, got allow by servers.localhost.admin.allowed_users[*]\n"
+                "  identity: dev user alice\n"
+                "  rule:     servers.localhost.admin.allowed_users[*]\n"
+                "  why:      alice (dev) may use mcp:localhost:admin (allowed_users: *)\n" +
+                bad + ": 2 tests, 2 of 3 decisions as expected\n");
+  auto check_bad = runCommand({BROKER_BINARY, "policy", "check", bad});
+  EXPECT_EQ(check_bad.exit_code, 1) << check_bad.output;
+  EXPECT_NE(check_bad.output.find("tests[1] (admin is not for everyone)"), std::string::npos)
+      << check_bad.output;
+  EXPECT_EQ(check_bad.output.find(": OK"), std::string::npos) << check_bad.output;
+  // explain still answers for a file whose tests fail: it is how the author finds out why.
+  auto explain = runCommand({BROKER_BINARY, "policy", "explain", bad, "--upstream", "dev", "--user",
+                             "alice", "--scope", "mcp:localhost:admin"});
+  EXPECT_EQ(explain.exit_code, 0) << explain.output;
+
+  auto missing = runCommand({BROKER_BINARY, "policy", "test", dir.file("absent.yaml")});
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  writeFile(dir.file("none.yaml"), defaultTestPolicy());
+  auto none = runCommand({BROKER_BINARY, "policy", "test", dir.file("none.yaml")});
+  EXPECT_EQ(none.exit_code, 0) << none.output;
+  EXPECT_NE(none.output.find("no tests"), std::string::npos) << none.output;
+}
+
 TEST(PolicyReload, PolicyCommandsCheckExplainAndMigrate) {
   TempDir dir;
   writeFile(dir.file("policy.yaml"), kPolicyV2);

@@ -55,6 +55,7 @@ struct KeySettings {
   int64_t rotation_period = 30 * 86400;  // keys.rotation_period (0 = manual only)
   int64_t publish_ahead = 3600;          // keys.publish_ahead
   int64_t sync_interval = 10;            // keys.sync_interval (reload from the store, rotate)
+  std::string algorithm = "RS256";       // keys.algorithm: RS256 | ES256
 };
 
 struct ServerSettings {

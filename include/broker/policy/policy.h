@@ -71,6 +71,35 @@ struct LoadOptions {
   // `upstreams:` entry and every `upstream:` qualifier must name one of them (a typo such as
   // "gihtub:alice" would otherwise silently match nobody). Empty: any well-formed id.
   std::vector<std::string> known_upstreams;
+  // Run the file's own `tests:` and refuse it (PolicyError naming the first failure) when one
+  // fails: what `serve` does at start-up and on every reload. `policy test`, `check` and
+  // `explain` load with false and report the failures themselves.
+  bool run_tests = true;
+};
+
+// The upstream id of a machine client's identity: its principal is `client:<client_id>`, named
+// like an account id in users lists. No configured upstream may use this id.
+inline constexpr const char* kClientUpstream = "client";
+
+// One case of the policy file's own `tests:` section: an identity, the scopes it asks for and
+// the decision the author expects for each.
+struct PolicyTest {
+  std::string where;  // "file:line:column: tests[2]"
+  std::string name;   // as written; may be empty
+  Identity who;
+  std::vector<std::string> scopes;
+  bool expect_allowed = false;
+};
+
+// A scope of a test whose decision is not the expected one, with the decision that was made.
+struct PolicyTestFailure {
+  const PolicyTest* test;
+  std::string scope;
+  Decision actual;
+  // "file:line:column: tests[2] (name): expected allow for SCOPE, got deny by RULE"
+  std::string summary() const;
+  // summary(), then the identity, the rule and the decision's sentence, one per line.
+  std::string explanation() const;
 };
 
 class Policy;
@@ -118,6 +147,13 @@ class Policy {
   // bytes (lowercase hex).
   virtual const std::string& version() const = 0;
   virtual const std::string& sha256() const = 0;
+  // The file's `tests:` cases, in file order.
+  virtual const std::vector<PolicyTest>& tests() const = 0;
 };
+
+// Evaluates every case of `p.tests()`; empty when all hold.
+std::vector<PolicyTestFailure> runPolicyTests(const Policy& p);
+// One line naming the first failure and how many there are, for the log and /health.
+std::string describeFailures(const std::vector<PolicyTestFailure>& failures);
 
 }  // namespace broker::policy

@@ -26,6 +26,10 @@ struct KeyPolicy {
   // Called after this instance stored a new key (automatic or asked-for rotation), with its kid
   // and whether it was asked for; for the audit trail. Not called for a key another instance made.
   std::function<void(const std::string& kid, bool automatic)> on_rotated;
+  // The algorithm of new keys (`keys.algorithm`). When the newest stored key has another one at
+  // start-up, a key of this algorithm is made and published `publish_ahead` before it signs: the
+  // JWKS carries both until every token of the old key has expired.
+  SigningAlg algorithm = SigningAlg::kRS256;
 };
 
 struct KeyInfo {
@@ -41,8 +45,9 @@ struct KeyInfo {
 
 class KeyManager {
  public:
-  // Makes a new signing key; the default generates a 2048-bit RSA key with OpenSSL's DRBG.
-  using KeyGenerator = std::function<Result<std::shared_ptr<const RsaKey>>()>;
+  // Makes a new signing key for an algorithm; the default generates a 2048-bit RSA key (RS256)
+  // or a P-256 key (ES256) with OpenSSL's DRBG.
+  using KeyGenerator = std::function<Result<std::shared_ptr<const SigningKey>>(SigningAlg)>;
 
   // `random` is not used for RSA key generation, which needs OpenSSL's own DRBG; sealing draws its
   // nonces from the Random the master keyring was created with.
@@ -53,13 +58,15 @@ class KeyManager {
   virtual ~KeyManager() = default;
 
   // Loads keys from the store, creating the first key when there is none (or importing
-  // `import_pem` when given and not yet present; an imported key signs at once). Throws
-  // std::runtime_error when the store fails, `import_pem` is not an RSA private key, or a stored
+  // `import_pem` when given and not yet present; an imported key signs at once). Starts the switch
+  // when the newest key's algorithm is not the policy's. Throws std::runtime_error when the store
+  // fails, `import_pem` is not an RSA or P-256 private key of the policy's algorithm, or a stored
   // key cannot be unsealed (wrong master keys).
   virtual void initialize(const std::string& import_pem = {}) = 0;
-  // Reloads from the store (new keys parsed once), rotates when due. Safe to call periodically,
-  // from several instances: call it more often than `publish_ahead` so every instance publishes a
-  // new key before any instance signs with it. On error the previous key set stays in use.
+  // Reloads from the store (new keys parsed once), rotates when due.
+  // Safe to call periodically, from several instances: call it more often than `publish_ahead` so
+  // every instance publishes a new key before any instance signs with it. On error the previous key
+  // set stays in use.
   virtual Status refresh() = 0;
   // Creates a new key now: published immediately, signs after `publish_ahead` (or at once when
   // `immediate`). Returns the new kid; when another instance inserted the same generation first,
@@ -68,13 +75,13 @@ class KeyManager {
 
   struct Signer {
     std::string kid;
-    std::shared_ptr<const RsaKey> key;
+    std::shared_ptr<const SigningKey> key;
   };
   // The three calls below run on every request: they copy one pointer under a short lock and
   // never touch the store. `key` is null before initialize().
   virtual Signer currentSigner() const = 0;
   // Only keys in the JWKS (next, current, previous) verify; nullptr otherwise.
-  virtual std::shared_ptr<const RsaKey> verificationKey(const std::string& kid) const = 0;
+  virtual std::shared_ptr<const SigningKey> verificationKey(const std::string& kid) const = 0;
   // The JWKS document (RFC 7517 §5), built when the key set changes, never per request.
   virtual std::shared_ptr<const std::string> jwksJson() const = 0;
   virtual std::vector<KeyInfo> list() const = 0;  // by generation, newest first

@@ -1,18 +1,16 @@
 // ID token verification for the OpenID Connect upstream (see id_token.h): RS256 and ES256 public
-// keys built from JWK members with the OpenSSL 3 EVP API, and the OIDC Core §3.1.3.7 claim checks.
+// keys built from JWK members by the verification library's JOSE code (mcp_auth/jwt.h), and the
+// OIDC Core §3.1.3.7 claim checks.
 
 #include "upstream/oidc/id_token.h"
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 
 #include <cmath>
 
 #include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
+#include "mcp_auth/jwt.h"
 #include "token/strict_json.h"
 
 namespace broker::upstream::oidc {
@@ -21,58 +19,14 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxTokenSize = 16 * 1024;
-constexpr int kMinRsaBits = 2048;  // RFC 7518 §3.3
-constexpr int kMaxRsaBits = 8192;
-constexpr size_t kP256Coordinate = 32;
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
-
-BnPtr toBn(std::string_view bytes) {
-  return BnPtr(
-      BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()), int(bytes.size()), nullptr));
-}
-
-// Builds a public key from OSSL_PARAMs filled in by `fill`.
-template <class Fill>
-PkeyPtr publicKeyFromParams(const char* type, Fill fill) {
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  if (!bld) return nullptr;
-  PkeyPtr out;
-  OSSL_PARAM* params = nullptr;
-  EVP_PKEY_CTX* ctx = nullptr;
-  EVP_PKEY* raw = nullptr;
-  if (fill(bld) && (params = OSSL_PARAM_BLD_to_param(bld)) != nullptr &&
-      (ctx = EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr)) != nullptr &&
-      EVP_PKEY_fromdata_init(ctx) == 1 &&
-      EVP_PKEY_fromdata(ctx, &raw, EVP_PKEY_PUBLIC_KEY, params) == 1) {
-    out.reset(raw);
-  }
-  EVP_PKEY_CTX_free(ctx);
-  OSSL_PARAM_free(params);
-  OSSL_PARAM_BLD_free(bld);
-  return out;
-}
-
-bool digestVerify(EVP_PKEY* key, std::string_view input, std::string_view der_or_raw_sig) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  if (!ctx) return false;
-  bool ok =
-      EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(der_or_raw_sig.data()),
-                       der_or_raw_sig.size(), reinterpret_cast<const unsigned char*>(input.data()),
-                       input.size()) == 1;
-  EVP_MD_CTX_free(ctx);
-  return ok;
-}
-
+// The JOSE primitives are the token-verification library's (mcp_auth/jwt.h), shared with the
+// broker's own tokens: RS256 and ES256 (R || S, RFC 7518 §3.4) over OpenSSL EVP.
 class EvpJwk final : public Jwk {
  public:
   EvpJwk(std::string kid, std::string alg, PkeyPtr key)
@@ -81,29 +35,8 @@ class EvpJwk final : public Jwk {
   const std::string& alg() const override { return alg_; }
 
   bool verify(std::string_view input, std::string_view signature) const override {
-    if (alg_ == "RS256") return digestVerify(key_.get(), input, signature);
-    // JWS carries ECDSA signatures as r || s, fixed width (RFC 7518 §3.4); EVP wants DER.
-    if (signature.size() != 2 * kP256Coordinate) return false;
-    ECDSA_SIG* sig = ECDSA_SIG_new();
-    BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()), kP256Coordinate,
-                          nullptr);
-    BIGNUM* s =
-        BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()) + kP256Coordinate,
-                  kP256Coordinate, nullptr);
-    if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
-      BN_free(r);
-      BN_free(s);
-      ECDSA_SIG_free(sig);
-      return false;
-    }
-    unsigned char* der = nullptr;
-    int der_len = i2d_ECDSA_SIG(sig, &der);
-    ECDSA_SIG_free(sig);
-    if (der_len <= 0) return false;
-    bool ok = digestVerify(key_.get(), input,
-                           std::string_view(reinterpret_cast<const char*>(der), der_len));
-    OPENSSL_free(der);
-    return ok;
+    return alg_ == mcp_auth::kRs256 ? mcp_auth::verifyRs256(key_.get(), input, signature)
+                                    : mcp_auth::verifyEs256(key_.get(), input, signature);
   }
 
  private:
@@ -114,42 +47,6 @@ class EvpJwk final : public Jwk {
 std::string member(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-PkeyPtr rsaKey(const json& jwk) {
-  auto n = base64urlDecode(member(jwk, "n"));
-  auto e = base64urlDecode(member(jwk, "e"));
-  if (!n || !e || n->empty() || e->empty() || e->size() > 8) return nullptr;
-  BnPtr bn_n = toBn(*n), bn_e = toBn(*e);
-  if (!bn_n || !bn_e) return nullptr;
-  PkeyPtr key = publicKeyFromParams("RSA", [&](OSSL_PARAM_BLD* b) {
-    return OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn_n.get()) == 1 &&
-           OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, bn_e.get()) == 1;
-  });
-  if (!key) return nullptr;
-  int bits = EVP_PKEY_get_bits(key.get());
-  if (bits < kMinRsaBits || bits > kMaxRsaBits) return nullptr;
-  return key;
-}
-
-PkeyPtr p256Key(const json& jwk) {
-  if (member(jwk, "crv") != "P-256") return nullptr;
-  auto x = base64urlDecode(member(jwk, "x"));
-  auto y = base64urlDecode(member(jwk, "y"));
-  // RFC 7518 §6.2.1.2: coordinates are full width, so a short one is malformed, not padded.
-  if (!x || !y || x->size() != kP256Coordinate || y->size() != kP256Coordinate) return nullptr;
-  std::string point = "\x04" + *x + *y;  // SEC 1 uncompressed point
-  PkeyPtr key = publicKeyFromParams("EC", [&](OSSL_PARAM_BLD* b) {
-    return OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) == 1 &&
-           OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point.data(),
-                                            point.size()) == 1;
-  });
-  if (!key) return nullptr;
-  // A point off the curve would make verification meaningless (invalid-curve attacks).
-  EVP_PKEY_CTX* check = EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr);
-  bool on_curve = check && EVP_PKEY_public_check(check) == 1;
-  EVP_PKEY_CTX_free(check);
-  return on_curve ? std::move(key) : nullptr;
 }
 
 std::shared_ptr<const Jwk> parseKey(const json& jwk) {
@@ -168,11 +65,13 @@ std::shared_ptr<const Jwk> parseKey(const json& jwk) {
   if (kty == "RSA") {
     alg = "RS256";
     if (!declared.empty() && declared != alg) return nullptr;
-    key = rsaKey(jwk);
+    key.reset(mcp_auth::rsaPublicKeyFromJwk(member(jwk, "n"), member(jwk, "e"), nullptr));
   } else if (kty == "EC") {
     alg = "ES256";
     if (!declared.empty() && declared != alg) return nullptr;
-    key = p256Key(jwk);
+    // Refuses other curves, short coordinates and points off the curve (invalid-curve attacks).
+    key.reset(mcp_auth::ecPublicKeyFromJwk(member(jwk, "crv"), member(jwk, "x"), member(jwk, "y"),
+                                           nullptr));
   }
   if (!key) return nullptr;
   return std::make_shared<EvpJwk>(member(jwk, "kid"), alg, std::move(key));

@@ -22,18 +22,12 @@ constexpr char kResource[] = "https://mcp.example/mcp";
 constexpr char kMetadata[] = "https://mcp.example/.well-known/oauth-protected-resource/mcp";
 constexpr int64_t kNow = 1'700'000'000;
 
-std::string jwksOf(const broker::token::RsaKey& key, const std::string& kid) {
-  json doc = {{"keys",
-               {{{"kty", "RSA"},
-                 {"kid", kid},
-                 {"use", "sig"},
-                 {"alg", "RS256"},
-                 {"n", key.modulusB64()},
-                 {"e", key.exponentB64()}}}}};
-  return doc.dump();
+std::string jwksOf(const broker::token::SigningKey& key, const std::string& kid) {
+  return "{\"keys\":[" + key.publicJwk(kid) + "]}";
 }
 
-class VerifierTest : public ::testing::Test {
+// Every case runs for tokens signed RS256 and ES256.
+class VerifierTest : public ::testing::TestWithParam<broker::token::SigningAlg> {
  protected:
   broker::token::AccessTokenClaims claims() const {
     broker::token::AccessTokenClaims c;
@@ -57,7 +51,7 @@ class VerifierTest : public ::testing::Test {
   }
   std::string signRaw(const json& header, const json& payload) const {
     std::string input = base64urlEncode(header.dump()) + "." + base64urlEncode(payload.dump());
-    return input + "." + base64urlEncode(*key_->signRs256(input));
+    return input + "." + base64urlEncode(*key_->sign(input));
   }
 
   std::shared_ptr<Verifier> verifier(std::vector<std::string> scopes = {"mcp:example.com:files"},
@@ -88,7 +82,9 @@ class VerifierTest : public ::testing::Test {
         [this] { return now_.load(); });
   }
 
-  std::shared_ptr<const broker::token::RsaKey> key_ = broker::testing::tokenTestKey();
+  std::shared_ptr<const broker::token::SigningKey> key_ =
+      GetParam() == broker::token::SigningAlg::kES256 ? broker::testing::es256TestKey()
+                                                      : broker::testing::tokenTestKey();
   std::string kid_ = key_->thumbprint();
   std::string jwks_body_ = jwksOf(*key_, kid_);
   std::shared_ptr<JwksCache> jwks_;
@@ -97,7 +93,14 @@ class VerifierTest : public ::testing::Test {
   std::string last_url_;
 };
 
-TEST_F(VerifierTest, GoodTokenIsAcceptedWithItsClaims) {
+INSTANTIATE_TEST_SUITE_P(Algorithms, VerifierTest,
+                         ::testing::Values(broker::token::SigningAlg::kRS256,
+                                           broker::token::SigningAlg::kES256),
+                         [](const auto& info) {
+                           return std::string(broker::token::algName(info.param));
+                         });
+
+TEST_P(VerifierTest, GoodTokenIsAcceptedWithItsClaims) {
   auto v = verifier()->verify(sign(claims()));
   ASSERT_TRUE(v.ok()) << toString(v.status);
   EXPECT_EQ(v.httpStatus(), 200);
@@ -108,7 +111,7 @@ TEST_F(VerifierTest, GoodTokenIsAcceptedWithItsClaims) {
   EXPECT_EQ(last_url_, "https://auth.example/.well-known/jwks.json");
 }
 
-TEST_F(VerifierTest, EveryBitFlipOfAGoodSignatureFails) {
+TEST_P(VerifierTest, EveryBitFlipOfAGoodSignatureFails) {
   auto ver = verifier();
   const std::string token = sign(claims());
   ASSERT_TRUE(ver->verify(token).ok());
@@ -122,14 +125,14 @@ TEST_F(VerifierTest, EveryBitFlipOfAGoodSignatureFails) {
       });
 }
 
-TEST_F(VerifierTest, EveryTruncationOfAGoodTokenFails) {
+TEST_P(VerifierTest, EveryTruncationOfAGoodTokenFails) {
   auto ver = verifier();
   const std::string token = sign(claims());
   broker::testing::forEachTruncation(
       token, [&](const std::string& t) { EXPECT_FALSE(ver->verify(t).ok()) << t.size(); });
 }
 
-TEST_F(VerifierTest, EveryBitFlipOfTheSignedPartFails) {
+TEST_P(VerifierTest, EveryBitFlipOfTheSignedPartFails) {
   auto ver = verifier();
   const std::string token = sign(claims());
   const size_t d2 = token.rfind('.');
@@ -140,10 +143,10 @@ TEST_F(VerifierTest, EveryBitFlipOfTheSignedPartFails) {
       });
 }
 
-TEST_F(VerifierTest, AlgorithmIsPinnedToRs256) {
+TEST_P(VerifierTest, AlgorithmIsRs256OrEs256) {
   auto ver = verifier();
   const json payload = json::parse(claims().toJson());
-  for (const char* alg : {"none", "HS256", "RS512", "PS256", "rs256"}) {
+  for (const char* alg : {"none", "HS256", "RS512", "PS256", "rs256", "ES384", "ES256K", "es256"}) {
     auto token = signRaw({{"alg", alg}, {"typ", "at+jwt"}, {"kid", kid_}}, payload);
     EXPECT_EQ(ver->verify(token).status, JwtStatus::kUnsupportedAlg) << alg;
   }
@@ -152,19 +155,21 @@ TEST_F(VerifierTest, AlgorithmIsPinnedToRs256) {
   EXPECT_EQ(ver->verify(unsigned_token).status, JwtStatus::kUnsupportedAlg);
 }
 
-TEST_F(VerifierTest, TypeMustBeAtJwt) {
+TEST_P(VerifierTest, TypeMustBeAtJwt) {
   auto ver = verifier();
   const json payload = json::parse(claims().toJson());
-  EXPECT_EQ(ver->verify(signRaw({{"alg", "RS256"}, {"kid", kid_}}, payload)).status,
+  EXPECT_EQ(ver->verify(signRaw({{"alg", key_->alg()}, {"kid", kid_}}, payload)).status,
             JwtStatus::kWrongType);
-  EXPECT_EQ(ver->verify(signRaw({{"alg", "RS256"}, {"typ", "JWT"}, {"kid", kid_}}, payload)).status,
-            JwtStatus::kWrongType);
-  EXPECT_TRUE(ver->verify(signRaw({{"alg", "RS256"}, {"typ", "application/AT+JWT"}, {"kid", kid_}},
-                                  payload))
-                  .ok());
+  EXPECT_EQ(
+      ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "JWT"}, {"kid", kid_}}, payload)).status,
+      JwtStatus::kWrongType);
+  EXPECT_TRUE(
+      ver->verify(
+             signRaw({{"alg", key_->alg()}, {"typ", "application/AT+JWT"}, {"kid", kid_}}, payload))
+          .ok());
 }
 
-TEST_F(VerifierTest, IssuerIsComparedByteForByte) {
+TEST_P(VerifierTest, IssuerIsComparedByteForByte) {
   auto ver = verifier();
   auto c = claims();
   c.iss = std::string(kIssuer) + "/";
@@ -173,7 +178,7 @@ TEST_F(VerifierTest, IssuerIsComparedByteForByte) {
   EXPECT_EQ(ver->verify(sign(c)).status, JwtStatus::kWrongIssuer);
 }
 
-TEST_F(VerifierTest, ExpiryAndNotBeforeHonourTheLeeway) {
+TEST_P(VerifierTest, ExpiryAndNotBeforeHonourTheLeeway) {
   auto ver = verifier();
   const std::string token = sign(claims());
   now_ = kNow + 600 + 29;
@@ -184,15 +189,15 @@ TEST_F(VerifierTest, ExpiryAndNotBeforeHonourTheLeeway) {
   now_ = kNow;
   auto payload = json::parse(claims().toJson());
   payload["nbf"] = kNow + 31;
-  EXPECT_EQ(
-      ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", kid_}}, payload)).status,
-      JwtStatus::kNotYetValid);
+  EXPECT_EQ(ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", kid_}}, payload))
+                .status,
+            JwtStatus::kNotYetValid);
   payload["nbf"] = kNow + 30;
   EXPECT_TRUE(
-      ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", kid_}}, payload)).ok());
+      ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", kid_}}, payload)).ok());
 }
 
-TEST_F(VerifierTest, AudienceIsTheCanonicalResourceToleratingATrailingSlash) {
+TEST_P(VerifierTest, AudienceIsTheCanonicalResourceToleratingATrailingSlash) {
   auto c = claims();
   c.aud = {"HTTPS://MCP.example:443/mcp/"};
   EXPECT_TRUE(verifier()->verify(sign(c)).ok());
@@ -209,7 +214,7 @@ TEST_F(VerifierTest, AudienceIsTheCanonicalResourceToleratingATrailingSlash) {
 // What the broker issues to a client that sent no `resource`: the server's scope identifier as
 // the only audience. It names no resource, so no MCP server accepts it (RFC 8707, MCP
 // authorization: the token must be issued for this server as audience); /forward-auth agrees.
-TEST_F(VerifierTest, ATokenWhoseAudienceIsOnlyTheScopeIdentifierIsRefused) {
+TEST_P(VerifierTest, ATokenWhoseAudienceIsOnlyTheScopeIdentifierIsRefused) {
   auto c = claims();
   c.aud = {"mcp:example.com:files"};
   auto v = verifier()->verify(sign(c));
@@ -219,17 +224,18 @@ TEST_F(VerifierTest, ATokenWhoseAudienceIsOnlyTheScopeIdentifierIsRefused) {
   EXPECT_NE(verifier()->challenge(v).find("error=\"invalid_token\""), std::string::npos);
 }
 
-TEST_F(VerifierTest, MissingRequiredClaimIsRefused) {
+TEST_P(VerifierTest, MissingRequiredClaimIsRefused) {
   auto ver = verifier();
   for (const char* name : {"iss", "sub", "exp", "jti", "client_id"}) {
     auto payload = json::parse(claims().toJson());
     payload.erase(name);
-    auto v = ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", kid_}}, payload));
+    auto v =
+        ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", kid_}}, payload));
     EXPECT_FALSE(v.ok()) << name;
   }
 }
 
-TEST_F(VerifierTest, ABroaderScopeSatisfiesANarrowerOne) {
+TEST_P(VerifierTest, ABroaderScopeSatisfiesANarrowerOne) {
   auto c = claims();
   c.scope = "mcp:example.com:files";
   EXPECT_TRUE(verifier({"mcp:example.com:files:read"})->verify(sign(c)).ok());
@@ -253,7 +259,7 @@ TEST(Scopes, SatisfactionStopsAtColonBoundaries) {
   EXPECT_EQ(missingScope({"a"}, {}), std::nullopt);
 }
 
-TEST_F(VerifierTest, ChallengesNameTheMetadataScopeAndError) {
+TEST_P(VerifierTest, ChallengesNameTheMetadataScopeAndError) {
   auto ver = verifier();
   auto none = ver->verifyAuthorization("");
   EXPECT_EQ(none.outcome, Outcome::kNoToken);
@@ -293,7 +299,7 @@ TEST(BearerToken, ParsesOnlyBearerToken68) {
   EXPECT_EQ(bearerToken("Basic abc"), std::nullopt);
 }
 
-TEST_F(VerifierTest, UnknownKidRefetchesTheJwksAtMostOncePerInterval) {
+TEST_P(VerifierTest, UnknownKidRefetchesTheJwksAtMostOncePerInterval) {
   auto ver = verifier();
   const std::string token = sign(claims());
   ASSERT_TRUE(ver->verify(token).ok());
@@ -317,14 +323,14 @@ TEST_F(VerifierTest, UnknownKidRefetchesTheJwksAtMostOncePerInterval) {
   EXPECT_TRUE(ver->verify(*rotated).ok());
   EXPECT_EQ(fetches_, 2);
   for (int i = 0; i < 5; ++i)
-    EXPECT_EQ(ver->verify(signRaw({{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", "nope"}},
+    EXPECT_EQ(ver->verify(signRaw({{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", "nope"}},
                                   json::parse(c.toJson())))
                   .status,
               JwtStatus::kUnknownKid);
   EXPECT_EQ(fetches_, 2) << "unknown kids cannot make the verifier hammer the JWKS";
 }
 
-TEST_F(VerifierTest, StaleKeysAreRefetchedAfterTheirLifetimeAndKeptWhenTheFetchFails) {
+TEST_P(VerifierTest, StaleKeysAreRefetchedAfterTheirLifetimeAndKeptWhenTheFetchFails) {
   auto ver = verifier();
   const std::string token = sign(claims());
   ASSERT_TRUE(ver->verify(token).ok());
@@ -358,6 +364,36 @@ TEST(Jwks, ParsesOnlyUsableRsaSigningKeys) {
   EXPECT_FALSE(parseJwks(R"({"keys":{}})"));
   EXPECT_FALSE(parseJwks(R"({"keys":[],"keys":[]})"));
   EXPECT_FALSE(parseJwks("[]"));
+}
+
+TEST(Jwks, ParsesP256KeysForEs256Only) {
+  auto key = broker::testing::es256TestKey();
+  const json good = json::parse(key->publicJwk("k"));
+  auto ec = [&](json extra) {
+    json k = good;
+    k.update(extra);
+    return k;
+  };
+  // x of the generator point: a valid coordinate, but with this y not on the curve.
+  const std::string gx = "axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY";
+  json doc = {{"keys",
+               {ec({{"kid", "ok"}}), ec({{"kid", "rs"}, {"alg", "RS256"}}),
+                ec({{"kid", "p384"}, {"crv", "P-384"}}), ec({{"kid", "short"}, {"x", "AQAB"}}),
+                ec({{"kid", "off-curve"}, {"x", gx}}), ec({{"kid", "enc"}, {"use", "enc"}}),
+                ec({{"kid", "no-alg"}, {"alg", nullptr}})}}};
+  doc["keys"].back().erase("alg");
+  auto keys = parseJwks(doc.dump());
+  ASSERT_TRUE(keys);
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0].kid, "ok");
+  EXPECT_STREQ((*keys)[0].key->alg(), "ES256");
+  EXPECT_EQ((*keys)[0].key->bits(), 256);
+  EXPECT_EQ((*keys)[1].kid, "no-alg");
+  // The key verifies ES256 only: what it signed, not an RS256 check of the same bytes.
+  const std::string sig = *key->sign("data");
+  EXPECT_TRUE((*keys)[0].key->verify("data", sig));
+  EXPECT_FALSE((*keys)[0].key->verifyRs256("data", sig));
+  EXPECT_FALSE((*keys)[0].key->verify("datb", sig));
 }
 
 TEST(Jwks, CacheControlMaxAge) {

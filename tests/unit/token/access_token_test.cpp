@@ -17,7 +17,8 @@ using nlohmann::json;
 constexpr char kIssuer[] = "https://auth.example";
 constexpr int64_t kNow = 1'700'000'000;
 
-class AccessTokenTest : public ::testing::Test {
+// Every case runs for both algorithms the broker signs with.
+class AccessTokenTest : public ::testing::TestWithParam<SigningAlg> {
  protected:
   AccessTokenClaims claims() const {
     AccessTokenClaims c;
@@ -45,14 +46,15 @@ class AccessTokenTest : public ::testing::Test {
     return token.ok() ? *token : std::string();
   }
 
-  // A token with any header, signed RS256 by the test key.
+  // A token with any header, signed by the test key with its own algorithm.
   std::string signRaw(const json& header, const json& payload) const {
     std::string input = base64urlEncode(header.dump()) + "." + base64urlEncode(payload.dump());
-    return input + "." + base64urlEncode(*key_->signRs256(input));
+    return input + "." + base64urlEncode(*key_->sign(input));
   }
 
-  json header(const char* alg = "RS256", const char* typ = "at+jwt") const {
-    return {{"alg", alg}, {"typ", typ}, {"kid", kid_}};
+  // `alg` defaults to the test key's own.
+  json header(const char* alg = nullptr, const char* typ = "at+jwt") const {
+    return {{"alg", alg ? alg : key_->alg()}, {"typ", typ}, {"kid", kid_}};
   }
 
   KeyLookup lookup() const {
@@ -74,11 +76,21 @@ class AccessTokenTest : public ::testing::Test {
   }
   JwtStatus verify(std::string_view token) const { return verify(token, options()); }
 
-  std::shared_ptr<const RsaKey> key_ = broker::testing::tokenTestKey();
+  bool es256() const { return GetParam() == SigningAlg::kES256; }
+
+  std::shared_ptr<const SigningKey> key_ =
+      es256() ? broker::testing::es256TestKey() : broker::testing::tokenTestKey();
+  // Another key of the same algorithm.
+  std::shared_ptr<const SigningKey> other_ =
+      es256() ? broker::testing::otherEs256TestKey() : broker::testing::otherTokenTestKey();
   std::string kid_ = key_->thumbprint();
 };
 
-TEST_F(AccessTokenTest, SignedTokenVerifiesWithItsClaims) {
+INSTANTIATE_TEST_SUITE_P(Algorithms, AccessTokenTest,
+                         ::testing::Values(SigningAlg::kRS256, SigningAlg::kES256),
+                         [](const auto& info) { return std::string(algName(info.param)); });
+
+TEST_P(AccessTokenTest, SignedTokenVerifiesWithItsClaims) {
   const std::string token = sign(claims());
   auto result = verifyAccessToken(token, lookup(), options("https://mcp.example/api"));
   ASSERT_TRUE(result.ok()) << toString(result.error());
@@ -101,7 +113,7 @@ TEST_F(AccessTokenTest, SignedTokenVerifiesWithItsClaims) {
   EXPECT_EQ(decodeJwt(token)->typ, "at+jwt");
 }
 
-TEST_F(AccessTokenTest, EveryBitFlipOfTheSignatureFails) {
+TEST_P(AccessTokenTest, EveryBitFlipOfTheSignatureFails) {
   const std::string token = sign(claims());
   const size_t dot = token.rfind('.');
   const std::string input = token.substr(0, dot + 1);
@@ -112,7 +124,7 @@ TEST_F(AccessTokenTest, EveryBitFlipOfTheSignatureFails) {
       });
 }
 
-TEST_F(AccessTokenTest, EveryBitFlipOfHeaderOrPayloadFails) {
+TEST_P(AccessTokenTest, EveryBitFlipOfHeaderOrPayloadFails) {
   const std::string token = sign(claims());
   ASSERT_EQ(verify(token), JwtStatus::kOk);
   const size_t d1 = token.find('.');
@@ -138,75 +150,91 @@ TEST_F(AccessTokenTest, EveryBitFlipOfHeaderOrPayloadFails) {
   });
 }
 
-TEST_F(AccessTokenTest, EveryTruncationFails) {
+TEST_P(AccessTokenTest, EveryTruncationFails) {
   testing::forEachTruncation(sign(claims()), [&](const std::string& t) {
     EXPECT_NE(verify(t), JwtStatus::kOk) << t.size();
   });
 }
 
-TEST_F(AccessTokenTest, AlgNoneIsUnsupported) {
+TEST_P(AccessTokenTest, AlgNoneIsUnsupported) {
   const std::string unsecured =
       base64urlEncode(header("none").dump()) + "." + base64urlEncode(claims().toJson()) + ".";
   EXPECT_EQ(verify(unsecured), JwtStatus::kUnsupportedAlg);
-  // Even with a valid RS256 signature over that input.
+  // Even with a valid signature over that input.
   EXPECT_EQ(verify(signRaw(header("none"), claimsJson())), JwtStatus::kUnsupportedAlg);
   EXPECT_EQ(verify(signRaw(json{{"typ", "at+jwt"}, {"kid", kid_}}, claimsJson())),
             JwtStatus::kUnsupportedAlg);
 }
 
-TEST_F(AccessTokenTest, Hs256KeyedWithThePublicKeyIsUnsupported) {
+TEST_P(AccessTokenTest, Hs256KeyedWithThePublicKeyIsUnsupported) {
   const std::string input =
       base64urlEncode(header("HS256").dump()) + "." + base64urlEncode(claims().toJson());
-  for (const std::string& secret : {broker::testing::publicPemOf(*key_), key_->modulusB64(),
-                                    *base64urlDecode(key_->modulusB64())}) {
+  for (const std::string& secret : {broker::testing::publicPemOf(*key_), key_->publicJwk(kid_),
+                                    key_->modulusB64(), *base64urlDecode(key_->modulusB64())}) {
     const std::string forged = input + "." + base64urlEncode(hmacSha256(secret, input));
     EXPECT_EQ(verify(forged), JwtStatus::kUnsupportedAlg);
   }
 }
 
-TEST_F(AccessTokenTest, OtherRsaAlgorithmsAreUnsupported) {
-  for (const char* alg : {"RS384", "RS512", "PS256", "rs256"}) {
+TEST_P(AccessTokenTest, OtherRsaAndEcdsaAlgorithmsAreUnsupported) {
+  for (const char* alg :
+       {"RS384", "RS512", "PS256", "rs256", "ES384", "ES512", "ES256K", "es256"}) {
     EXPECT_EQ(verify(signRaw(header(alg), claimsJson())), JwtStatus::kUnsupportedAlg) << alg;
   }
 }
 
-TEST_F(AccessTokenTest, TypeMustBeAtJwt) {
+TEST_P(AccessTokenTest, TypeMustBeAtJwt) {
   for (const char* typ : {"JWT", "jwt", "", "at+jwt2", "application/jwt", "at-jwt"}) {
-    EXPECT_EQ(verify(signRaw(header("RS256", typ), claimsJson())), JwtStatus::kWrongType) << typ;
+    EXPECT_EQ(verify(signRaw(header(nullptr, typ), claimsJson())), JwtStatus::kWrongType) << typ;
   }
-  EXPECT_EQ(verify(signRaw(json{{"alg", "RS256"}, {"kid", kid_}}, claimsJson())),
+  EXPECT_EQ(verify(signRaw(json{{"alg", key_->alg()}, {"kid", kid_}}, claimsJson())),
             JwtStatus::kWrongType);
   for (const char* typ : {"at+jwt", "AT+JWT", "application/at+jwt", "Application/At+JWT"}) {
-    EXPECT_EQ(verify(signRaw(header("RS256", typ), claimsJson())), JwtStatus::kOk) << typ;
+    EXPECT_EQ(verify(signRaw(header(nullptr, typ), claimsJson())), JwtStatus::kOk) << typ;
   }
 }
 
-TEST_F(AccessTokenTest, UnknownOrMissingKidIsRejected) {
-  EXPECT_EQ(
-      verify(signRaw(json{{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", "other"}}, claimsJson())),
-      JwtStatus::kUnknownKid);
-  EXPECT_EQ(verify(signRaw(json{{"alg", "RS256"}, {"typ", "at+jwt"}}, claimsJson())),
+TEST_P(AccessTokenTest, UnknownOrMissingKidIsRejected) {
+  EXPECT_EQ(verify(signRaw(json{{"alg", key_->alg()}, {"typ", "at+jwt"}, {"kid", "other"}},
+                           claimsJson())),
+            JwtStatus::kUnknownKid);
+  EXPECT_EQ(verify(signRaw(json{{"alg", key_->alg()}, {"typ", "at+jwt"}}, claimsJson())),
             JwtStatus::kUnknownKid);
   auto no_keys = verifyAccessToken(sign(claims()), KeyLookup(), options());
   ASSERT_FALSE(no_keys.ok());
   EXPECT_EQ(no_keys.error(), JwtStatus::kUnknownKid);
 }
 
-TEST_F(AccessTokenTest, KeyWithTheRightKidButOtherMaterialFailsTheSignature) {
-  auto other = broker::testing::otherTokenTestKey();
+// The key decides the algorithm: a token naming the other one, or a key of the other kind
+// under the token's kid, never verifies (RFC 8725 §3.1).
+TEST_P(AccessTokenTest, AKeyNeverVerifiesATokenOfTheOtherAlgorithm) {
+  const char* other_alg = es256() ? "RS256" : "ES256";
+  EXPECT_EQ(verify(signRaw(header(other_alg), claimsJson())), JwtStatus::kBadSignature);
+  auto foreign = es256() ? broker::testing::tokenTestKey() : broker::testing::es256TestKey();
+  const std::string input =
+      base64urlEncode(header(other_alg).dump()) + "." + base64urlEncode(claimsJson().dump());
+  const std::string by_foreign = input + "." + base64urlEncode(*foreign->sign(input));
+  EXPECT_EQ(verify(by_foreign), JwtStatus::kBadSignature);  // our key under that kid
+  auto swapped = verifyAccessToken(
+      sign(claims()), [&](const std::string&) { return foreign; }, options());
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_EQ(swapped.error(), JwtStatus::kBadSignature);
+}
+
+TEST_P(AccessTokenTest, KeyWithTheRightKidButOtherMaterialFailsTheSignature) {
   auto result = verifyAccessToken(
-      sign(claims()), [&](const std::string&) { return other; }, options());
+      sign(claims()), [&](const std::string&) { return other_; }, options());
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error(), JwtStatus::kBadSignature);
 }
 
-TEST_F(AccessTokenTest, ExpiredOnceExpiryPlusLeewayHasPassed) {
+TEST_P(AccessTokenTest, ExpiredOnceExpiryPlusLeewayHasPassed) {
   const std::string token = sign(claims());
   EXPECT_EQ(verify(token, options("", kNow + 600 + 29)), JwtStatus::kOk);
   EXPECT_EQ(verify(token, options("", kNow + 600 + 30)), JwtStatus::kExpired);
 }
 
-TEST_F(AccessTokenTest, IssuedOrStartingInTheFutureIsNotYetValid) {
+TEST_P(AccessTokenTest, IssuedOrStartingInTheFutureIsNotYetValid) {
   const std::string token = sign(claims());
   EXPECT_EQ(verify(token, options("", kNow - 30)), JwtStatus::kOk);
   EXPECT_EQ(verify(token, options("", kNow - 31)), JwtStatus::kNotYetValid);
@@ -216,7 +244,7 @@ TEST_F(AccessTokenTest, IssuedOrStartingInTheFutureIsNotYetValid) {
   EXPECT_EQ(verify(signRaw(header(), payload), options("", kNow + 30)), JwtStatus::kOk);
 }
 
-TEST_F(AccessTokenTest, WrongIssuerIsRejected) {
+TEST_P(AccessTokenTest, WrongIssuerIsRejected) {
   auto c = claims();
   c.iss = "https://evil.example";
   EXPECT_EQ(verify(sign(c)), JwtStatus::kWrongIssuer);
@@ -224,7 +252,7 @@ TEST_F(AccessTokenTest, WrongIssuerIsRejected) {
   EXPECT_EQ(verify(sign(c)), JwtStatus::kWrongIssuer);
 }
 
-TEST_F(AccessTokenTest, AudienceIsCheckedOnlyWhenAsked) {
+TEST_P(AccessTokenTest, AudienceIsCheckedOnlyWhenAsked) {
   auto c = claims();
   c.aud = {"https://mcp.example/api", "mcp:example:files"};
   const std::string token = sign(c);
@@ -235,7 +263,7 @@ TEST_F(AccessTokenTest, AudienceIsCheckedOnlyWhenAsked) {
   EXPECT_EQ(verify(sign(c), options("mcp:example:files")), JwtStatus::kWrongAudience);
 }
 
-TEST_F(AccessTokenTest, MissingRequiredClaimIsReported) {
+TEST_P(AccessTokenTest, MissingRequiredClaimIsReported) {
   for (const char* name : {"iss", "sub", "exp", "jti", "client_id"}) {
     json payload = claimsJson();
     payload.erase(name);
@@ -243,7 +271,7 @@ TEST_F(AccessTokenTest, MissingRequiredClaimIsReported) {
   }
 }
 
-TEST_F(AccessTokenTest, ClaimOfTheWrongTypeIsMalformed) {
+TEST_P(AccessTokenTest, ClaimOfTheWrongTypeIsMalformed) {
   const std::vector<std::pair<const char*, json>> bad = {
       {"exp", "1700000600"},
       {"exp", 1.7e9},
@@ -262,19 +290,18 @@ TEST_F(AccessTokenTest, ClaimOfTheWrongTypeIsMalformed) {
   }
 }
 
-TEST_F(AccessTokenTest, SignatureIsCheckedBeforeAnyClaim) {
+TEST_P(AccessTokenTest, SignatureIsCheckedBeforeAnyClaim) {
   auto c = claims();
   c.iss = "https://evil.example";
   c.exp = kNow - 1000;
   const std::string token = sign(c);
   const std::string forged = token.substr(0, token.rfind('.') + 1) +
-                             base64urlEncode(*broker::testing::otherTokenTestKey()->signRs256(
-                                 token.substr(0, token.rfind('.'))));
+                             base64urlEncode(*other_->sign(token.substr(0, token.rfind('.'))));
   EXPECT_EQ(verify(forged), JwtStatus::kBadSignature);
   EXPECT_EQ(verify(token), JwtStatus::kWrongIssuer);
 }
 
-TEST_F(AccessTokenTest, GarbageNeverThrows) {
+TEST_P(AccessTokenTest, GarbageNeverThrows) {
   for (const char* garbage : {"", ".", "a.b", "a.b.c", "a.b.c.d", "eyJ9.e30.", "e30.e30.e30"}) {
     JwtStatus status = JwtStatus::kOk;
     EXPECT_NO_THROW(status = verify(garbage)) << garbage;
@@ -282,7 +309,7 @@ TEST_F(AccessTokenTest, GarbageNeverThrows) {
   }
 }
 
-TEST_F(AccessTokenTest, AudienceIsAStringForOneValueAndAnArrayOtherwise) {
+TEST_P(AccessTokenTest, AudienceIsAStringForOneValueAndAnArrayOtherwise) {
   auto c = claims();
   EXPECT_EQ(json::parse(c.toJson())["aud"], "https://mcp.example/api");
   c.aud.push_back("mcp:example:files");
@@ -292,7 +319,7 @@ TEST_F(AccessTokenTest, AudienceIsAStringForOneValueAndAnArrayOtherwise) {
   EXPECT_FALSE(json::parse(c.toJson()).contains("aud"));
 }
 
-TEST_F(AccessTokenTest, EmptyOptionalClaimsAreOmitted) {
+TEST_P(AccessTokenTest, EmptyOptionalClaimsAreOmitted) {
   auto c = claims();
   c.email.clear();
   c.groups.clear();
@@ -305,7 +332,7 @@ TEST_F(AccessTokenTest, EmptyOptionalClaimsAreOmitted) {
   EXPECT_EQ(j["client_id"], "client-1");
 }
 
-TEST_F(AccessTokenTest, ClaimsRoundTripThroughJson) {
+TEST_P(AccessTokenTest, ClaimsRoundTripThroughJson) {
   auto back = AccessTokenClaims::fromJson(claims().toJson());
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->toJson(), claims().toJson());

@@ -4,13 +4,16 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <limits>
 #include <set>
 #include <thread>
 
+#include "broker/core/crypto.h"
 #include "broker/core/encoding.h"
+#include "fakes/token_mutations.h"
 #include "fakes/token_test_keys.h"
 
 namespace broker::token {
@@ -108,11 +111,18 @@ TEST(JwtRsaKey, UnusableKeyMaterialIsRefused) {
   EXPECT_FALSE(RsaKey::fromJwk(base64urlEncode(std::string(128, '\xff')), "AQAB").ok());
 }
 
-TEST(JwtRsaKey, NonRsaAndEncryptedPrivateKeysAreRefusedWithoutPrompting) {
-  EVP_PKEY* ec = EVP_EC_gen("P-256");
-  ASSERT_NE(ec, nullptr);
-  EXPECT_FALSE(RsaKey::fromPrivatePem(writePrivatePem(ec, nullptr, nullptr)).ok());
-  EVP_PKEY_free(ec);
+TEST(JwtRsaKey, OtherCurvesAndEncryptedPrivateKeysAreRefusedWithoutPrompting) {
+  // ES256 is P-256 only: other curves, however strong, are not ES256 keys.
+  for (const char* curve : {"P-384", "P-521", "secp256k1"}) {
+    EVP_PKEY* ec = EVP_EC_gen(curve);
+    ASSERT_NE(ec, nullptr) << curve;
+    EXPECT_FALSE(SigningKey::fromPrivatePem(writePrivatePem(ec, nullptr, nullptr)).ok()) << curve;
+    EVP_PKEY_free(ec);
+  }
+  EVP_PKEY* ed = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  ASSERT_NE(ed, nullptr);
+  EXPECT_FALSE(SigningKey::fromPrivatePem(writePrivatePem(ed, nullptr, nullptr)).ok());
+  EVP_PKEY_free(ed);
 
   auto pem = tokenTestKey()->privatePem();
   BIO* in = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -206,21 +216,180 @@ TEST(JwtDecode, UnsecuredTokenDecodesSoTheAlgorithmCheckCanRefuseIt) {
   EXPECT_EQ(checkAlgorithm(*decoded), JwtStatus::kUnsupportedAlg);
 }
 
+// --- ES256 (P-256) ---------------------------------------------------------------------------
+
+TEST(JwtEs256, SignsRawRAndSAndVerifiesThroughPemAndJwk) {
+  auto key = broker::testing::es256TestKey();
+  EXPECT_EQ(key->algorithm(), SigningAlg::kES256);
+  EXPECT_STREQ(key->alg(), "ES256");
+  EXPECT_EQ(key->bits(), 256);
+  EXPECT_TRUE(key->hasPrivate());
+  EXPECT_EQ(key->modulusB64(), "");
+  const std::string data = "header.payload";
+  auto sig = key->sign(data);
+  ASSERT_TRUE(sig.ok());
+  EXPECT_EQ(sig->size(), 64u);  // R || S, 32 bytes each, whatever their leading zeros
+  EXPECT_TRUE(key->verify(data, *sig));
+  // ECDSA draws a fresh nonce: two signatures differ, both verify.
+  auto again = *key->sign(data);
+  EXPECT_NE(again, *sig);
+  EXPECT_TRUE(key->verify(data, again));
+
+  auto jwk = nlohmann::json::parse(key->publicJwk("kid-1"));
+  EXPECT_EQ(jwk["kty"], "EC");
+  EXPECT_EQ(jwk["crv"], "P-256");
+  EXPECT_EQ(jwk["alg"], "ES256");
+  EXPECT_EQ(jwk["use"], "sig");
+  EXPECT_EQ(jwk["kid"], "kid-1");
+  EXPECT_FALSE(jwk.contains("d"));
+  EXPECT_EQ(base64urlDecode(jwk["x"].get<std::string>())->size(), 32u);
+  auto from_jwk =
+      SigningKey::fromEcJwk("P-256", jwk["x"].get<std::string>(), jwk["y"].get<std::string>());
+  ASSERT_TRUE(from_jwk.ok()) << from_jwk.error().message;
+  auto from_pem = SigningKey::fromPublicPem(publicPemOf(*key));
+  ASSERT_TRUE(from_pem.ok()) << from_pem.error().message;
+  for (const auto& pub : {*from_jwk, *from_pem}) {
+    EXPECT_FALSE(pub->hasPrivate());
+    EXPECT_EQ(pub->thumbprint(), key->thumbprint());
+    EXPECT_TRUE(pub->verify(data, *sig));
+    EXPECT_FALSE(pub->verify("header.payloaD", *sig));
+    EXPECT_FALSE(pub->sign(data).ok());
+    EXPECT_FALSE(pub->verifyRs256(data, *sig));  // the RS256 name never checks ES256
+  }
+  EXPECT_FALSE(broker::testing::otherEs256TestKey()->verify(data, *sig));
+  EXPECT_FALSE(key->signRs256(data).ok());
+}
+
+TEST(JwtEs256, ThumbprintIsRfc7638OverCrvKtyXY) {
+  auto key = broker::testing::es256TestKey();
+  auto jwk = nlohmann::json::parse(key->publicJwk(""));
+  const std::string canonical = R"({"crv":"P-256","kty":"EC","x":")" + jwk["x"].get<std::string>() +
+                                R"(","y":")" + jwk["y"].get<std::string>() + R"("})";
+  EXPECT_EQ(key->thumbprint(), base64urlEncode(sha256(canonical)));
+  // The private key's PEM round trip keeps it, so a stored key keeps its kid.
+  auto again = SigningKey::fromPrivatePem(key->privatePem());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->thumbprint(), key->thumbprint());
+  EXPECT_EQ((*again)->algorithm(), SigningAlg::kES256);
+}
+
+// JWS ES256 is R || S (RFC 7518 §3.4), not the DER ECDSA-Sig-Value OpenSSL produces. The same
+// signature in DER, with trailing bytes, or one byte short must not verify.
+TEST(JwtEs256, OnlyTheRawFormVerifiesNeverDer) {
+  auto key = broker::testing::es256TestKey();
+  const std::string data = "header.payload";
+  const std::string raw = *key->sign(data);
+  auto der = mcp_auth::es256RawToDer(raw);
+  ASSERT_TRUE(der);
+  EXPECT_GE(der->size(), 8u);
+  EXPECT_LE(der->size(), 72u);
+  EXPECT_EQ(static_cast<unsigned char>((*der)[0]), 0x30);  // SEQUENCE
+  EXPECT_FALSE(key->verify(data, *der));
+  EXPECT_EQ(mcp_auth::es256DerToRaw(*der), raw);
+  EXPECT_FALSE(mcp_auth::es256DerToRaw(*der + "x"));
+  EXPECT_FALSE(mcp_auth::es256DerToRaw(raw));
+  EXPECT_FALSE(mcp_auth::es256RawToDer(raw.substr(1)));
+  EXPECT_FALSE(key->verify(data, raw.substr(1)));
+  EXPECT_FALSE(key->verify(data, raw + '\0'));
+  EXPECT_FALSE(key->verify(data, ""));
+  // R and S with leading zero bytes keep their 32-byte places.
+  const std::string small = std::string(31, '\0') + '\x01' + std::string(31, '\0') + '\x02';
+  auto small_der = mcp_auth::es256RawToDer(small);
+  ASSERT_TRUE(small_der);
+  EXPECT_EQ(small_der->size(), 8u);
+  EXPECT_EQ(mcp_auth::es256DerToRaw(*small_der), small);
+  // Zero or out-of-range R and S never verify.
+  EXPECT_FALSE(key->verify(data, std::string(64, '\0')));
+  EXPECT_FALSE(key->verify(data, std::string(64, '\xff')));
+}
+
+TEST(JwtEs256, EveryBitFlipAndTruncationOfTheSignatureFails) {
+  auto key = broker::testing::es256TestKey();
+  const std::string data = "header.payload";
+  const std::string sig = *key->sign(data);
+  broker::testing::forEachBitFlip(sig, [&](const std::string& s, size_t i, int bit) {
+    EXPECT_FALSE(key->verify(data, s)) << "byte " << i << " bit " << bit;
+  });
+  broker::testing::forEachTruncation(
+      sig, [&](const std::string& s) { EXPECT_FALSE(key->verify(data, s)) << s.size(); });
+}
+
+TEST(JwtEs256, UnusableEcJwksAreRefused) {
+  auto jwk = nlohmann::json::parse(broker::testing::es256TestKey()->publicJwk(""));
+  const std::string x = jwk["x"], y = jwk["y"];
+  EXPECT_TRUE(SigningKey::fromEcJwk("P-256", x, y).ok());
+  EXPECT_FALSE(SigningKey::fromEcJwk("P-384", x, y).ok());
+  EXPECT_FALSE(SigningKey::fromEcJwk("p-256", x, y).ok());
+  EXPECT_FALSE(SigningKey::fromEcJwk("P-256", "", y).ok());
+  EXPECT_FALSE(SigningKey::fromEcJwk("P-256", x, y + "A").ok());
+  EXPECT_FALSE(SigningKey::fromEcJwk("P-256", x.substr(1), y).ok());
+  EXPECT_FALSE(SigningKey::fromEcJwk("P-256", y, x).ok());  // not on the curve
+  const std::string zero = base64urlEncode(std::string(32, '\0'));
+  EXPECT_FALSE(SigningKey::fromEcJwk("P-256", zero, zero).ok());
+}
+
+TEST(JwtEs256, SignedJwtNamesEs256AndVerifiesOnlyWithItsOwnKind) {
+  auto key = broker::testing::es256TestKey();
+  auto jwt = signJwt(*key, "kid-1", "at+jwt", R"({"sub":"x"})");
+  ASSERT_TRUE(jwt.ok());
+  auto decoded = decodeJwt(*jwt);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->alg, "ES256");
+  EXPECT_EQ(decoded->signature.size(), 64u);
+  EXPECT_EQ(checkAlgorithm(*decoded), JwtStatus::kOk);
+  EXPECT_EQ(checkSignature(*decoded, key.get()), JwtStatus::kOk);
+  EXPECT_EQ(checkSignature(*decoded, tokenTestKey().get()), JwtStatus::kBadSignature);
+  // The header's alg cannot talk a key into another algorithm.
+  DecodedJwt relabelled = *decoded;
+  relabelled.alg = "RS256";
+  EXPECT_EQ(checkSignature(relabelled, key.get()), JwtStatus::kBadSignature);
+}
+
+TEST(JwtEs256, OneKeySignsAndVerifiesFromManyThreadsAtOnce) {
+  auto key = broker::testing::es256TestKey();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const std::string data = "t" + std::to_string(t) + "i" + std::to_string(i);
+        auto sig = key->sign(data);
+        if (!sig || !key->verify(data, *sig)) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures, 0);
+}
+
+TEST(JwtAlgorithms, NamesParseBackAndNothingElseDoes) {
+  for (SigningAlg alg : {SigningAlg::kRS256, SigningAlg::kES256}) {
+    EXPECT_EQ(parseSigningAlg(algName(alg)), alg);
+    EXPECT_EQ((*SigningKey::generate(alg))->algorithm(), alg);
+  }
+  for (const char* name : {"", "rs256", "ES384", "none", "HS256"}) {
+    EXPECT_FALSE(parseSigningAlg(name)) << name;
+  }
+}
+
 // --- pure checks ------------------------------------------------------------------------------
 
-TEST(JwtChecks, AlgorithmMustBeExactlyRs256) {
+TEST(JwtChecks, AlgorithmMustBeExactlyRs256OrEs256) {
   DecodedJwt jwt;
-  for (const char* alg :
-       {"", "none", "None", "HS256", "RS384", "RS512", "PS256", "ES256", "rs256", "RS256 "}) {
+  for (const char* alg : {"", "none", "None", "HS256", "RS384", "RS512", "PS256", "ES384", "ES512",
+                          "ES256K", "EdDSA", "rs256", "es256", "RS256 ", "ES256 "}) {
     jwt.alg = alg;
     EXPECT_EQ(checkAlgorithm(jwt), JwtStatus::kUnsupportedAlg) << alg;
   }
-  jwt.alg = "RS256";
-  EXPECT_EQ(checkAlgorithm(jwt), JwtStatus::kOk);
+  for (const char* alg : {"RS256", "ES256"}) {
+    jwt.alg = alg;
+    EXPECT_EQ(checkAlgorithm(jwt), JwtStatus::kOk) << alg;
+  }
 }
 
 TEST(JwtChecks, SignatureNeedsAKnownKeyThatSignedTheInput) {
   DecodedJwt jwt;
+  jwt.alg = "RS256";
   jwt.signing_input = "header.payload";
   jwt.signature = *tokenTestKey()->signRs256(jwt.signing_input);
   EXPECT_EQ(checkSignature(jwt, tokenTestKey().get()), JwtStatus::kOk);

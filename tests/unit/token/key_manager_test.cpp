@@ -119,7 +119,7 @@ TEST_F(KeyManagerTest, PrivateKeyIsStoredSealedNextToItsPublicJwk) {
   auto jwk = json::parse(rec.public_jwk);
   EXPECT_EQ(jwk["kid"], rec.kid);
   EXPECT_FALSE(jwk.contains("d"));
-  auto pub = RsaKey::fromJwk(jwk["n"].get<std::string>(), jwk["e"].get<std::string>());
+  auto pub = SigningKey::fromJwk(jwk["n"].get<std::string>(), jwk["e"].get<std::string>());
   ASSERT_TRUE(pub.ok());
   EXPECT_EQ((*pub)->thumbprint(), rec.kid);
 }
@@ -402,6 +402,106 @@ TEST_F(KeyManagerTest, ReadersKeepWorkingWhileKeysRotate) {
   for (auto& t : readers) t.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(jwksKids(*km).size(), 3u);
+}
+
+// --- keys.algorithm ----------------------------------------------------------------------------
+
+TEST_F(KeyManagerTest, Es256PolicyStartsWithAP256Key) {
+  policy_.algorithm = SigningAlg::kES256;
+  auto km = started();
+  auto keys = storedKeys();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].alg, "ES256");
+  auto signer = km->currentSigner();
+  ASSERT_NE(signer.key, nullptr);
+  EXPECT_EQ(signer.key->algorithm(), SigningAlg::kES256);
+  auto jwk = json::parse(*km->jwksJson())["keys"].at(0);
+  EXPECT_EQ(jwk["kty"], "EC");
+  EXPECT_EQ(jwk["crv"], "P-256");
+  EXPECT_EQ(jwk["alg"], "ES256");
+  EXPECT_EQ(jwk["kid"], signer.kid);
+  EXPECT_EQ(jwk.size(), 7u);  // kty use alg kid crv x y: never "d"
+  const std::string token = signNow(*km);
+  EXPECT_EQ(decodeJwt(token)->alg, "ES256");
+  EXPECT_EQ(signatureCheck(*km, token), JwtStatus::kOk);
+  // A restart unseals the stored P-256 key under the same kid.
+  auto again = started();
+  EXPECT_EQ(again->currentSigner().kid, signer.kid);
+  EXPECT_EQ(signatureCheck(*again, token), JwtStatus::kOk);
+}
+
+// RS256 -> ES256 -> RS256 on one store: each switch publishes the new key before it signs, and the
+// old key verifies its tokens until they have expired.
+TEST_F(KeyManagerTest, SwitchingAlgorithmPublishesBothUntilTheOldKeysTokensExpire) {
+  auto rsa = started();
+  const std::string rsa_kid = rsa->currentSigner().kid;
+  const std::string rsa_token = signNow(*rsa);
+
+  policy_.algorithm = SigningAlg::kES256;
+  const int64_t switched_at = clock_.now();
+  auto km = started();  // a restart with keys.algorithm: ES256
+  auto keys = storedKeys();
+  ASSERT_EQ(keys.size(), 2u);
+  const auto& ec = keys[0].generation == 2 ? keys[0] : keys[1];
+  EXPECT_EQ(ec.alg, "ES256");
+  EXPECT_EQ(ec.activates_at, switched_at + policy_.publish_ahead);
+  // Both in the JWKS, the new one first; RS256 still signs until the new key is everywhere.
+  EXPECT_EQ(jwksKids(*km), (std::vector<std::string>{ec.kid, rsa_kid}));
+  EXPECT_EQ(km->currentSigner().kid, rsa_kid);
+  EXPECT_EQ(rsa->refresh().ok(), true);  // the other instance: sees it, makes no third key
+  EXPECT_EQ(storedKeys().size(), 2u);
+  EXPECT_EQ(jwksKids(*rsa), jwksKids(*km));
+
+  clock_.advance(policy_.publish_ahead);
+  ASSERT_TRUE(km->refresh().ok());
+  EXPECT_EQ(storedKeys().size(), 2u) << "a finished switch is not started again";
+  EXPECT_EQ(km->currentSigner().kid, ec.kid);
+  const std::string ec_token = signNow(*km);
+  EXPECT_EQ(decodeJwt(ec_token)->alg, "ES256");
+  EXPECT_EQ(signatureCheck(*km, ec_token), JwtStatus::kOk);
+  EXPECT_EQ(signatureCheck(*km, rsa_token), JwtStatus::kOk);
+  EXPECT_EQ(signatureCheck(*rsa, ec_token), JwtStatus::kOk);  // any instance verifies both
+
+  clock_.set(stored(rsa_kid).expires_at);
+  EXPECT_EQ(signatureCheck(*km, rsa_token), JwtStatus::kUnknownKid);
+  EXPECT_EQ(jwksKids(*km), std::vector<std::string>{ec.kid});
+
+  // And back: a rotation under RS256 makes an RSA key again.
+  policy_.algorithm = SigningAlg::kRS256;
+  auto back = manager(*store_);
+  back->initialize();
+  EXPECT_EQ(storedKeys().size(), 3u);
+  auto listed = back->list();
+  EXPECT_EQ(listed.at(0).state, "next");
+  EXPECT_EQ(back->verificationKey(listed.at(0).kid)->algorithm(), SigningAlg::kRS256);
+  EXPECT_EQ(back->currentSigner().key->algorithm(), SigningAlg::kES256);
+}
+
+TEST_F(KeyManagerTest, RotationKeepsTheConfiguredAlgorithm) {
+  policy_.algorithm = SigningAlg::kES256;
+  auto km = started();
+  auto kid = km->rotate(/*immediate=*/true);
+  ASSERT_TRUE(kid.ok());
+  EXPECT_EQ(km->currentSigner().kid, *kid);
+  EXPECT_EQ(km->currentSigner().key->algorithm(), SigningAlg::kES256);
+  EXPECT_EQ(stored(*kid).alg, "ES256");
+}
+
+TEST_F(KeyManagerTest, AnImportedKeyOfTheOtherAlgorithmFailsStartup) {
+  policy_.algorithm = SigningAlg::kES256;
+  auto km = manager(*store_);
+  try {
+    km->initialize(broker::testing::tokenTestKey()->privatePem());
+    ADD_FAILURE() << "started";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("an RS256 key, but keys.algorithm is ES256"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(storedKeys().empty());
+  policy_.algorithm = SigningAlg::kES256;
+  auto ok = started(broker::testing::es256TestKey()->privatePem());
+  EXPECT_EQ(ok->currentSigner().kid, broker::testing::es256TestKey()->thumbprint());
 }
 
 TEST_F(KeyManagerTest, DefaultGeneratorMakesA2048BitKey) {
