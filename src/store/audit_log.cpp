@@ -47,7 +47,7 @@ void AuditLog::record(AuditEvent event) {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= options_.max_queue) {
       if (metrics_) metrics_->audit_write_errors.inc();
-      log::deferred(log::Level::kError, "audit_dropped", {{"event", event.event}});
+      log::deferred(log::Level::kError, "audit_dropped", {{"audit_event", event.event}});
       return;
     }
     queue_.push_back(std::move(event));

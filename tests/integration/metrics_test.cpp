@@ -86,7 +86,8 @@ TEST_F(BrokerMetrics, ExpositionPassesPromtoolAndCountsTheFlow) {
 
   // The exposition itself, as Prometheus' own linter reads it.
   writeFile(dir_.file("metrics.txt"), body);
-  auto check = runCommand({"sh", "-c", "promtool check metrics < " + dir_.file("metrics.txt")});
+  auto check = runCommand(
+      {"/bin/sh", "-c", findProgram("promtool") + " check metrics < " + dir_.file("metrics.txt")});
   EXPECT_EQ(check.exit_code, 0) << check.output << "\n" << body;
 
   EXPECT_GE(sampleValue(body, R"(broker_http_requests_total{route="/token",code="2xx"})"), 2)
