@@ -1,8 +1,9 @@
 // libFuzzer target for JWK Sets (RFC 7517 §5): the OpenID upstream's parser (RS256 and ES256 keys
-// from a provider) and the verifier library's (the broker's own RS256 keys, as MCP servers read
-// them). Properties: nothing throws or crashes; every key kept has a kid the lookup finds again
-// (the verifier library keeps one key per kid), and a key of the set never verifies an empty
-// signature. The seed corpus is replayed by a plain ctest (jwks_fuzz_corpus) with any compiler.
+// from a provider) and the verifier library's (the broker's own RS256 or ES256 keys, as MCP
+// servers read them). Properties: nothing throws or crashes; every key kept has a kid the lookup
+// finds again (the verifier library keeps one key per kid, RSA within its size bounds or P-256),
+// and a key of the set never verifies an empty signature. The seed corpus is replayed by a plain
+// ctest (jwks_fuzz_corpus) with any compiler.
 
 #include <cstddef>
 #include <cstdint>
@@ -32,8 +33,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::set<std::string> kids;
     for (const auto& k : *keys) {
       if (k.kid.empty() || !k.key || !kids.insert(k.kid).second) __builtin_trap();
+      // An RSA key within the size bounds, or a P-256 key (ES256); nothing else is kept.
       const int bits = k.key->bits();
-      if (bits < mcp_auth::kMinRsaBits || bits > mcp_auth::kMaxRsaBits) __builtin_trap();
+      const std::string_view alg = k.key->alg();
+      if (alg == "RS256") {
+        if (bits < mcp_auth::kMinRsaBits || bits > mcp_auth::kMaxRsaBits) __builtin_trap();
+      } else if (alg != "ES256" || bits != 256) {
+        __builtin_trap();
+      }
+      if (k.key->verify("a.b", "")) __builtin_trap();
     }
   }
   return 0;
