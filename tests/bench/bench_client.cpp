@@ -104,6 +104,30 @@ std::string urlParam(const std::string& url, const std::string& name) {
   return it == params.end() ? std::string() : it->second;
 }
 
+// A fresh PKCE pair and state for one authorization request, and the code exchange that ends it.
+struct Pkce {
+  std::string verifier = Random::system().token(32);
+  std::string challenge = base64urlEncode(sha256(verifier));
+  std::string state = Random::system().token(12);
+
+  std::vector<std::pair<std::string, std::string>> query(const Client& client) const {
+    return {{"response_type", "code"},
+            {"client_id", client.client_id},
+            {"redirect_uri", client.redirect_uri},
+            {"code_challenge", challenge},
+            {"code_challenge_method", "S256"},
+            {"state", state}};
+  }
+  std::vector<std::pair<std::string, std::string>> exchange(const Client& client,
+                                                            const std::string& code) const {
+    return {{"grant_type", "authorization_code"},
+            {"code", code},
+            {"code_verifier", verifier},
+            {"redirect_uri", client.redirect_uri},
+            {"client_id", client.client_id}};
+  }
+};
+
 }  // namespace
 
 void StepError::set(const std::string& step, const Reply& r) {
@@ -198,18 +222,8 @@ bool OAuthClient::login(const Client& client, const std::string& user, Tokens& o
                         StepError& error) {
   static const std::string kForm = "application/x-www-form-urlencoded";
   CookieJar jar;
-  const std::string verifier = Random::system().token(32);
-  const std::string challenge = base64urlEncode(sha256(verifier));
-  const std::string state = Random::system().token(12);
-
-  Reply page = http_.send(base_ + "/authorize?" +
-                              formBody({{"response_type", "code"},
-                                        {"client_id", client.client_id},
-                                        {"redirect_uri", client.redirect_uri},
-                                        {"code_challenge", challenge},
-                                        {"code_challenge_method", "S256"},
-                                        {"state", state}}),
-                          "", "", &jar);
+  const Pkce pkce;
+  Reply page = http_.send(base_ + "/authorize?" + formBody(pkce.query(client)), "", "", &jar);
   const std::string request = formInput(page.body, "request");
   if (page.status != 200 || request.empty()) {
     error.set("authorize", page);
@@ -233,16 +247,12 @@ bool OAuthClient::login(const Client& client, const std::string& user, Tokens& o
       http_.send(base_ + "/auth/dev/callback", kForm,
                  formBody({{"state", login_state}, {"username", user}, {"groups", ""}}), &jar);
   const std::string code = urlParam(callback.location, "code");
-  if (callback.status != 302 || code.empty() || urlParam(callback.location, "state") != state) {
+  if (callback.status != 302 || code.empty() ||
+      urlParam(callback.location, "state") != pkce.state) {
     error.set("callback", callback);
     return false;
   }
-  return tokenRequest(formBody({{"grant_type", "authorization_code"},
-                                {"code", code},
-                                {"code_verifier", verifier},
-                                {"redirect_uri", client.redirect_uri},
-                                {"client_id", client.client_id}}),
-                      out, error);
+  return tokenRequest(formBody(pkce.exchange(client, code)), out, error);
 }
 
 bool OAuthClient::loginReference(const Client& client, const std::string& user, Tokens& out,
@@ -253,19 +263,10 @@ bool OAuthClient::loginReference(const Client& client, const std::string& user, 
     return location.rfind("http", 0) == 0 ? location : base_ + location;
   };
   CookieJar jar;
-  const std::string verifier = Random::system().token(32);
-  const std::string challenge = base64urlEncode(sha256(verifier));
-  const std::string state = Random::system().token(12);
-
-  Reply start = http_.send(base_ + "/auth?" +
-                               formBody({{"response_type", "code"},
-                                         {"client_id", client.client_id},
-                                         {"redirect_uri", client.redirect_uri},
-                                         {"scope", "openid"},
-                                         {"code_challenge", challenge},
-                                         {"code_challenge_method", "S256"},
-                                         {"state", state}}),
-                           "", "", &jar);
+  const Pkce pkce;
+  auto query = pkce.query(client);
+  query.emplace_back("scope", "openid");
+  Reply start = http_.send(base_ + "/auth?" + formBody(query), "", "", &jar);
   if (start.status / 100 != 3 || start.location.empty()) {
     error.set("auth", start);
     return false;
@@ -283,16 +284,12 @@ bool OAuthClient::loginReference(const Client& client, const std::string& user, 
   }
   Reply resume = http_.send(absolute(login.location), "", "", &jar);
   const std::string code = urlParam(resume.location, "code");
-  if (resume.status / 100 != 3 || code.empty() || urlParam(resume.location, "state") != state) {
+  if (resume.status / 100 != 3 || code.empty() ||
+      urlParam(resume.location, "state") != pkce.state) {
     error.set("resume", resume);
     return false;
   }
-  return tokenRequest(formBody({{"grant_type", "authorization_code"},
-                                {"code", code},
-                                {"code_verifier", verifier},
-                                {"redirect_uri", client.redirect_uri},
-                                {"client_id", client.client_id}}),
-                      out, error);
+  return tokenRequest(formBody(pkce.exchange(client, code)), out, error);
 }
 
 bool OAuthClient::refresh(const Client& client, Tokens& tokens, StepError& error) {
